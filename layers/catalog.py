@@ -1,0 +1,113 @@
+"""The built-in layers' registrations: the configuration grid each one is checked on.
+
+Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
+kernel, sizes not divisible by the stride, dilation, groups, every padding.
+"""
+import keras
+import tensorflow as tf
+
+from layers import convolution as conv
+from layers import normalization, pooling
+from layers.registry import Case, register
+
+
+def _keras(name):
+    return lambda config: getattr(keras.layers, name)(**config)
+
+
+@keras.saving.register_keras_serializable(package="cnn_suite_reference")
+class TFLocalResponseNormalization(keras.layers.Layer):
+    """Reference for our LRN: TensorFlow's own op (4D inputs only)."""
+
+    def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, **kwargs):
+        super().__init__(**kwargs)
+        self.args = (depth_radius, bias, alpha, beta)
+
+    def call(self, inputs):
+        return tf.nn.local_response_normalization(inputs, *self.args)
+
+
+def _conv_cases(rank, shape):
+    base = [
+        dict(kernel_size=3),
+        dict(kernel_size=3, strides=2, padding="same"),
+        dict(kernel_size=2, padding="same"),  # even kernel: the odd padding cell goes after
+        dict(kernel_size=2, strides=3),  # stride larger than the kernel
+        dict(kernel_size=3, strides=2),  # size not divisible by the stride
+        dict(kernel_size=3, dilation_rate=2, padding="same"),
+        dict(kernel_size=3, groups=2, padding="same"),
+        dict(kernel_size=1),
+    ]
+    if rank == 1:
+        base += [dict(kernel_size=3, padding="causal"), dict(kernel_size=2, dilation_rate=3, padding="causal")]
+    return [Case({"filters": 4, **c}, shape) for c in base]
+
+
+def _transpose_cases(shape):
+    base = [
+        dict(kernel_size=3),
+        dict(kernel_size=3, strides=2, padding="same"),
+        dict(kernel_size=2, strides=2),
+        dict(kernel_size=3, strides=2),
+        dict(kernel_size=4, strides=2, padding="same"),
+        dict(kernel_size=2, strides=3),
+        dict(kernel_size=3, strides=2, padding="same", output_padding=0),
+        dict(kernel_size=3, dilation_rate=2, padding="same"),
+    ]
+    return [Case({"filters": 3, **c}, shape) for c in base]
+
+
+def _pool_cases(shape):
+    base = [
+        dict(pool_size=2),
+        dict(pool_size=2, padding="same"),
+        dict(pool_size=3, strides=2, padding="same"),
+        dict(pool_size=3, strides=1),
+        dict(pool_size=2, strides=3, padding="same"),
+        dict(pool_size=3),
+    ]
+    return [Case(c, shape) for c in base]
+
+
+SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}
+BENCH = {
+    "Conv1D": [Case(dict(filters=128, kernel_size=5, padding="same"), (64, 400, 64))],
+    "Conv2D": [
+        Case(dict(filters=64, kernel_size=3, padding="same"), (128, 28, 28, 32)),
+        Case(dict(filters=64, kernel_size=3, padding="same"), (128, 32, 32, 64)),
+        Case(dict(filters=64, kernel_size=3, strides=2, padding="same"), (128, 32, 32, 64)),
+    ],
+    "Conv3D": [Case(dict(filters=32, kernel_size=3, padding="same"), (16, 28, 28, 28, 16))],
+    "Conv3DTranspose": [Case(dict(filters=16, kernel_size=2, strides=2), (16, 14, 14, 14, 32))],
+    "Conv2DTranspose": [Case(dict(filters=32, kernel_size=3, strides=2, padding="same"), (64, 16, 16, 64))],
+    "MaxPooling2D": [Case(dict(pool_size=2), (128, 28, 28, 32))],
+    "MaxPooling3D": [Case(dict(pool_size=2), (16, 28, 28, 28, 16))],
+    "AveragePooling2D": [Case(dict(pool_size=2), (128, 28, 28, 32))],
+}
+
+for _rank in (1, 2, 3):
+    _shape = SHAPES[_rank]
+    for _name in (f"Conv{_rank}D",):
+        register(getattr(conv, _name), cases=_conv_cases(_rank, _shape), reference=_keras(_name),
+                 bench_cases=BENCH.get(_name, ()))
+    _name = f"Conv{_rank}DTranspose"
+    register(getattr(conv, _name), cases=_transpose_cases(_shape), reference=_keras(_name),
+             bench_cases=BENCH.get(_name, ()))
+    for _kind in ("MaxPooling", "AveragePooling"):
+        _name = f"{_kind}{_rank}D"
+        register(getattr(pooling, _name), cases=_pool_cases(_shape), reference=_keras(_name),
+                 bench_cases=BENCH.get(_name, ()))
+    for _kind in ("GlobalMaxPooling", "GlobalAveragePooling"):
+        _name = f"{_kind}{_rank}D"
+        register(getattr(pooling, _name), cases=[Case({}, _shape), Case({"keepdims": True}, _shape)],
+                 reference=_keras(_name))
+
+register(
+    normalization.LocalResponseNormalization,
+    cases=[
+        Case({}, (2, 5, 5, 8)),
+        Case(dict(depth_radius=1, bias=1.0, alpha=0.5, beta=0.5), (2, 4, 4, 6)),
+        Case(dict(depth_radius=3, bias=2.0, alpha=0.1, beta=0.75), (2, 3, 3, 5)),
+    ],
+    reference=lambda config: TFLocalResponseNormalization(**config),
+)

@@ -1,0 +1,220 @@
+"""Rank-generic convolution and transposed convolution, forward and backward written out.
+
+Forward: shift-and-matmul. Each kernel tap sees a strided view of the padded input; the views
+of the taps of the trailing kernel axes are concatenated on the channel axis (im2col) and
+multiplied with the matching rows of the kernel, and the leading kernel axes (3D only) are
+accumulated as separate matmuls, so a 3x3x3 kernel never materialises 27 copies of the input.
+
+Backward (`tf.custom_gradient`, never autodiff through the forward):
+  dL/dW = patches^T @ dL/dz            (a correlation of the input with dL/dz)
+  dL/dx = full correlation of dL/dz (zeros inserted between cells for strides) with the
+          spatially flipped kernel whose in/out channels are swapped within each group.
+A transposed convolution is that dL/dx map; its backward is the forward convolution.
+"""
+import itertools
+
+import tensorflow as tf
+
+from layers.ops import geometry as geo
+
+
+def _loop_axes(rank):
+    """Kernel axes accumulated as separate matmuls instead of concatenated (memory vs GEMM size)."""
+    return 1 if rank == 3 else 0
+
+
+def _chunks(geometry, loop_axes):
+    """(leading offset, [full offsets]) pairs: one matmul per leading offset."""
+    heads = itertools.product(*[range(g.kernel) for g in geometry[:loop_axes]])
+    tails = list(itertools.product(*[range(g.kernel) for g in geometry[loop_axes:]]))
+    for head in heads:
+        yield head, [head + tail for tail in tails]
+
+
+def _grouped_matmul(patches, weights, taps, groups):
+    """(M, T*Cin) @ (T*Cg, Cout) where output group g only sees input channels of group g."""
+    if groups == 1:
+        return tf.matmul(patches, weights)
+    cin = patches.shape[-1] // taps
+    cg, cout = cin // groups, weights.shape[-1]
+    p = tf.reshape(patches, [-1, taps, groups, cg])
+    p = tf.reshape(tf.transpose(p, [2, 0, 1, 3]), [groups, -1, taps * cg])  # (G, M, T*Cg)
+    w = tf.reshape(weights, [taps, cg, groups, cout // groups])
+    w = tf.reshape(tf.transpose(w, [2, 0, 1, 3]), [groups, taps * cg, cout // groups])
+    z = tf.matmul(p, w)  # (G, M, Cout/G)
+    return tf.reshape(tf.transpose(z, [1, 0, 2]), [-1, cout])
+
+
+def _grouped_weight_grad(patches, dz, taps, groups):
+    """patches^T @ dz per group: (M, T*Cin), (M, Cout) -> (T*Cg, Cout)."""
+    if groups == 1:
+        return tf.matmul(patches, dz, transpose_a=True)
+    cin, cout = patches.shape[-1] // taps, dz.shape[-1]
+    cg, cog = cin // groups, cout // groups
+    p = tf.reshape(patches, [-1, taps, groups, cg])
+    p = tf.reshape(tf.transpose(p, [2, 0, 1, 3]), [groups, -1, taps * cg])  # (G, M, T*Cg)
+    d = tf.transpose(tf.reshape(dz, [-1, groups, cog]), [1, 0, 2])  # (G, M, Cog)
+    w = tf.matmul(p, d, transpose_a=True)  # (G, T*Cg, Cog)
+    w = tf.transpose(tf.reshape(w, [groups, taps, cg, cog]), [1, 2, 0, 3])
+    return tf.reshape(w, [taps * cg, cout])
+
+
+def correlate(x_padded, kernel, geometry, groups):
+    """Valid strided/dilated correlation of an already padded input.
+
+    x_padded (N, *P, Cin), kernel (*k, Cin/G, Cout) -> z (N, *O, Cout) and the im2col
+    patches of each chunk, (N*prod(O), T*Cin), kept for dL/dW.
+    """
+    cin, cout = x_padded.shape[-1], kernel.shape[-1]
+    loop_axes = _loop_axes(len(geometry))
+    z, saved = None, []
+    for head, offsets in _chunks(geometry, loop_axes):
+        views = [geo.window_slice(x_padded, geometry, o) for o in offsets]
+        patches = views[0] if len(views) == 1 else tf.concat(views, axis=-1)
+        patches = tf.reshape(patches, [-1, len(offsets) * cin])  # (M, T*Cin)
+        weights = tf.reshape(kernel[head], [-1, cout])  # (T*Cg, Cout)
+        part = _grouped_matmul(patches, weights, len(offsets), groups)
+        z = part if z is None else z + part
+        saved.append(patches)
+    return tf.reshape(z, [-1] + [g.out for g in geometry] + [cout]), saved
+
+
+def weight_grad(saved_patches, dz, kernel_shape, groups):
+    """dL/dW from the forward's patches: one matmul per chunk, stacked in kernel order."""
+    dz = tf.reshape(dz, [-1, dz.shape[-1]])
+    taps = saved_patches[0].shape[-1] // (kernel_shape[-2] * groups)
+    parts = [_grouped_weight_grad(p, dz, taps, groups) for p in saved_patches]
+    return tf.reshape(tf.stack(parts), kernel_shape)
+
+
+def flip_kernel(kernel, groups):
+    """Rotate the kernel 180 degrees and swap in/out channels within each group.
+
+    (*k, Cg, Cout) -> (*k, Cout/G, G*Cg): the kernel that maps dL/dz back onto x.
+    """
+    rank = kernel.shape.rank - 2
+    k = kernel.shape[:rank].as_list()
+    cg, cout = kernel.shape[-2], kernel.shape[-1]
+    flipped = tf.reverse(kernel, axis=list(range(rank)))
+    flipped = tf.reshape(flipped, k + [cg, groups, cout // groups])
+    perm = list(range(rank)) + [rank + 2, rank + 1, rank]
+    return tf.reshape(tf.transpose(flipped, perm), k + [cout // groups, groups * cg])
+
+
+def input_grad(dz, kernel, geometry, groups):
+    """dL/dx: the full correlation of stride-dilated dL/dz with the flipped kernel.
+
+    dz (N, *O, Cout) -> (N, *size, Cin). Also the forward of a transposed convolution.
+    """
+    spread = geo.dilate(dz, [g.stride for g in geometry])  # (N, *((O-1)*s+1), Cout)
+    amounts = [
+        (g.effective_kernel - 1 - g.before, g.size + g.before - (g.out - 1) * g.stride - 1)
+        for g in geometry
+    ]
+    spread = geo.pad_amounts(spread, amounts)
+    full = [
+        geo.AxisGeometry(
+            size=spread.shape[i + 1], kernel=g.kernel, stride=1, dilation=g.dilation,
+            before=0, after=0, out=g.size,
+        )
+        for i, g in enumerate(geometry)
+    ]
+    dx, _ = correlate(spread, flip_kernel(kernel, groups), full, groups)
+    return dx
+
+
+def _check_channels(x, kernel, groups, rank):
+    cin, cg, cout = x.shape[-1], kernel.shape[-2], kernel.shape[-1]
+    if kernel.shape.rank != rank + 2:
+        raise ValueError(f"Expected a kernel of rank {rank + 2}; received shape {tuple(kernel.shape)}.")
+    if groups < 1 or cin % groups or cout % groups:
+        raise ValueError(
+            f"groups={groups} must divide the input channels ({cin}) and the filters ({cout})."
+        )
+    if cin // groups != cg:
+        raise ValueError(
+            f"Kernel expects {cg} input channels per group (x{groups} groups = {cg * groups}); "
+            f"the input has {cin} channels."
+        )
+
+
+def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
+    """N-D convolution (cross-correlation), channels last, with a hand-written backward.
+
+    x (N, *spatial, Cin), kernel (*k, Cin/groups, Cout) -> (N, *out, Cout).
+    """
+    rank = kernel.shape.rank - 2
+    sizes = geo.spatial_shape(x, rank)
+    strides = geo.normalize_tuple(strides, rank, "strides")
+    dilation_rate = geo.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    padding = geo.normalize_padding(padding, allow_causal=rank == 1)
+    _check_channels(x, kernel, groups, rank)
+    geometry = [
+        geo.axis_geometry(n, k, s, d, padding)
+        for n, k, s, d in zip(sizes, kernel.shape[:rank], strides, dilation_rate)
+    ]
+
+    @tf.custom_gradient
+    def _conv(x, kernel):
+        z, patches = correlate(geo.pad(x, geometry), kernel, geometry, groups)
+
+        def backward(dz):
+            dx = input_grad(dz, kernel, geometry, groups)
+            dw = weight_grad(patches, dz, kernel.shape, groups)
+            return dx, dw
+
+        return z, backward
+
+    return _conv(x, kernel)
+
+
+def transpose_before_padding(size, in_size, kernel, stride, dilation, padding):
+    """Front padding of the forward convolution whose gradient a transposed conv computes.
+
+    TensorFlow's rule for `conv_transpose`: the forward conv of an output of `size` cells
+    with SAME padding pads (in-1)*s + k_eff - size cells, the smaller half in front.
+    """
+    if padding == "valid":
+        return 0
+    effective = (kernel - 1) * dilation + 1
+    return max((in_size - 1) * stride + effective - size, 0) // 2
+
+
+def conv_transpose(x, kernel, output_size, strides=1, padding="valid", dilation_rate=1):
+    """N-D transposed convolution: the adjoint of `conv`, Keras kernel layout.
+
+    x (N, *in, Cin), kernel (*k, Cout, Cin), output_size = spatial sizes of the result
+    -> (N, *output_size, Cout).
+    """
+    rank = kernel.shape.rank - 2
+    sizes = geo.spatial_shape(x, rank)
+    strides = geo.normalize_tuple(strides, rank, "strides")
+    dilation_rate = geo.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    padding = geo.normalize_padding(padding)
+    if x.shape[-1] != kernel.shape[-1]:
+        raise ValueError(
+            f"Kernel expects {kernel.shape[-1]} input channels; the input has {x.shape[-1]}."
+        )
+    geometry = []
+    for n_in, n_out, k, s, d in zip(sizes, output_size, kernel.shape[:rank], strides, dilation_rate):
+        before = transpose_before_padding(n_out, n_in, k, s, d, padding)
+        g = geo.explicit_axis_geometry(n_out, k, s, d, before)
+        if g.out != n_in:
+            raise ValueError(
+                f"Output size {n_out} is not reachable from input size {n_in} with kernel {k}, "
+                f"stride {s}, dilation {d} and padding {padding!r}."
+            )
+        geometry.append(g)
+
+    @tf.custom_gradient
+    def _conv_transpose(x, kernel):
+        y = input_grad(x, kernel, geometry, 1)
+
+        def backward(dy):
+            dx, patches = correlate(geo.pad(dy, geometry), kernel, geometry, 1)
+            dw = weight_grad(patches, x, kernel.shape, 1)
+            return dx, dw
+
+        return y, backward
+
+    return _conv_transpose(x, kernel)

@@ -1,0 +1,163 @@
+"""Window geometry shared by convolution and pooling: padding, output sizes, strided views.
+
+Everything here is static (Python ints from the traced shape), so the ops stay free of
+Python control flow on tensor values and trace under `model.export` and XLA.
+"""
+import itertools
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+PADDINGS = ("valid", "same", "causal")
+
+
+def normalize_tuple(value, rank, name):
+    """An int or a sequence of `rank` positive ints, as Keras accepts them."""
+    if isinstance(value, int):
+        value = (value,) * rank
+    value = tuple(int(v) for v in value)
+    if len(value) != rank or any(v <= 0 for v in value):
+        raise ValueError(
+            f"`{name}` must be a positive int or a tuple of {rank} positive ints. "
+            f"Received: {name}={value}"
+        )
+    return value
+
+
+def normalize_padding(padding, allow_causal=False):
+    padding = str(padding).lower()
+    allowed = PADDINGS if allow_causal else PADDINGS[:2]
+    if padding not in allowed:
+        raise ValueError(f"Unknown padding {padding!r}: expected one of {', '.join(allowed)}.")
+    return padding
+
+
+@dataclass(frozen=True)
+class AxisGeometry:
+    """One spatial axis of a sliding window: sizes, stride, dilation and padding."""
+
+    size: int  # input length
+    kernel: int
+    stride: int
+    dilation: int
+    before: int  # zero (or -inf) cells added in front
+    after: int
+    out: int
+
+    @property
+    def effective_kernel(self):
+        return (self.kernel - 1) * self.dilation + 1
+
+    @property
+    def padded(self):
+        return self.size + self.before + self.after
+
+
+def axis_geometry(size, kernel, stride, dilation, padding):
+    """TensorFlow's padding rules: SAME puts the odd cell after, CAUSAL pads only in front."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + effective - size, 0)
+        before, after = total // 2, total - total // 2
+    elif padding == "causal":
+        before, after = effective - 1, 0
+    else:
+        before = after = 0
+    padded = size + before + after
+    if effective > padded:
+        raise ValueError(
+            f"Kernel of effective size {effective} (kernel {kernel}, dilation {dilation}) is "
+            f"larger than the padded input of size {padded} (input {size}, padding {padding!r})."
+        )
+    out = (padded - effective) // stride + 1
+    return AxisGeometry(size, kernel, stride, dilation, before, after, out)
+
+
+def explicit_axis_geometry(size, kernel, stride, dilation, before):
+    """The geometry of a forward convolution with a known front padding (transposed conv)."""
+    effective = (kernel - 1) * dilation + 1
+    span = size + before - effective
+    if span < 0:
+        raise ValueError(
+            f"Kernel of effective size {effective} is larger than the padded size {size + before}."
+        )
+    out = span // stride + 1
+    after = max((out - 1) * stride + effective - size - before, 0)
+    return AxisGeometry(size, kernel, stride, dilation, before, after, out)
+
+
+def spatial_shape(x, rank, what="input"):
+    """Static spatial sizes of a channels-last tensor, with a clear error when unknown."""
+    if x.shape.rank != rank + 2:
+        raise ValueError(
+            f"Expected a {rank + 2}D {what} (batch, {rank} spatial axes, channels); "
+            f"received shape {tuple(x.shape)}."
+        )
+    dims = x.shape[1:-1]
+    if any(d is None for d in dims):
+        raise ValueError(
+            f"Spatial sizes of the {what} must be known when the graph is traced; "
+            f"received shape {tuple(x.shape)}."
+        )
+    return tuple(int(d) for d in dims)
+
+
+def pad(x, geometry, value=0):
+    """Pad (or crop, for negative amounts) the spatial axes of a channels-last tensor."""
+    return pad_amounts(x, [(g.before, g.after) for g in geometry], value)
+
+
+def pad_amounts(x, amounts, value=0):
+    crop = [slice(None)]
+    paddings = [[0, 0]]
+    for before, after in amounts:
+        crop.append(slice(max(-before, 0), None if after >= 0 else after))
+        paddings.append([max(before, 0), max(after, 0)])
+    crop.append(slice(None))
+    paddings.append([0, 0])
+    x = x[tuple(crop)]
+    if any(p != [0, 0] for p in paddings):
+        x = tf.pad(x, paddings, constant_values=tf.cast(value, x.dtype))
+    return x
+
+
+def window_offsets(geometry):
+    """Kernel offsets in row-major order (the order of im2col columns and of tie-breaking)."""
+    return list(itertools.product(*[range(g.kernel) for g in geometry]))
+
+
+def window_slice(x_padded, geometry, offset):
+    """The strided view of a padded input seen by one kernel tap: (N, *out, C)."""
+    index = [slice(None)]
+    for g, k in zip(geometry, offset):
+        start = k * g.dilation
+        index.append(slice(start, start + (g.out - 1) * g.stride + 1, g.stride))
+    index.append(slice(None))
+    return x_padded[tuple(index)]
+
+
+def dilate(x, strides):
+    """Insert stride-1 zeros between the cells of each spatial axis: length (n-1)*s+1."""
+    for axis, stride in enumerate(strides, start=1):
+        if stride == 1:
+            continue
+        n = x.shape[axis]
+        expanded = tf.expand_dims(x, axis + 1)
+        paddings = [[0, 0]] * (axis + 1) + [[0, stride - 1]] + [[0, 0]] * (x.shape.rank - axis - 1)
+        rest = x.shape[1:].as_list()
+        rest[axis - 1] = n * stride
+        x = tf.reshape(tf.pad(expanded, paddings), [-1] + rest)
+        index = [slice(None)] * axis + [slice(0, (n - 1) * stride + 1)]
+        x = x[tuple(index)]
+    return x
+
+
+def is_tiling(geometry):
+    """True when windows neither overlap nor leave gaps: pooling can reshape instead of slice."""
+    return all(g.stride == g.kernel and g.dilation == 1 for g in geometry)
+
+
+def num_taps(geometry):
+    return math.prod(g.kernel for g in geometry)

@@ -1,0 +1,95 @@
+"""Keras pooling layers whose pooling is ours (layers.ops.pooling), drop-in for keras.layers."""
+import keras
+
+from layers.convolution import _serializable, from_channels_last, to_channels_last
+from layers.ops import pooling as pool_ops
+
+
+class HandWrittenPooling:
+    """Mixin for keras.layers.{Max,Average}PoolingND."""
+
+    def call(self, inputs):
+        op = pool_ops.max_pool if self.pool_mode == "max" else pool_ops.average_pool
+        x = to_channels_last(inputs, self.data_format)
+        z = op(x, self.pool_size, self.strides, self.padding, rank=len(self.pool_size))
+        return from_channels_last(z, self.data_format)
+
+
+class HandWrittenGlobalPooling:
+    """Mixin for keras.layers.Global{Max,Average}PoolingND; subclasses name the reducer."""
+
+    def call(self, inputs):
+        x = to_channels_last(inputs, self.data_format)
+        z = self.reduce(x)  # (N, C)
+        if self.keepdims:
+            z = z[(slice(None),) + (None,) * (x.shape.rank - 2)]
+            z = from_channels_last(z, self.data_format)
+        return z
+
+
+@_serializable
+class MaxPooling1D(HandWrittenPooling, keras.layers.MaxPooling1D):
+    """1D max pooling; gradient to each window's first arg-max."""
+
+
+@_serializable
+class MaxPooling2D(HandWrittenPooling, keras.layers.MaxPooling2D):
+    """2D max pooling; gradient to each window's first arg-max."""
+
+
+@_serializable
+class MaxPooling3D(HandWrittenPooling, keras.layers.MaxPooling3D):
+    """3D max pooling; gradient to each window's first arg-max."""
+
+
+@_serializable
+class AveragePooling1D(HandWrittenPooling, keras.layers.AveragePooling1D):
+    """1D average pooling; padding cells are not counted."""
+
+
+@_serializable
+class AveragePooling2D(HandWrittenPooling, keras.layers.AveragePooling2D):
+    """2D average pooling; padding cells are not counted."""
+
+
+@_serializable
+class AveragePooling3D(HandWrittenPooling, keras.layers.AveragePooling3D):
+    """3D average pooling; padding cells are not counted."""
+
+
+class _GlobalMax(HandWrittenGlobalPooling):
+    reduce = staticmethod(pool_ops.global_max_pool)
+
+
+class _GlobalAverage(HandWrittenGlobalPooling):
+    reduce = staticmethod(pool_ops.global_average_pool)
+
+
+@_serializable
+class GlobalMaxPooling1D(_GlobalMax, keras.layers.GlobalMaxPooling1D):
+    """Maximum over time per channel."""
+
+
+@_serializable
+class GlobalMaxPooling2D(_GlobalMax, keras.layers.GlobalMaxPooling2D):
+    """Maximum over the image per channel."""
+
+
+@_serializable
+class GlobalMaxPooling3D(_GlobalMax, keras.layers.GlobalMaxPooling3D):
+    """Maximum over the volume per channel."""
+
+
+@_serializable
+class GlobalAveragePooling1D(_GlobalAverage, keras.layers.GlobalAveragePooling1D):
+    """Mean over time per channel."""
+
+
+@_serializable
+class GlobalAveragePooling2D(_GlobalAverage, keras.layers.GlobalAveragePooling2D):
+    """Mean over the image per channel."""
+
+
+@_serializable
+class GlobalAveragePooling3D(_GlobalAverage, keras.layers.GlobalAveragePooling3D):
+    """Mean over the volume per channel."""
