@@ -168,16 +168,16 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
     return _conv(x, kernel)
 
 
-def transpose_before_padding(size, in_size, kernel, stride, dilation, padding):
-    """Front padding of the forward convolution whose gradient a transposed conv computes.
+def transpose_padding(size, in_size, kernel, stride, dilation, padding):
+    """Padding of the forward convolution whose input gradient a transposed conv computes.
 
-    TensorFlow's rule for `conv_transpose`: the forward conv of an output of `size` cells
-    with SAME padding pads (in-1)*s + k_eff - size cells, the smaller half in front.
+    TensorFlow's rule for `conv_transpose`: the forward conv of an output of `size` cells with
+    SAME padding pads (in-1)*s + k_eff - size cells in all, the smaller half in front.
     """
     if padding == "valid":
-        return 0
-    effective = (kernel - 1) * dilation + 1
-    return max((in_size - 1) * stride + effective - size, 0) // 2
+        return 0, 0
+    total = max((in_size - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
 
 
 def conv_transpose(x, kernel, output_size, strides=1, padding="valid", dilation_rate=1):
@@ -197,8 +197,8 @@ def conv_transpose(x, kernel, output_size, strides=1, padding="valid", dilation_
         )
     geometry = []
     for n_in, n_out, k, s, d in zip(sizes, output_size, kernel.shape[:rank], strides, dilation_rate):
-        before = transpose_before_padding(n_out, n_in, k, s, d, padding)
-        g = geo.explicit_axis_geometry(n_out, k, s, d, before)
+        before, after = transpose_padding(n_out, n_in, k, s, d, padding)
+        g = geo.explicit_axis_geometry(n_out, k, s, d, before, after)
         if g.out != n_in:
             raise ValueError(
                 f"Output size {n_out} is not reachable from input size {n_in} with kernel {k}, "

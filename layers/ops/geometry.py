@@ -75,16 +75,13 @@ def axis_geometry(size, kernel, stride, dilation, padding):
     return AxisGeometry(size, kernel, stride, dilation, before, after, out)
 
 
-def explicit_axis_geometry(size, kernel, stride, dilation, before):
-    """The geometry of a forward convolution with a known front padding (transposed conv)."""
+def explicit_axis_geometry(size, kernel, stride, dilation, before, after):
+    """The geometry of a forward convolution with given padding (for transposed convs)."""
     effective = (kernel - 1) * dilation + 1
-    span = size + before - effective
-    if span < 0:
-        raise ValueError(
-            f"Kernel of effective size {effective} is larger than the padded size {size + before}."
-        )
-    out = span // stride + 1
-    after = max((out - 1) * stride + effective - size - before, 0)
+    padded = size + before + after
+    if effective > padded:
+        raise ValueError(f"Kernel of effective size {effective} is larger than the padded size {padded}.")
+    out = (padded - effective) // stride + 1
     return AxisGeometry(size, kernel, stride, dilation, before, after, out)
 
 
