@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): accuracy targets and speed, recorded in docs/BENCHMARKS.md."""
