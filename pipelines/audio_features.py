@@ -1,0 +1,174 @@
+"""Audio front end as Keras layers: waveform -> log-mel -> per-example normalisation (+ SpecAugment).
+
+Why inside the model: the features that train are the features that serve. The exported
+SavedModel takes a raw waveform (or WAV bytes) and computes these features with core TF ops
+only (`tf.signal`), so TF Serving runs it and no client re-implements the front end.
+
+Why librosa's filter bank: `tf.signal.linear_to_mel_weight_matrix` is HTK-scaled with peak-1
+triangles, while librosa defaults to the Slaney scale with area normalisation; the two differ by
+tens of dB (../shared/REFERENCES.md). We compute librosa's matrix once in Python when the layer
+is constructed and bake it into the graph as a constant, so the in-graph features equal
+`librosa.power_to_db(librosa.feature.melspectrogram(y, sr, ...))` with librosa's defaults
+(center=True with zero padding, periodic Hann window, power 2, ref=1, amin=1e-10, top_db=80).
+`top_db` is applied per example (each clip's own maximum), never across the batch, so a
+request's features do not depend on what else TF Serving batched with it.
+"""
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """STFT/mel parameters. Defaults: 32 ms windows, 10 ms hop, 64 Slaney mel bands at 16 kHz."""
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None  # None: sample_rate / 2, as librosa
+    top_db: float | None = 80.0
+    amin: float = 1e-10
+
+    def num_frames(self, num_samples):
+        """Frames librosa produces with center=True: 1 + samples // hop."""
+        return 1 + num_samples // self.hop_length
+
+
+def librosa_mel_matrix(config):
+    """librosa's mel filter bank (Slaney scale, area norm), shape (n_mels, 1 + n_fft // 2)."""
+    import librosa  # construction time only; never part of the exported graph
+
+    return librosa.filters.mel(
+        sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+        fmin=config.fmin, fmax=config.fmax,
+    ).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="cnn_suite")
+class LogMelSpectrogram(keras.layers.Layer):
+    """waveform [batch, samples] float32 in [-1, 1] -> log-mel [batch, frames, n_mels] in dB."""
+
+    def __init__(self, sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, fmin=0.0,
+                 fmax=None, top_db=80.0, amin=1e-10, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = LogMelConfig(sample_rate, n_fft, hop_length, n_mels, fmin, fmax, top_db, amin)
+        if n_fft % 2:
+            raise ValueError(f"n_fft must be even (got {n_fft}); librosa's centre padding is n_fft // 2.")
+        # (1 + n_fft // 2, n_mels): transposed so the power spectrum multiplies from the left.
+        self._mel_np = np.ascontiguousarray(librosa_mel_matrix(self.spec).T)
+
+    def call(self, waveform):
+        spec = self.spec
+        waveform = tf.cast(waveform, tf.float32)
+        # center=True: librosa (>= 0.10) pads n_fft // 2 zeros on both sides.
+        pad = spec.n_fft // 2
+        padded = tf.pad(waveform, [[0, 0], [pad, pad]])  # [batch, samples + n_fft]
+        stft = tf.signal.stft(
+            padded, frame_length=spec.n_fft, frame_step=spec.hop_length, fft_length=spec.n_fft,
+            window_fn=tf.signal.hann_window, pad_end=False,
+        )  # [batch, frames, 1 + n_fft // 2] complex64; periodic Hann = scipy's get_window("hann")
+        power = tf.math.square(tf.math.abs(stft))
+        mel = tf.matmul(power, tf.constant(self._mel_np))  # [batch, frames, n_mels]
+        log_mel = 10.0 * tf.math.log(tf.maximum(mel, spec.amin)) / tf.math.log(10.0)
+        if spec.top_db is not None:
+            # Per example: each clip is clipped relative to its own peak.
+            peak = tf.reduce_max(log_mel, axis=[1, 2], keepdims=True)
+            log_mel = tf.maximum(log_mel, peak - spec.top_db)
+        return log_mel
+
+    def compute_output_shape(self, input_shape):
+        frames = None if input_shape[1] is None else self.spec.num_frames(input_shape[1])
+        return (input_shape[0], frames, self.spec.n_mels)
+
+    def get_config(self):
+        s = self.spec
+        return {**super().get_config(), "sample_rate": s.sample_rate, "n_fft": s.n_fft,
+                "hop_length": s.hop_length, "n_mels": s.n_mels, "fmin": s.fmin, "fmax": s.fmax,
+                "top_db": s.top_db, "amin": s.amin}
+
+
+@keras.saving.register_keras_serializable(package="cnn_suite")
+class PerExampleStandardize(keras.layers.Layer):
+    """(x - mean) / std over all but the batch axis, per example (never per batch).
+
+    Removes the recording level (a louder clip is a shifted log-mel) and keeps each served
+    request independent of its batch neighbours. A silent clip (constant features) maps to
+    zeros rather than NaN thanks to `epsilon`.
+    """
+
+    def __init__(self, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, x):
+        axes = list(range(1, len(x.shape)))
+        mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+        std = tf.math.reduce_std(x, axis=axes, keepdims=True)
+        return (x - mean) / (std + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def _band_mask(batch, length, max_width):
+    """A [batch, length] boolean mask with one random band of width in [0, max_width] per row."""
+    width = tf.random.uniform([batch, 1], 0, max_width + 1, dtype=tf.int32)
+    start = tf.cast(tf.random.uniform([batch, 1]) * tf.cast(length - width + 1, tf.float32), tf.int32)
+    positions = tf.range(length)[tf.newaxis, :]
+    return (positions >= start) & (positions < start + width)
+
+
+@keras.saving.register_keras_serializable(package="cnn_suite")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment-style masking (Park et al. 2019) of [batch, frames, mels], training only.
+
+    Masked cells are set to 0, the mean after per-example standardisation. Each example gets
+    its own `time_masks` bands of up to `time_width` frames and `freq_masks` bands of up to
+    `freq_width` mel bins. At inference (and in the exported model) it is the identity.
+    """
+
+    def __init__(self, time_masks=2, time_width=10, freq_masks=2, freq_width=8, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = time_masks, time_width
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        batch, frames, mels = tf.shape(x)[0], x.shape[1], x.shape[2]
+        keep = tf.ones_like(x, dtype=tf.bool)
+        for _ in range(self.time_masks):
+            keep &= ~_band_mask(batch, frames, self.time_width)[:, :, tf.newaxis]
+        for _ in range(self.freq_masks):
+            keep &= ~_band_mask(batch, mels, self.freq_width)[:, tf.newaxis, :]
+        return tf.where(keep, x, tf.zeros_like(x))
+
+    def get_config(self):
+        return {**super().get_config(), "time_masks": self.time_masks, "time_width": self.time_width,
+                "freq_masks": self.freq_masks, "freq_width": self.freq_width}
+
+
+@keras.saving.register_keras_serializable(package="cnn_suite")
+class RandomTimeShift(keras.layers.Layer):
+    """Shift each waveform [batch, samples] by up to +-max_shift samples (zero fill), training only."""
+
+    def __init__(self, max_shift=1600, **kwargs):
+        super().__init__(**kwargs)
+        self.max_shift = int(max_shift)
+
+    def call(self, waveform, training=False):
+        if not training or self.max_shift == 0:
+            return waveform
+        n, m = waveform.shape[1], self.max_shift
+        batch = tf.shape(waveform)[0]
+        shift = tf.random.uniform([batch, 1], -m, m + 1, dtype=tf.int32)
+        padded = tf.pad(waveform, [[0, 0], [m, m]])  # [batch, samples + 2m]
+        index = tf.range(n)[tf.newaxis, :] + m - shift  # output[t] = input[t - shift]
+        return tf.gather(padded, index, batch_dims=1)
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift}
