@@ -1,0 +1,143 @@
+"""In-graph volume preprocessing and tf.data augmentation shared by `volumes` and `segment`.
+
+Why normalisation is a layer: the exported model receives raw intensities ([batch, D, H, W, 1]
+float32, as read from the file) and must normalise them exactly as training did, so the
+normalisation is part of the model, never a NumPy step a client could forget or redo
+differently.
+
+- `IntensityNormalization("zscore")`: per volume (per example of the batch, over all its voxels)
+  (x - mean) / std; the usual choice for MRI, whose intensities have no absolute scale.
+- `IntensityNormalization("window", window=(center, width))`: a CT window in Hounsfield units,
+  clipped to [center - width/2, center + width/2] and scaled to [0, 1].
+- `IntensityJitter`: random scale/offset/noise after normalisation, in training only (identity
+  in inference and export). It sits after normalisation because a z-score would cancel any
+  affine jitter applied to the raw intensities.
+
+The augmentation functions are tf ops for `tf.data` (stateless, seeded): flips, small shifts and
+random crops. Segmentation augments image and label together so they stay aligned.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+PACKAGE = "cnn_suite"
+MODES = ("zscore", "window", "none")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IntensityNormalization(keras.layers.Layer):
+    """(N, D, H, W, C) raw intensities -> normalised float32, per example."""
+
+    def __init__(self, mode="zscore", window=(40.0, 400.0), epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"intensity normalisation '{mode}': expected one of {', '.join(MODES)}")
+        if mode == "window" and not float(window[1]) > 0:
+            raise ValueError(f"CT window width must be > 0, got {window[1]}")
+        self.mode, self.window, self.epsilon = mode, tuple(float(w) for w in window), float(epsilon)
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        if self.mode == "zscore":
+            axes = list(range(1, x.shape.rank))
+            mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+            std = tf.math.reduce_std(x, axis=axes, keepdims=True)
+            return (x - mean) / tf.maximum(std, self.epsilon)
+        if self.mode == "window":
+            center, width = self.window
+            low = center - width / 2
+            return (tf.clip_by_value(x, low, low + width) - low) / width
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "window": list(self.window), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class IntensityJitter(keras.layers.Layer):
+    """x * (1 + U(-scale, scale)) + U(-shift, shift) + N(0, noise) per example; training only."""
+
+    def __init__(self, scale=0.1, shift=0.1, noise=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.shift, self.noise = float(scale), float(shift), float(noise)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        batch = tf.shape(x)[0]
+        ones = tf.stack([batch] + [1] * (x.shape.rank - 1))
+        factor = 1.0 + keras.random.uniform(ones, -self.scale, self.scale, seed=self.generator)
+        offset = keras.random.uniform(ones, -self.shift, self.shift, seed=self.generator)
+        x = x * factor + offset
+        if self.noise > 0:
+            x = x + keras.random.normal(tf.shape(x), stddev=self.noise, seed=self.generator)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "shift": self.shift, "noise": self.noise, "seed": self.seed}
+
+
+# ------------------------------------------------------------------ tf.data ops (one example)
+def pad_to_at_least(x, shape, value):
+    """Pad the 3 leading axes of x (D, H, W[, C]) evenly to at least `shape` with `value`."""
+    have = tf.shape(x)[:3]
+    total = tf.maximum(tf.constant(shape, tf.int32) - have, 0)
+    before = total // 2
+    paddings = tf.stack([before, total - before], axis=1)  # (3, 2)
+    extra = tf.zeros([tf.rank(x) - 3, 2], tf.int32)
+    return tf.pad(x, tf.concat([paddings, extra], 0), constant_values=value)
+
+
+def center_fit(x, shape, value):
+    """Centre pad/crop the 3 leading axes to exactly `shape` (the network's input shape)."""
+    x = pad_to_at_least(x, shape, value)
+    start = (tf.shape(x)[:3] - tf.constant(shape, tf.int32)) // 2
+    x = tf.slice(x, tf.concat([start, tf.zeros([tf.rank(x) - 3], tf.int32)], 0),
+                 tf.concat([tf.constant(shape, tf.int32), tf.fill([tf.rank(x) - 3], -1)], 0))
+    return tf.ensure_shape(x, list(shape) + x.shape[3:].as_list())
+
+
+def random_flip(x, seed, axes):
+    """Flip each of `axes` with probability 1/2 (x: (D, H, W[, C]))."""
+    for i, axis in enumerate(axes):
+        coin = tf.random.stateless_uniform([], seed=seed + i) < 0.5
+        x = tf.cond(coin, lambda x=x, axis=axis: tf.reverse(x, [axis]), lambda x=x: x)
+    return x
+
+
+def random_crop_at(x, shape, start):
+    return tf.slice(x, tf.concat([start, tf.zeros([tf.rank(x) - 3], tf.int32)], 0),
+                    tf.concat([tf.constant(shape, tf.int32), tf.fill([tf.rank(x) - 3], -1)], 0))
+
+
+def random_shift(x, seed, max_shift, value):
+    """Shift by up to `max_shift` voxels per axis (the uncovered border filled with `value`)."""
+    if max_shift <= 0:
+        return x
+    shape = x.shape[:3]
+    padded = tf.pad(x, [[max_shift, max_shift]] * 3 + [[0, 0]] * (x.shape.rank - 3), constant_values=value)
+    start = tf.random.stateless_uniform([3], seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32)
+    return tf.ensure_shape(random_crop_at(padded, list(shape), start), x.shape)
+
+
+def foreground_crop_start(label, shape, seed, foreground_fraction):
+    """Start (3,) of a `shape` crop of `label` (already >= shape): centred on a random
+    foreground voxel with probability `foreground_fraction`, uniformly placed otherwise."""
+    have = tf.shape(label)[:3]
+    room = have - tf.constant(shape, tf.int32)  # (3,) >= 0
+    uniform = tf.cast(
+        tf.random.stateless_uniform([3], seed=seed) * tf.cast(room + 1, tf.float32), tf.int32
+    )
+    uniform = tf.minimum(uniform, room)
+    foreground = tf.cast(tf.where(label > 0), tf.int32)  # (K, 3)
+    count = tf.shape(foreground)[0]
+    pick = tf.random.stateless_uniform([], seed=seed + 1, minval=0, maxval=tf.maximum(count, 1), dtype=tf.int32)
+    centre = tf.gather(tf.concat([foreground, tf.zeros([1, 3], tf.int32)], 0), pick)
+    around = tf.clip_by_value(centre - tf.constant(shape, tf.int32) // 2, 0, room)
+    use_foreground = tf.logical_and(
+        count > 0, tf.random.stateless_uniform([], seed=seed + 2) < foreground_fraction
+    )
+    return tf.where(use_foreground, around, uniform)

@@ -1,0 +1,76 @@
+"""3D networks for volumes, from our layers (Conv3D, Conv3DTranspose, MaxPooling3D, global pooling).
+
+MONAI keeps layers, blocks and networks apart; so do we: `conv_block` is the unit (convolution,
+batch norm, ReLU), `cnn3d` the classifier, `unet3d` the segmenter. Convolution and pooling come
+only from `layers` (hand-written forward and backward); batch norm, dropout and dense from Keras.
+Spatial sizes are static (our layers need them when tracing), hence fixed network shapes.
+"""
+from __future__ import annotations
+
+import keras
+
+import layers
+
+Conv3D = layers.conv_layer(3)
+Conv3DTranspose = layers.conv_layer(3, transpose=True)
+MaxPooling3D = layers.pooling_layer(3, "max")
+GlobalAveragePooling3D = layers.pooling_layer(3, "average", global_=True)
+GlobalMaxPooling3D = layers.pooling_layer(3, "max", global_=True)
+
+
+def conv_block(x, filters, convolutions=2, name=""):
+    """(N, D, H, W, C) -> (N, D, H, W, filters): [3^3 conv (no bias), batch norm, ReLU] x n."""
+    for i in range(convolutions):
+        x = Conv3D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+def cnn3d(x, num_classes, filters=(16, 32, 64, 128), dropout=0.3, pooling="avg+max"):
+    """A VGG-style 3D classifier: blocks of 3^3 convolutions, 2^3 max pooling between blocks,
+    global pooling (average, max, or both concatenated), dropout, a dense layer to logits.
+
+    (N, D, H, W, 1) -> (N, num_classes). The first block has one convolution (on one input
+    channel a second adds little and costs the most voxels); deeper ones have two.
+    """
+    for level, width in enumerate(filters):
+        if level:
+            if min(x.shape[1:4]) < 2:
+                raise ValueError(f"input too small for {len(filters)} levels: {x.shape[1:4]} at level {level}")
+            x = MaxPooling3D(2, name=f"pool{level}")(x)
+        x = conv_block(x, width, convolutions=1 if level == 0 else 2, name=f"block{level}")
+    pooled = []
+    if "avg" in pooling:
+        pooled.append(GlobalAveragePooling3D(name="global_avg")(x))
+    if "max" in pooling:
+        pooled.append(GlobalMaxPooling3D(name="global_max")(x))
+    if not pooled:
+        raise ValueError(f"pooling '{pooling}': expected avg, max or avg+max")
+    x = keras.layers.Concatenate(name="global_pool")(pooled) if len(pooled) > 1 else pooled[0]
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.layers.Dense(num_classes, name="logits")(x)
+
+
+def unet3d(x, num_classes, base_filters=16, depth=3):
+    """A 3D U-Net (Cicek et al. 2016): `depth` down steps (2^3 max pooling), a bottleneck, and
+    as many up steps (2^3 transposed convolution, stride 2) whose output is concatenated with the
+    encoder features of the same resolution; a 1^3 convolution gives per-voxel logits.
+
+    (N, D, H, W, 1) -> (N, D, H, W, num_classes); D, H, W must be divisible by 2**depth.
+    """
+    spatial = tuple(x.shape[1:4])
+    if any(size is None or size % 2**depth for size in spatial):
+        raise ValueError(f"U-Net of depth {depth} needs a shape divisible by {2**depth}, got {spatial}")
+    skips = []
+    for level in range(depth):
+        x = conv_block(x, base_filters * 2**level, name=f"down{level}")
+        skips.append(x)
+        x = MaxPooling3D(2, name=f"pool{level}")(x)
+    x = conv_block(x, base_filters * 2**depth, name="bottleneck")
+    for level in reversed(range(depth)):
+        width = base_filters * 2**level
+        x = Conv3DTranspose(width, 2, strides=2, name=f"up{level}")(x)
+        x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = conv_block(x, width, name=f"dec{level}")
+    return Conv3D(num_classes, 1, name="logits")(x)
