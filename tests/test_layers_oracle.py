@@ -1,0 +1,228 @@
+"""Tier 1: our ops against a direct NumPy oracle, including the lecture's worked examples."""
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from layers.ops.conv import conv, conv_transpose
+from layers.ops.pooling import average_pool, max_pool
+
+# The lecture's 6x6 image and two 3x3 filters (../shared/REFERENCES.md).
+IMAGE = np.array(
+    [
+        [1, 0, 0, 0, 0, 1],
+        [0, 1, 0, 0, 1, 0],
+        [0, 0, 1, 1, 0, 0],
+        [1, 0, 0, 0, 1, 0],
+        [0, 1, 0, 0, 1, 0],
+        [0, 0, 1, 0, 1, 0],
+    ],
+    dtype=np.float32,
+)
+FILTER_1 = np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float32)
+FILTER_2 = np.array([[-1, 1, -1], [-1, 1, -1], [-1, 1, -1]], dtype=np.float32)
+
+
+def _lecture_conv(filters, stride):
+    x = IMAGE[None, :, :, None]  # (1, 6, 6, 1)
+    kernel = np.stack(filters, axis=-1)[:, :, None, :]  # (3, 3, 1, F)
+    return conv(tf.constant(x), tf.constant(kernel), strides=stride).numpy()[0]
+
+
+def test_lecture_filter_1_stride_1():
+    expected = [[3, -1, -3, -1], [-3, 1, 0, -3], [-3, -3, 0, 1], [3, -2, -2, -1]]
+    np.testing.assert_array_equal(_lecture_conv([FILTER_1], 1)[..., 0], expected)
+
+
+def test_lecture_filter_1_stride_2():
+    np.testing.assert_array_equal(_lecture_conv([FILTER_1], 2)[..., 0], [[3, -3], [-3, 0]])
+
+
+def test_lecture_filter_2_stride_1():
+    expected = [[-1, -1, -1, -1], [-1, -1, -2, 1], [-1, -1, -2, 1], [-1, 0, -4, 3]]
+    np.testing.assert_array_equal(_lecture_conv([FILTER_2], 1)[..., 0], expected)
+
+
+def test_lecture_two_filters_and_max_pooling():
+    maps = _lecture_conv([FILTER_1, FILTER_2], 1)  # (4, 4, 2): "two 4x4 images"
+    assert maps.shape == (4, 4, 2)
+    pooled = max_pool(tf.constant(maps[None]), 2).numpy()[0]
+    np.testing.assert_array_equal(pooled[..., 0], [[3, 0], [3, 1]])
+    np.testing.assert_array_equal(pooled[..., 1], [[-1, 1], [0, 3]])
+
+
+def test_lecture_parameter_counts():
+    """200x200 image into 100 dense units vs 100 filters of 5x5 (weights only)."""
+    import keras
+
+    import layers
+
+    dense = keras.layers.Dense(100, use_bias=False)
+    dense.build((None, 200 * 200))
+    conv_layer = layers.Conv2D(100, 5, use_bias=False)
+    conv_layer.build((None, 200, 200, 1))
+    assert dense.count_params() == 4_000_000
+    assert conv_layer.count_params() == 2_500
+
+
+# ---- direct-loop oracles ---------------------------------------------------------------
+
+
+def _pad_same(n, k, s, d):
+    eff = (k - 1) * d + 1
+    out = -(-n // s)
+    total = max((out - 1) * s + eff - n, 0)
+    return total // 2, total - total // 2
+
+
+def oracle_conv(x, w, strides, padding, dilation, groups):
+    """Direct loops over output cells and kernel taps, float64."""
+    rank = x.ndim - 2
+    pads = []
+    for n, k, s, d in zip(x.shape[1:-1], w.shape[:rank], strides, dilation):
+        pads.append(_pad_same(n, k, s, d) if padding == "same" else (0, 0))
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    cin, cout = x.shape[-1], w.shape[-1]
+    cg, cog = cin // groups, cout // groups
+    out_shape = [
+        (xp.shape[1 + i] - ((w.shape[i] - 1) * dilation[i] + 1)) // strides[i] + 1 for i in range(rank)
+    ]
+    z = np.zeros((x.shape[0], *out_shape, cout))
+    for o in itertools.product(*[range(n) for n in out_shape]):
+        for k in itertools.product(*[range(n) for n in w.shape[:rank]]):
+            idx = tuple(o[i] * strides[i] + k[i] * dilation[i] for i in range(rank))
+            for g in range(groups):
+                patch = xp[(slice(None),) + idx + (slice(g * cg, (g + 1) * cg),)]  # (N, Cg)
+                z[(slice(None),) + o + (slice(g * cog, (g + 1) * cog),)] += patch @ w[k][:, g * cog:(g + 1) * cog]
+    return z
+
+
+def oracle_pool(x, pool, strides, padding, mode):
+    rank = x.ndim - 2
+    pads = [_pad_same(n, k, s, 1) if padding == "same" else (0, 0) for n, k, s in zip(x.shape[1:-1], pool, strides)]
+    fill = -np.inf if mode == "max" else np.nan
+    xp = np.pad(x.astype(np.float64), [(0, 0)] + pads + [(0, 0)], constant_values=fill)
+    out_shape = [(xp.shape[1 + i] - pool[i]) // strides[i] + 1 for i in range(rank)]
+    z = np.zeros((x.shape[0], *out_shape, x.shape[-1]))
+    for o in itertools.product(*[range(n) for n in out_shape]):
+        window = xp[(slice(None),) + tuple(slice(o[i] * strides[i], o[i] * strides[i] + pool[i]) for i in range(rank))]
+        window = window.reshape(x.shape[0], -1, x.shape[-1])
+        z[(slice(None),) + o] = window.max(axis=1) if mode == "max" else np.nanmean(window, axis=1)
+    return z
+
+
+CONV_GRID = [
+    # rank, size, kernel, strides, padding, dilation, groups
+    (1, 10, 3, 1, "valid", 1, 1),
+    (1, 9, 4, 2, "same", 1, 2),
+    (2, 7, 3, 2, "same", 1, 1),
+    (2, 8, 2, 3, "valid", 1, 1),
+    (2, 9, 3, 1, "same", 2, 2),
+    (3, 5, 3, 1, "same", 1, 1),
+    (3, 6, 2, 2, "valid", 1, 2),
+]
+
+
+@pytest.mark.parametrize("rank,size,kernel,stride,padding,dilation,groups", CONV_GRID)
+def test_conv_matches_direct_loops(rank, size, kernel, stride, padding, dilation, groups):
+    rng = np.random.default_rng(rank * 100 + size)
+    x = rng.normal(size=(2,) + (size,) * rank + (4,))
+    w = rng.normal(size=(kernel,) * rank + (4 // groups, 6))
+    ours = conv(tf.constant(x), tf.constant(w), stride, padding, dilation, groups).numpy()
+    expected = oracle_conv(x, w, (stride,) * rank, padding, (dilation,) * rank, groups)
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-10)
+
+
+def oracle_conv_backward(x, w, g, strides, padding, dilation, groups):
+    """dL/dx and dL/dW of L = sum(z * g), by the same direct loops run backwards."""
+    rank = x.ndim - 2
+    pads = []
+    for n, k, s, d in zip(x.shape[1:-1], w.shape[:rank], strides, dilation):
+        pads.append(_pad_same(n, k, s, d) if padding == "same" else (0, 0))
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    cg, cog = x.shape[-1] // groups, w.shape[-1] // groups
+    for o in itertools.product(*[range(n) for n in g.shape[1:-1]]):
+        for k in itertools.product(*[range(n) for n in w.shape[:rank]]):
+            idx = tuple(o[i] * strides[i] + k[i] * dilation[i] for i in range(rank))
+            for grp in range(groups):
+                cin, cout = slice(grp * cg, (grp + 1) * cg), slice(grp * cog, (grp + 1) * cog)
+                go = g[(slice(None),) + o + (cout,)]  # (N, Cog)
+                dxp[(slice(None),) + idx + (cin,)] += go @ w[k][:, cout].T
+                dw[k][:, cout] += xp[(slice(None),) + idx + (cin,)].T @ go
+    crop = tuple(slice(b, b + n) for (b, _), n in zip(pads, x.shape[1:-1]))
+    return dxp[(slice(None),) + crop], dw
+
+
+@pytest.mark.parametrize("rank,size,kernel,stride,padding,dilation,groups", CONV_GRID)
+def test_conv_backward_matches_direct_loops(rank, size, kernel, stride, padding, dilation, groups):
+    rng = np.random.default_rng(rank * 10 + size)
+    x = rng.normal(size=(2,) + (size,) * rank + (4,))
+    w = rng.normal(size=(kernel,) * rank + (4 // groups, 6))
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv(xt, wt, stride, padding, dilation, groups)
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    expected_dx, expected_dw = oracle_conv_backward(
+        x, w, g, (stride,) * rank, padding, (dilation,) * rank, groups
+    )
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "rank,size,pool,stride,padding",
+    [(1, 9, 2, 2, "valid"), (1, 9, 3, 2, "same"), (2, 7, 2, 2, "same"), (2, 8, 3, 1, "valid"),
+     (2, 7, 2, 3, "same"), (3, 5, 2, 2, "same"), (3, 6, 3, 2, "valid")],
+)
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_pooling_matches_direct_loops(rank, size, pool, stride, padding, mode):
+    x = np.random.default_rng(size).normal(size=(2,) + (size,) * rank + (3,))
+    op = max_pool if mode == "max" else average_pool
+    ours = op(tf.constant(x), pool, stride, padding).numpy()
+    expected = oracle_pool(x, (pool,) * rank, (stride,) * rank, padding, "max" if mode == "max" else "avg")
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
+def test_max_pool_ties_go_to_first_cell_in_row_major_order():
+    x = tf.constant([[[[5.0], [5.0]], [[5.0], [1.0]]]])  # (1, 2, 2, 1), three tied maxima
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = max_pool(x, 2)
+    dx = tape.gradient(z, x).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(dx, [[1.0, 0.0], [0.0, 0.0]])
+
+
+def test_max_pool_overlapping_windows_accumulate_routed_gradients():
+    x = tf.constant(np.array([1.0, 9.0, 2.0, 3.0, 0.0])[None, :, None])  # 9 wins 2 windows
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = max_pool(x, 3, strides=1)  # windows [1,9,2] [9,2,3] [2,3,0]
+    np.testing.assert_array_equal(z.numpy()[0, :, 0], [9, 9, 3])
+    np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, :, 0], [0, 2, 0, 1, 0])
+
+
+def test_average_pool_same_excludes_padding_from_the_count():
+    x = tf.constant(np.arange(1.0, 6.0)[None, :, None])  # [1..5]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = average_pool(x, 2, padding="same")  # windows [1,2] [3,4] [5]
+    np.testing.assert_allclose(z.numpy()[0, :, 0], [1.5, 3.5, 5.0])
+    np.testing.assert_allclose(tape.gradient(z, x).numpy()[0, :, 0], [0.5, 0.5, 0.5, 0.5, 1.0])
+
+
+def test_conv_transpose_is_the_adjoint_of_conv():
+    """<conv(x), y> == <x, conv_transpose(y)> for every stride and padding."""
+    rng = np.random.default_rng(3)
+    for stride, padding, size in [(1, "valid", 7), (2, "same", 8), (3, "valid", 10), (2, "same", 7)]:
+        x = rng.normal(size=(2, size, size, 3))
+        w = rng.normal(size=(3, 3, 3, 5))  # conv: 3 -> 5 channels
+        z = conv(tf.constant(x), tf.constant(w), stride, padding).numpy()
+        y = rng.normal(size=z.shape)
+        back = conv_transpose(tf.constant(y), tf.constant(w), (size, size), stride, padding).numpy()
+        assert back.shape == x.shape
+        np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)

@@ -1,0 +1,126 @@
+"""Tiers 2 and 3: every registered layer (the README's example included) against its Keras /
+TensorFlow counterpart with copied weights, and its backward against finite differences in
+float64; plus a wider grid of convolution/pooling configurations against keras.layers."""
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import layers
+from layers import gradcheck, registry
+from readme_example import load_example_layer
+
+load_example_layer()  # registers ChannelPReLU, so the grid below includes it
+
+CASES = [(e.name, i) for e in registry.entries() for i in range(len(e.cases))]
+
+
+def test_readme_layer_is_registered():
+    assert "ChannelPReLU" in registry.names()
+
+
+@pytest.mark.parametrize("name,index", CASES, ids=[f"{n}-{i}" for n, i in CASES])
+def test_registered_case_within_tolerance(name, index):
+    entry = registry.get(name)
+    result = gradcheck.check_case(entry, entry.cases[index])
+    assert result.ok, gradcheck.format_row(result)
+    assert result.errors["fd"] is not None
+    if entry.reference is not None:
+        assert result.errors["fwd"] is not None and result.errors["dx"] is not None
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    """The checker must fail a layer whose backward is off (here: dx scaled by 1.01)."""
+
+    class SlightlyWrongPReLU(load_example_layer()["ChannelPReLU"]):
+        def backward(self, dy, saved):
+            dx, dalpha = super().backward(dy, saved)
+            return dx * 1.01, dalpha
+
+    entry = registry.LayerEntry(
+        "SlightlyWrongPReLU", SlightlyWrongPReLU, [layers.Case({}, (2, 6, 3))],
+        lambda config: keras.layers.PReLU(shared_axes=[1], **config),
+    )
+    result = gradcheck.check_case(entry, entry.cases[0])
+    assert set(result.failures) == {"dx", "fd"}
+    assert result.errors["fwd"] < 1e-6 and result.errors["dW"] < 1e-5
+
+
+def _compare_with_keras(name, config, input_shape, seed=0):
+    entry = registry.LayerEntry(name, getattr(layers, name), [], lambda c: getattr(keras.layers, name)(**c))
+    result = gradcheck.check_case(entry, layers.Case(config, input_shape), seed=seed, finite_differences=False)
+    return result
+
+
+def _conv_grid(rank):
+    sizes = {1: (2, 13, 4), 2: (2, 9, 10, 4), 3: (1, 7, 6, 5, 4)}[rank]
+    paddings = ["valid", "same"] + (["causal"] if rank == 1 else [])
+    for kernel, stride, padding, dilation, groups in itertools.product(
+        [1, 2, 3, 4], [1, 2, 3], paddings, [1, 2], [1, 2]
+    ):
+        if stride > 1 and dilation > 1:  # Keras refuses this combination
+            continue
+        if padding == "valid" and (kernel - 1) * dilation + 1 > min(sizes[1:-1]):
+            continue  # no output: tested as an error in test_layers_errors
+        config = dict(filters=6, kernel_size=kernel, strides=stride, padding=padding,
+                      dilation_rate=dilation, groups=groups)
+        yield config, sizes
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_conv_grid_matches_keras(rank):
+    """ranks x kernel sizes (even ones too) x strides (larger than the kernel, sizes not
+    divisible) x paddings x dilations x groups."""
+    failures = []
+    for config, shape in _conv_grid(rank):
+        result = _compare_with_keras(f"Conv{rank}D", config, shape)
+        if not result.ok:
+            failures.append(gradcheck.format_row(result))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_conv_transpose_grid_matches_keras(rank):
+    shape = {1: (2, 7, 3), 2: (2, 5, 6, 3), 3: (1, 4, 5, 3, 3)}[rank]
+    failures = []
+    for kernel, stride, padding, output_padding in itertools.product(
+        [1, 2, 3, 4], [1, 2, 3], ["valid", "same"], [None, 0, 1]
+    ):
+        if output_padding is not None and output_padding >= stride:
+            continue  # Keras requires output_padding < strides
+        if padding == "same" and kernel % 2 == 0 and output_padding == 0:
+            continue  # Keras's output size is not the SAME-conv preimage: TF's own gradient crashes
+        config = dict(filters=4, kernel_size=kernel, strides=stride, padding=padding,
+                      output_padding=output_padding)
+        result = _compare_with_keras(f"Conv{rank}DTranspose", config, shape)
+        if not result.ok:
+            failures.append(gradcheck.format_row(result))
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["MaxPooling", "AveragePooling"])
+def test_pooling_grid_matches_keras(rank, kind):
+    shape = {1: (2, 11, 3), 2: (2, 9, 8, 3), 3: (1, 7, 6, 5, 2)}[rank]
+    failures = []
+    for pool, stride, padding in itertools.product([1, 2, 3], [1, 2, 3], ["valid", "same"]):
+        result = _compare_with_keras(f"{kind}{rank}D", dict(pool_size=pool, strides=stride, padding=padding), shape)
+        if not result.ok:
+            failures.append(gradcheck.format_row(result))
+    assert not failures, "\n".join(failures)
+
+
+def test_channels_first_matches_channels_last():
+    x = np.random.default_rng(0).normal(size=(2, 3, 9, 8)).astype("float32")  # (N, C, H, W)
+    nhwc = np.transpose(x, [0, 2, 3, 1])
+    ours = layers.Conv2D(4, 3, strides=2, padding="same", data_format="channels_first")
+    ref = keras.layers.Conv2D(4, 3, strides=2, padding="same")
+    ours.build(x.shape)
+    ref.build(nhwc.shape)
+    ref.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x), np.transpose(ref(nhwc), [0, 3, 1, 2]), atol=1e-5)
+    pooled = layers.MaxPooling2D(2, data_format="channels_first")(x)
+    expected = np.transpose(keras.layers.MaxPooling2D(2)(nhwc), [0, 3, 1, 2])
+    np.testing.assert_array_equal(pooled, expected)
