@@ -78,3 +78,133 @@ def gradcheck(layer_names, quick, modules, list_only):
         failed += not result.ok
     click.echo(f"{failed} failing case(s)." if failed else "All cases within tolerance.")
     sys.exit(1 if failed else 0)
+
+
+# ---------------------------------------------------------------- pipelines (train/evaluate/...)
+def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
+    """The pipeline with its config: defaults (or a resumed run's), then CLI options, then --set."""
+    import pipelines
+    from pipelines import config as configs
+
+    cls = pipelines.get(name)
+    config = base_config if base_config is not None else cls.Config()
+    options = [f"{key}={value}" for key, value in
+               (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if value is not None]
+    return cls(configs.override(config, [*options, *assignments]))
+
+
+def _print_metrics(metrics):
+    from pipelines.evaluation import headline
+
+    click.echo("test metrics: " + ", ".join(
+        f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in headline(metrics).items()))
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--data", default=None, metavar="SOURCE", help="bundled (default), tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--test-data", default=None, metavar="SOURCE", help="Test split; default: the source's own, else a stratified hold-out.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False), help="Default: runs/<pipeline>-<time>.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override a config field; repeatable.")
+@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir.")
+@click.option("--mixed-precision", is_flag=True, help="mixed_float16 compute.")
+@click.option("--jit", is_flag=True, help="Compile the training step with XLA.")
+@user_errors
+def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
+          export_dir, resume, mixed_precision, jit):
+    """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
+    quiet_tensorflow()
+    from pipelines import config as configs
+    from pipelines import runs, training
+
+    base = None
+    if resume:
+        if not run_dir:
+            raise ValueError("--resume needs the --run-dir of the interrupted run")
+        record = runs.read_record(run_dir)
+        if record["pipeline"] != pipeline:
+            raise ValueError(f"{run_dir}: is a run of {record['pipeline']}, not {pipeline}")
+        import pipelines as registry
+
+        base = configs.from_dict(registry.get(pipeline).Config, record["config"])
+        data, test_data = data or record["data"], test_data or record["test_data"]
+        data_dir = data_dir or record["data_dir"]
+        mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
+    chosen = _make_pipeline(pipeline, base, epochs, batch_size, seed, assignments)
+    result = training.run(
+        chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
+        export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit, verbose=2,
+    )
+    click.echo(f"run folder: {result.run_dir}")
+    _print_metrics(result.metrics)
+    if result.export_path:
+        click.echo(f"SavedModel: {result.export_path}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
+@user_errors
+def evaluate(model, data, data_dir, batch_size, json_path):
+    """Evaluate MODEL (a run folder or an exported SavedModel) on SOURCE."""
+    quiet_tensorflow()
+    from pipelines import evaluation, serving
+
+    metrics = serving.evaluate(model, data, data_dir=data_dir, batch_size=batch_size)
+    click.echo(f"data: {metrics['data']}")
+    _print_metrics(metrics)
+    if json_path:
+        evaluation.write_json(metrics, json_path)
+        click.echo(f"metrics: {json_path}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@user_errors
+def predict(model, files):
+    """Predict FILES with an exported SavedModel: file, label, probability per line."""
+    quiet_tensorflow()
+    from pipelines import serving
+
+    for line in serving.predict_files(model, files):
+        click.echo(line)
+
+
+@main.command("export")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
+@click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
+@user_errors
+def export_command(run, export_dir, name, version):
+    """Export the trained model of a RUN folder as a new SavedModel version."""
+    quiet_tensorflow()
+    from pipelines import serving
+
+    click.echo(f"SavedModel: {serving.export_run(run, export_dir, name=name, version=version)}")
+
+
+@main.command("pipelines")
+@user_errors
+def list_pipelines():
+    """List the pipelines with their data sources and default config."""
+    quiet_tensorflow()
+    import pipelines
+
+    for name in pipelines.names():
+        info = pipelines.get(name)().describe()
+        click.echo(f"{name}: {info['summary']}")
+        click.echo(f"  input: {info['input']}   networks: {', '.join(info['networks']) or '-'}")
+        click.echo(f"  sources: {info['sources']}")
+        defaults = " ".join(f"{key}={value}" for key, value in info["defaults"].items())
+        click.echo(f"  defaults: {defaults}")

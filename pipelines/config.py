@@ -1,0 +1,85 @@
+"""Pipeline configs: one dataclass per pipeline, overridable from the command line.
+
+A pipeline's config subclasses `BaseConfig` and adds its own fields with the defaults a
+practitioner would choose. `override(config, ["key=value", ...])` applies `--set` arguments,
+parsing each value with its field's type; an unknown key is a `ValueError` naming it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+
+
+@dataclasses.dataclass
+class BaseConfig:
+    """Fields every pipeline has; the CLI options `--epochs/--batch-size/--seed` set them."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    learning_rate: float = 1e-3
+    network: str = ""  # which network of the pipeline to build (each pipeline names its own)
+    test_fraction: float = 0.2  # held out (stratified, seeded) when a source has no test split
+    validation_fraction: float = 0.0  # held out of training for validation; 0 = none
+
+
+def field_names(config) -> list:
+    return [field.name for field in dataclasses.fields(config)]
+
+
+def _parse(text, kind, key):
+    """A --set value as the field's type (int, float, bool, str, tuple of int/float)."""
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}={text}: expected true or false")
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_parse(part, item, key) for part in text.split(",") if part.strip())
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"--set {key}={text}: expected {kind.__name__}") from None
+
+
+def override(config, assignments):
+    """A copy of `config` with `key=value` assignments applied."""
+    hints = typing.get_type_hints(type(config))
+    changes = {}
+    for assignment in assignments:
+        key, separator, value = assignment.partition("=")
+        key = key.strip().replace("-", "_")
+        if not separator:
+            raise ValueError(f"--set {assignment}: expected key=value")
+        if key not in hints or key not in field_names(config):
+            known = ", ".join(field_names(config))
+            raise ValueError(f"unknown --set key '{key}' for {type(config).__name__} (known: {known})")
+        changes[key] = _parse(value, hints[key], key)
+    return dataclasses.replace(config, **changes)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(config_class, values: dict):
+    """A config from a saved dict (config.json); unknown keys are an error."""
+    names = {field.name for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown config key(s) for {config_class.__name__}: {', '.join(unknown)}")
+    hints = typing.get_type_hints(config_class)
+    converted = {
+        key: tuple(value) if typing.get_origin(hints[key]) is tuple else value
+        for key, value in values.items()
+    }
+    return config_class(**converted)
+
+
+def dumps(config) -> str:
+    return json.dumps(to_dict(config), indent=2)

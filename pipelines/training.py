@@ -1,0 +1,124 @@
+"""Train, evaluate and export any pipeline: the one training loop of the project.
+
+`run(pipeline, ...)` reads the sources, splits them, fits with Keras callbacks (checkpoints,
+BackupAndRestore for `--resume`, CSV history, TensorBoard), evaluates on the test split, writes
+the report files and exports the SavedModel.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import pathlib
+
+import numpy as np
+
+from datasets import sources
+from pipelines import data as input_data
+from pipelines import evaluation, export, runs
+from pipelines.config import to_dict
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: pathlib.Path
+    metrics: dict
+    export_path: pathlib.Path | None
+
+
+def _callbacks(run_dir, has_val, resume):
+    import keras
+
+    checkpoints = run_dir / "checkpoints"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(checkpoints / "last.keras")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
+    ]
+    if has_val:
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
+        ))
+    return callbacks
+
+
+def predict(model, pipeline, examples, batch_size):
+    """(labels (N,), probabilities (N, classes)) of `examples`, in order."""
+    batches = input_data.input_dataset(pipeline, examples, batch_size, training=False)
+    probabilities = model.predict(batches, verbose=0)
+    return np.asarray(examples.labels), np.asarray(probabilities, np.float32)
+
+
+def write_report(metrics, run_dir, title):
+    evaluation.write_json(metrics, run_dir / "metrics.json")
+    if "confusion_matrix" in metrics:
+        evaluation.plot_confusion_matrix(
+            metrics["confusion_matrix"], metrics["class_names"], run_dir / "confusion_matrix.png", title
+        )
+
+
+def run(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
+        export_dir="saved_models", resume=False, mixed_precision=False, jit=False,
+        extra_callbacks=(), verbose=1):
+    """Train `pipeline` on SOURCE `data`, test, write the run folder and export; a `Result`."""
+    import keras
+
+    config = pipeline.config
+    run_dir = runs.prepare(run_dir or runs.new_run_dir(pipeline.name), resume)
+    keras.utils.set_random_seed(config.seed)
+
+    source = sources.load(pipeline, data, data_dir)
+    test_source = sources.load(pipeline, test_data, data_dir) if test_data else None
+    splits = sources.make_splits(source, test_source, config)
+    class_names = splits.class_names
+    record = {
+        "pipeline": pipeline.name,
+        "config": to_dict(config),
+        "data": data or "bundled",
+        "test_data": test_data,
+        "data_dir": data_dir,
+        "mixed_precision": mixed_precision,
+        "jit": jit,
+        "class_names": class_names,
+        "splits": splits.record,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    runs.write_record(run_dir, record)
+
+    train = input_data.input_dataset(pipeline, splits.train, config.batch_size, True, config.seed)
+    val = (input_data.input_dataset(pipeline, splits.val, config.batch_size)
+           if splits.val is not None else None)
+    pipeline.adapt(train.unbatch())
+
+    previous_policy = keras.mixed_precision.dtype_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = pipeline.build_model(len(class_names))
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+    steps = -(-len(splits.train) // config.batch_size)
+    model.compile(
+        optimizer=pipeline.optimizer(steps), loss=pipeline.loss(),
+        metrics=pipeline.metrics(len(class_names)), jit_compile=bool(jit),
+    )
+    model.fit(
+        train, validation_data=val, epochs=config.epochs, verbose=verbose,
+        callbacks=_callbacks(run_dir, val is not None, resume) + list(extra_callbacks),
+    )
+    model.save(run_dir / "model.keras")
+
+    labels, probabilities = predict(model, pipeline, splits.test, config.batch_size)
+    metrics = pipeline.report(labels, probabilities, class_names)
+    write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
+
+    export_path = None
+    if export_dir:
+        export_path = export.export(
+            model, pipeline, class_names, export_dir,
+            metadata={"config": to_dict(config), "run_dir": str(pathlib.Path(run_dir).resolve()),
+                      "custom_predict": pipeline.custom_predict()},
+        )
+        record["export"] = str(export_path)
+        runs.write_record(run_dir, record)
+    return Result(run_dir, metrics, export_path)
