@@ -19,6 +19,9 @@ from datasets.examples import stratified_split
 def load(pipeline, source, data_dir=None):
     """The `SourceData` for a SOURCE string, read with `pipeline`'s domain hooks."""
     source = (source or "bundled").strip()
+    claimed = pipeline.read_source(source, data_dir)
+    if claimed is not None:
+        return claimed
     if source == "bundled":
         return pipeline.bundled()
     if source.startswith("tfds:"):

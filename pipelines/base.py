@@ -26,6 +26,7 @@ Write one module `pipelines/<name>.py` (it is imported automatically by `pipelin
 
         # ---- data (return `datasets.examples` objects; see datasets/sources.py) ----
         def bundled(self): ...                 # -> SourceData; the offline default source
+        def read_source(self, source, data_dir): ...  # optional: claim any SOURCE string first
         def read_path(self, path): ...         # optional: domain formats (IDX, .npz keys...)
         def check_file(self, path): ...        # raise ValueError naming a bad file
         def decode_file(self, path): ...       # tf ops: path tensor -> example tensor
@@ -93,6 +94,14 @@ class Pipeline:
     def bundled(self):
         """The offline default source: a `datasets.examples.SourceData`."""
         raise ValueError(f"pipeline {self.name} has no bundled data")
+
+    def read_source(self, source, data_dir=None):
+        """A `SourceData` for a SOURCE string this pipeline reads itself, or None (the default).
+
+        Asked first, for every SOURCE (`bundled`, `tfds:NAME`, paths): e.g. the audio pipeline
+        resamples a TFDS set recorded at another sample rate, which `conform` cannot know.
+        """
+        return None
 
     def read_path(self, path):
         """A `SourceData` for a domain format at `path` (file or folder), or None if not one."""
