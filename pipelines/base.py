@@ -32,6 +32,8 @@ Write one module `pipelines/<name>.py` (it is imported automatically by `pipelin
         def decode_file(self, path): ...       # tf ops: path tensor -> example tensor
         def conform(self, x): ...              # tf ops: any example -> fixed training shape/dtype
         def augment(self, x, seed): ...        # tf ops on ONE example; training only
+        def input_dataset(self, examples, batch_size, training, seed): ...  # optional: own tf.data
+                                               # (targets other than one class per example)
 
         # ---- model (Keras; convolution/pooling only from our `layers`) ----
         def input_spec(self): ...              # tf.TensorSpec of ONE served example (None dims ok)
@@ -122,6 +124,14 @@ class Pipeline:
         """tf ops: a random variant of one conformed example, for training; `seed` is (2,) int."""
         return x
 
+    def input_dataset(self, examples, batch_size, training=False, seed=0):
+        """Batches of (model input, target) from `Examples`: the generic tf.data path
+        (pipelines/data.py). Override when a target is not one class per example, e.g.
+        segmentation crops image and label volumes together."""
+        from pipelines import data
+
+        return data.input_dataset(self, examples, batch_size, training, seed)
+
     # ----------------------------------------------------------------- model
     def input_spec(self):
         """`tf.TensorSpec` of one served example (without batch); None for free dimensions."""
@@ -176,11 +186,26 @@ class Pipeline:
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"probabilities": probabilities, "class_id": class_id, "label": labels_of(class_id)}
 
+    def predict_examples(self, predict_batch, examples, batch_size):
+        """(labels, probabilities) of `examples` for `report`; `predict_batch` maps a batch of
+        served inputs to probabilities (Keras model or export). Override to evaluate otherwise,
+        e.g. segmentation predicts whole volumes window by window."""
+        batches = self.input_dataset(examples, batch_size)
+        probabilities = [np.asarray(predict_batch(x), np.float32) for x, _ in batches]
+        return np.asarray(examples.labels), np.concatenate(probabilities)
+
     def report(self, labels, probabilities, class_names):
         """The test metrics (metrics.json) from labels (N,) and probabilities (N, classes)."""
         from pipelines import evaluation
 
         return evaluation.classification_report(labels, probabilities, class_names)
+
+    def predict_file(self, path, serve):
+        """The `cnn predict` line for one file through the export (no bytes input, or custom
+        output); `serve(batch)` returns the serving outputs as NumPy arrays. Override to predict
+        otherwise, e.g. segmentation tiles a whole scan and writes a file."""
+        outputs = {key: value[0] for key, value in serve(self.read_file(path)[None]).items()}
+        return self.write_prediction(path, outputs)
 
     def write_prediction(self, path, outputs):
         """One line for `cnn predict` from the serving outputs of one file (NumPy values)."""
@@ -196,7 +221,9 @@ class Pipeline:
 
     def custom_predict(self):
         """Whether `cnn predict` needs this pipeline's code: no bytes signature, or its own output."""
-        return not self.has_bytes_input() or type(self).write_prediction is not Pipeline.write_prediction
+        return (not self.has_bytes_input()
+                or type(self).write_prediction is not Pipeline.write_prediction
+                or type(self).predict_file is not Pipeline.predict_file)
 
     def build_model(self, num_classes):
         """The trained and served model: named input -> preprocess -> network -> head."""

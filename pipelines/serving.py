@@ -42,7 +42,6 @@ def _export_predictor(path, metadata):
 def evaluate(model_path, data, data_dir=None, batch_size=None):
     """Test metrics of a run folder or export on SOURCE `data` (its test split, else all of it)."""
     from datasets import sources
-    from pipelines import data as input_data
     from pipelines import runs
 
     model_path = pathlib.Path(model_path)
@@ -62,9 +61,10 @@ def evaluate(model_path, data, data_dir=None, batch_size=None):
     pipeline = runs.pipeline_from_record(record)
     source = sources.align(sources.load(pipeline, data, data_dir), record["class_names"])
     examples = source.split("test") or source.split("all") or source.split("train")
-    batches = input_data.input_dataset(pipeline, examples, batch_size or pipeline.config.batch_size)
-    probabilities = np.concatenate([np.asarray(predictor(x), np.float32) for x, _ in batches])
-    metrics = pipeline.report(np.asarray(examples.labels), probabilities, record["class_names"])
+    labels, probabilities = pipeline.predict_examples(
+        predictor, examples, batch_size or pipeline.config.batch_size
+    )
+    metrics = pipeline.report(labels, probabilities, record["class_names"])
     metrics["data"] = examples.origin
     return metrics
 
@@ -98,9 +98,12 @@ def predict_files(export_path, files):
             signature = loaded.signatures["serving_default"]
             name = metadata["input"]
             dtype = signature.structured_input_signature[1][name].dtype
-            example = tf.cast(pipeline.read_file(str(file))[None], dtype)
-            outputs = {key: value.numpy()[0] for key, value in signature(**{name: example}).items()}
-            lines.append(pipeline.write_prediction(str(file), outputs))
+
+            def serve(batch):
+                outputs = signature(**{name: tf.cast(batch, dtype)})
+                return {key: value.numpy() for key, value in outputs.items()}
+
+            lines.append(pipeline.predict_file(str(file), serve))
     return lines
 
 

@@ -10,10 +10,8 @@ import dataclasses
 import datetime
 import pathlib
 
-import numpy as np
 
 from datasets import sources
-from pipelines import data as input_data
 from pipelines import evaluation, export, runs
 from pipelines.config import to_dict
 
@@ -44,9 +42,7 @@ def _callbacks(run_dir, has_val, resume):
 
 def predict(model, pipeline, examples, batch_size):
     """(labels (N,), probabilities (N, classes)) of `examples`, in order."""
-    batches = input_data.input_dataset(pipeline, examples, batch_size, training=False)
-    probabilities = model.predict(batches, verbose=0)
-    return np.asarray(examples.labels), np.asarray(probabilities, np.float32)
+    return pipeline.predict_examples(model.predict_on_batch, examples, batch_size)
 
 
 def write_report(metrics, run_dir, title):
@@ -85,8 +81,8 @@ def run(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
     }
     runs.write_record(run_dir, record)
 
-    train = input_data.input_dataset(pipeline, splits.train, config.batch_size, True, config.seed)
-    val = (input_data.input_dataset(pipeline, splits.val, config.batch_size)
+    train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
+    val = (pipeline.input_dataset(splits.val, config.batch_size)
            if splits.val is not None else None)
     pipeline.adapt(train.unbatch())
 
