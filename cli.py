@@ -16,6 +16,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
+class UserError(click.ClickException):
+    """A mistake in the user's input: exit status 2, like click's usage errors."""
+
+    exit_code = 2
+
+
 def user_errors(command):
     """Turn user errors into a one-line message; CNN_DEBUG=1 shows the traceback."""
 
@@ -26,7 +32,7 @@ def user_errors(command):
         except USER_ERRORS as error:
             if os.environ.get("CNN_DEBUG"):
                 raise
-            raise click.ClickException(f"{type(error).__name__}: {error}") from None
+            raise UserError(f"{type(error).__name__}: {error}") from None
 
     return wrapper
 

@@ -3,7 +3,7 @@
 Subclass `HandWrittenLayer`, create weights in `build`, and write
 
     forward(self, inputs, *weights) -> (outputs, saved)
-    backward(self, grad, saved)      -> (d_inputs, *d_weights)
+    backward(self, grad, saved)      -> (d_inputs, *d_weights)   (or d_inputs alone)
 
 `weights` are the layer's trainable weights as tensors, in creation order. Register the class
 with `layers.register(...)` and `cnn gradcheck`, the serialization tests and the benchmark pick
@@ -32,6 +32,8 @@ class HandWrittenLayer(keras.layers.Layer):
 
             def grad_fn(grad):
                 grads = self.backward(grad, saved)
+                if not isinstance(grads, (tuple, list)):  # a weightless layer may return dx alone
+                    grads = (grads,)
                 if len(grads) != 1 + len(ws):
                     raise ValueError(
                         f"{type(self).__name__}.backward returned {len(grads)} gradients; "

@@ -1,0 +1,76 @@
+"""The `cnn` command's contract: fast help, one-line user errors, gradcheck exit codes."""
+import os
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+import cli
+
+CNN = [sys.executable, "-c", "import cli; cli.main()"]
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys, cli; cli.main(['--help'], standalone_mode=False); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_help_and_version_answer_fast():
+    for args in (["--help"], ["--version"]):
+        best = min(_timed(CNN + args) for _ in range(3))
+        assert best < 0.5, f"cnn {' '.join(args)} took {best:.2f}s"
+
+
+def _timed(command):
+    start = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def test_version_names_the_program():
+    result = CliRunner().invoke(cli.main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("cnn, version ")
+
+
+def test_gradcheck_passes_and_prints_a_table():
+    result = CliRunner().invoke(cli.main, ["gradcheck", "--quick", "Conv1D", "MaxPooling1D"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:5] == ["layer", "fwd<1e-05", "dx<1e-05", "dW<1e-05", "fd<1e-06"]
+    assert sum(line.startswith("Conv1D ") for line in lines) == 2
+    assert sum(line.startswith("MaxPooling1D ") for line in lines) == 2
+    assert lines[-1] == "All cases within tolerance."
+
+
+def test_gradcheck_unknown_layer_is_one_line_without_traceback():
+    result = subprocess.run(CNN + ["gradcheck", "Conv9D"], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error: ValueError: No registered layer named 'Conv9D'. Registered: " in result.stderr
+
+
+WRONG_LAYER = '''
+import keras, tensorflow as tf
+import layers
+
+@layers.register(cases=[layers.Case({}, (2, 5, 3))], reference=lambda config: keras.layers.ReLU())
+class WrongReLU(layers.HandWrittenLayer):
+    def forward(self, x):
+        return tf.nn.relu(x), x
+
+    def backward(self, dy, x):
+        return dy  # forgets the x > 0 mask
+'''
+
+
+def test_gradcheck_module_registers_user_layers_and_fails_a_wrong_one(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(WRONG_LAYER)
+    result = CliRunner().invoke(cli.main, ["gradcheck", "--module", str(path), "WrongReLU"])
+    assert result.exit_code == 1
+    row = next(line for line in result.output.splitlines() if line.startswith("WrongReLU"))
+    assert "FAIL dx,fd" in row
+    assert result.output.splitlines()[-1] == "1 failing case(s)."
