@@ -23,8 +23,11 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 install: $(STAMP)
 dev: $(DEVSTAMP)
 
+DEMO_RUN := runs/demo-digits-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
-	$(BIN)/cnn gradcheck --quick
+	$(BIN)/cnn train digits --data bundled --run-dir $(DEMO_RUN)
+	$(BIN)/python -m datasets.bundled_digits $(DEMO_RUN)/test_digit.png 0
+	$(BIN)/cnn predict "$$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN)/config.json'))['export'])")" $(DEMO_RUN)/test_digit.png
 
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest -n 2 --timeout 900 tests

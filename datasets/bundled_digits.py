@@ -27,3 +27,19 @@ def load():
     }
     return SourceData(splits, [str(i) for i in range(10)],
                       f"bundled: scikit-learn digits 8x8, {len(train_y)} train / {len(test_y)} test")
+
+
+def write_png(path, index=0):
+    """Write test image `index` of the bundled split as an 8x8 grey PNG; returns its label."""
+    from PIL import Image
+
+    test = load().splits["test"]
+    Image.fromarray(test.inputs[index][..., 0]).save(path)
+    return int(test.labels[index])
+
+
+if __name__ == "__main__":  # python -m datasets.bundled_digits OUT.png [INDEX]  (used by make demo)
+    import sys
+
+    label = write_png(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    print(f"{sys.argv[1]}: bundled test digit, true label {label}")

@@ -29,6 +29,8 @@ def read_idx(path):
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     rank = data[3]
+    if len(data) < 4 + 4 * rank:
+        raise ValueError(f"{path}: truncated IDX file (header)")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(rank))
     values = np.frombuffer(data, np.uint8, offset=4 + 4 * rank)
     if values.size != int(np.prod(shape)):

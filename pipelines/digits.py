@@ -17,11 +17,11 @@ from pipelines.images import ImageConfig, ImagePipeline
 
 @dataclasses.dataclass
 class DigitsConfig(ImageConfig):
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
     network: str = "lecun1989"
-    image_size: int = 28
+    image_size: int = 16  # as LeCun 1989 (16x16); MNIST at full resolution: --set image_size=28
     augment_shift: int = 2
     filters: tuple[int, ...] = (32, 64, 128)  # lecun1989: one strided 5x5 convolution each
     dense_units: int = 128
@@ -37,6 +37,11 @@ class Digits(ImagePipeline):
     Config = DigitsConfig
     networks = ("lecun1989", "lenet5")
     channels = 1
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        if self.config.network == "lenet5" and self.config.image_size < 20:
+            raise ValueError("network lenet5 needs image_size >= 20 (--set image_size=28)")
 
     def bundled(self):
         return bundled_digits.load()
@@ -58,7 +63,7 @@ class Digits(ImagePipeline):
 
 
 def lecun1989(x, num_classes, config):
-    """Strided convolutions (no pooling) -> dense -> logits. x: (batch, 28, 28, 1)."""
+    """Strided convolutions (no pooling) -> dense -> logits. x: (batch, size, size, 1)."""
     import keras
 
     import layers
@@ -66,8 +71,8 @@ def lecun1989(x, num_classes, config):
     for index, filters in enumerate(config.filters):
         kernel = 5 if index < 2 else 3
         x = layers.Conv2D(filters, kernel, strides=2, padding="same", use_bias=False,
-                          name=f"h{index + 1}")(x)  # 28 -> 14 -> 7 -> 4
-        x = keras.layers.BatchNormalization(name=f"h{index + 1}_bn")(x)
+                          name=f"h{index + 1}")(x)  # 16 -> 8 -> 4 -> 2 (28 -> 14 -> 7 -> 4)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"h{index + 1}_bn")(x)
         x = keras.layers.Activation("relu")(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(config.dropout)(x)
@@ -77,7 +82,8 @@ def lecun1989(x, num_classes, config):
 
 
 def lenet5(x, num_classes):
-    """LeNet-5 on 28x28 (C1 padded 'same', as 32x32 with a 2-pixel border in the paper)."""
+    """LeNet-5 (C1 padded 'same'; the paper's 32x32 is 28x28 with a 2-pixel border).
+    Needs image_size >= 20 (C5 is a 5x5 convolution over S4); 28 gives the shapes below."""
     import keras
 
     import layers
