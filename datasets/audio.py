@@ -327,3 +327,46 @@ def decode_splits(named, sample_rate, num_samples, description):
     counts = ", ".join(f"{len(e)} {name}" for name, e in splits.items())
     return SourceData(splits, class_names,
                       f"{description}: {counts} clips at {sample_rate} Hz, {len(class_names)} classes")
+
+
+# ------------------------------------------------------------------------------- TFDS
+def tfds_source(name, data_dir, sample_rate, num_samples):
+    """`tfds:NAME` for audio (spoken_digit, speech_commands): SourceData at `sample_rate`.
+
+    Read with the framework's offline-safe loader. When the set is recorded at the pipeline's
+    rate (speech_commands: 16 kHz) it streams as it is (the pipeline's `conform` scales the
+    int16-range integers and fixes the length in tf.data); otherwise (spoken_digit: 8 kHz) every
+    clip is resampled with librosa and held in memory.
+    """
+    import tensorflow_datasets as tfds
+
+    from datasets import tfds_source as framework_tfds
+    from datasets.examples import ArrayExamples, SourceData
+
+    data = framework_tfds.load(name, data_dir=data_dir)
+    builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
+    feature = builder.info.features[builder.info.supervised_keys[0]]
+    rate = getattr(feature, "sample_rate", None)
+    if rate is None:
+        raise ValueError(f"tfds:{name}: its input '{builder.info.supervised_keys[0]}' is not audio")
+    if int(rate) == sample_rate:
+        return data
+    import librosa
+
+    import tensorflow as tf
+
+    scale = 1.0 / 32768.0 if tf.as_dtype(feature.tf_dtype).is_integer else 1.0  # int16-range PCM
+    splits = {}
+    for split, examples in data.splits.items():
+        clips = []
+        for index, (audio, _) in enumerate(examples.dataset().as_numpy_iterator()):
+            waveform = np.asarray(audio, np.float32).reshape(len(audio), -1).mean(axis=1) * scale
+            if waveform.size == 0 or not np.any(waveform):
+                raise ValueError(f"{examples.origin} example {index}: "
+                                 f"{'zero-length' if waveform.size == 0 else 'silent'} clip")
+            waveform = librosa.resample(waveform, orig_sr=int(rate), target_sr=sample_rate)
+            clips.append(fix_length(np.clip(waveform, -1, 1), num_samples))
+        splits[split] = ArrayExamples(labels=examples.labels, origin=examples.origin,
+                                      inputs=np.stack(clips).astype(np.float32))
+    return SourceData(splits, data.class_names,
+                      f"{data.description} (resampled {int(rate)} -> {sample_rate} Hz)")

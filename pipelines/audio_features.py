@@ -152,23 +152,46 @@ class SpecAugment(keras.layers.Layer):
                 "freq_masks": self.freq_masks, "freq_width": self.freq_width}
 
 
+def random_time_shift(waveform, max_shift, seed):
+    """tf ops: shift ONE waveform [samples] by a seeded random -max..+max samples, zero fill.
+
+    Training-only augmentation (the tf.data `augment` hook): a word's position in the window
+    should not matter. `seed` is a (2,) int tensor for stateless, reproducible randomness.
+    """
+    n = waveform.shape[-1]
+    shift = tf.random.stateless_uniform([], seed, -max_shift, max_shift + 1, dtype=tf.int32)
+    padded = tf.pad(waveform, [[max_shift, max_shift]])  # [samples + 2 max_shift]
+    return tf.ensure_shape(padded[max_shift - shift:max_shift - shift + n], [n])
+
+
+def fix_length(waveform, num_samples):
+    """tf ops: centre waveforms [..., samples] in `num_samples` (crop the middle or zero-pad both
+    sides), the rule `datasets.audio.fix_length` applies to files. Output [..., num_samples]."""
+    waveform = tf.convert_to_tensor(waveform)
+    n = tf.shape(waveform)[-1]
+    start = tf.maximum(n - num_samples, 0) // 2
+    cropped = waveform[..., start:start + num_samples]
+    kept = tf.shape(cropped)[-1]
+    left = (num_samples - kept) // 2
+    rank = len(waveform.shape)
+    paddings = [[0, 0]] * (rank - 1) + [[left, num_samples - kept - left]]
+    fixed = tf.pad(cropped, paddings)
+    return tf.ensure_shape(fixed, waveform.shape[:-1] + [num_samples])
+
+
 @keras.saving.register_keras_serializable(package="cnn_suite")
-class RandomTimeShift(keras.layers.Layer):
-    """Shift each waveform [batch, samples] by up to +-max_shift samples (zero fill), training only."""
+class FixLength(keras.layers.Layer):
+    """[batch, any samples] -> [batch, num_samples]: the static length the convolutions need."""
 
-    def __init__(self, max_shift=1600, **kwargs):
+    def __init__(self, num_samples, **kwargs):
         super().__init__(**kwargs)
-        self.max_shift = int(max_shift)
+        self.num_samples = int(num_samples)
 
-    def call(self, waveform, training=False):
-        if not training or self.max_shift == 0:
-            return waveform
-        n, m = waveform.shape[1], self.max_shift
-        batch = tf.shape(waveform)[0]
-        shift = tf.random.uniform([batch, 1], -m, m + 1, dtype=tf.int32)
-        padded = tf.pad(waveform, [[0, 0], [m, m]])  # [batch, samples + 2m]
-        index = tf.range(n)[tf.newaxis, :] + m - shift  # output[t] = input[t - shift]
-        return tf.gather(padded, index, batch_dims=1)
+    def call(self, waveform):
+        return fix_length(tf.cast(waveform, tf.float32), self.num_samples)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_samples)
 
     def get_config(self):
-        return {**super().get_config(), "max_shift": self.max_shift}
+        return {**super().get_config(), "num_samples": self.num_samples}
