@@ -31,7 +31,7 @@ def pad_volume(volume, window):
     return padded, keep
 
 
-def predict_volume(predict, volume, window, num_classes, overlap=0.5, batch_size=4):
+def predict_volume(predict, volume, window, overlap=0.5, batch_size=4):
     """(D, H, W) raw volume -> (D, H, W, K) probabilities.
 
     predict: a function (B, *window, 1) float32 -> (B, *window, K) probabilities (NumPy), e.g. a
@@ -39,7 +39,7 @@ def predict_volume(predict, volume, window, num_classes, overlap=0.5, batch_size
     """
     window = tuple(int(w) for w in window)
     padded, keep = pad_volume(np.asarray(volume, np.float32), window)
-    sums = np.zeros(padded.shape + (num_classes,), np.float32)
+    sums = None  # (D, H, W, K), allocated when the first window tells K
     counts = np.zeros(padded.shape + (1,), np.float32)
     starts = [
         (a, b, c)
@@ -52,6 +52,8 @@ def predict_volume(predict, volume, window, num_classes, overlap=0.5, batch_size
         regions = [tuple(slice(s, s + w) for s, w in zip(start, window)) for start in group]
         batch = np.stack([padded[region] for region in regions])[..., None]  # (B, D, H, W, 1)
         probabilities = np.asarray(predict(batch))  # (B, D, H, W, K)
+        if sums is None:
+            sums = np.zeros(padded.shape + probabilities.shape[-1:], np.float32)
         for region, p in zip(regions, probabilities):
             sums[region] += p
             counts[region] += 1

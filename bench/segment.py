@@ -1,0 +1,79 @@
+"""Hippocampus (MSD Task04) with the `segment` pipeline: hold out 20% of the cases, report the
+whole-volume Dice of labels 1 (anterior) and 2 (posterior).
+
+Target (issue 5): mean Dice of labels 1 and 2 >= 0.88 within about 30 minutes of training on 2
+CPU cores and < 24 GB (a plain Keras 3D U-Net: 0.855 / 0.828 in 9 minutes; nnU-Net ~0.89-0.90).
+Training stops at the epoch budget or after `--minutes` (default 30) of training, whichever
+comes first; the section says which. Needs ../shared/data/hippocampus.
+
+Options: `--epochs=N` (default 24), `--minutes=M` (default 30), `--quick` (1 epoch).
+"""
+from __future__ import annotations
+
+import pathlib
+import resource
+import tempfile
+import time
+
+from bench.volumes import _option, machine
+
+DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hippocampus"
+SETTINGS = ["shape=32,48,32", "base_filters=16", "depth=3", "batch_size=2", "crops_per_volume=2",
+            "learning_rate=0.002", "foreground_fraction=0.5", "flip_axes=0", "test_fraction=0.2",
+            "class_names=background,anterior,posterior"]
+
+
+def time_limit(minutes):
+    """A Keras callback that stops training after `minutes` (checked at the end of each epoch)."""
+    import keras
+
+    class TimeLimit(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.start, self.epochs, self.stopped = time.time(), 0, False
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs = epoch + 1
+            if time.time() - self.start > minutes * 60:
+                self.model.stop_training, self.stopped = True, True
+
+    return TimeLimit()
+
+
+def run(argv):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not (DATA / "imagesTr").is_dir():
+        return f"## segment: Hippocampus\n\nNot run: {DATA} is absent.\n"
+    import pipelines
+    from pipelines import training
+    from pipelines.config import override
+
+    epochs = 1 if "--quick" in argv else _option(argv, "epochs", 24)
+    minutes = _option(argv, "minutes", 30.0)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-segment-"))
+    cls = pipelines.get("segment")
+    config = override(cls.Config(), SETTINGS + [f"epochs={epochs}"])
+    limit = time_limit(minutes)
+    start = time.time()
+    result = training.run(cls(config), str(DATA), run_dir=work / "run", export_dir=str(work / "saved_models"),
+                          extra_callbacks=[limit], verbose=2)
+    total = time.time() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    m = result.metrics
+    verdict = "meets" if m["mean_dice"] >= 0.88 else "misses"
+    stop = f"stopped by the {minutes:g}-minute limit after {limit.epochs} epochs" if limit.stopped \
+        else f"all {limit.epochs} epochs"
+    return (
+        "## segment: Hippocampus (MSD Task04, 130 cases, 20% of cases held out)\n\n"
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train segment` settings "
+        f"`{' '.join(SETTINGS)} epochs={epochs}` (3D U-Net from our Conv3D/Conv3DTranspose/MaxPooling3D; "
+        "Dice + cross-entropy; whole-volume sliding-window evaluation, overlap 0.5).\n\n"
+        "| test cases | Dice anterior (1) | Dice posterior (2) | mean Dice | training | total (train+eval+export) | peak RSS |\n"
+        "|---|---|---|---|---|---|---|\n"
+        f"| {m['examples']} | {m['dice_anterior']:.4f} | {m['dice_posterior']:.4f} | {m['mean_dice']:.4f} | "
+        f"{stop} | {total / 60:.1f} min | {peak:.1f} GiB |\n\n"
+        f"Target mean Dice >= 0.88: {verdict} it. References: plain Keras 3D U-Net 0.855 / 0.828 in 9 "
+        "minutes on this machine; nnU-Net ~0.89-0.90.\n"
+    )
