@@ -30,14 +30,14 @@ def decode(data, channels, size):
 
 
 def resize(image, size):
-    """tf ops: (H, W, C) -> (size, size, C) uint8, bilinear with antialiasing (as the model's
-    Resizing layer, so training and serving resize alike)."""
+    """tf ops: (H, W, C) -> (size, size, C) uint8, bilinear as the model's Resizing layer, so
+    training and serving resize alike (no antialiasing: XLA has no kernel for it)."""
     import tensorflow as tf
 
     image.set_shape([None, None, image.shape[-1]])
     if tuple(image.shape[:2]) == (size, size):
         return tf.cast(image, tf.uint8)
-    resized = tf.image.resize(image, (size, size), antialias=True)
+    resized = tf.image.resize(image, (size, size))
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 

@@ -62,7 +62,7 @@ class ImagePipeline(Pipeline):
         import keras
 
         size = self.config.image_size
-        x = keras.layers.Resizing(size, size, antialias=True, name="resize")(x)
+        x = keras.layers.Resizing(size, size, name="resize")(x)
         return keras.layers.Rescaling(1.0 / 255.0, name="scale")(x)  # (batch, size, size, C) 0..1
 
     def read_file(self, path):
