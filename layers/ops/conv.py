@@ -68,8 +68,9 @@ def correlate(x_padded, kernel, geometry, groups):
     cin, cout = x_padded.shape[-1], kernel.shape[-1]
     loop_axes = _loop_axes(len(geometry))
     z, saved = None, []
+    read = geo.TapReader(x_padded, geometry)
     for head, offsets in _chunks(geometry, loop_axes):
-        views = [geo.window_slice(x_padded, geometry, o) for o in offsets]
+        views = [read(o) for o in offsets]
         patches = views[0] if len(views) == 1 else tf.concat(views, axis=-1)
         patches = tf.reshape(patches, [-1, len(offsets) * cin])  # (M, T*Cin)
         weights = tf.reshape(kernel[head], [-1, cout])  # (T*Cg, Cout)
@@ -102,10 +103,20 @@ def flip_kernel(kernel, groups):
 
 
 def input_grad(dz, kernel, geometry, groups):
-    """dL/dx: the full correlation of stride-dilated dL/dz with the flipped kernel.
+    """dL/dx: the full correlation of dL/dz with the flipped kernel.
 
     dz (N, *O, Cout) -> (N, *size, Cin). Also the forward of a transposed convolution.
+    Strided (undilated) convolutions take the sub-pixel route: no multiplications with the
+    zeros that a stride would otherwise insert between the cells of dL/dz.
     """
+    strided = any(g.stride > 1 for g in geometry)
+    if strided and all(g.dilation == 1 for g in geometry):
+        return _input_grad_by_phases(dz, kernel, geometry, groups)
+    return _input_grad_by_spreading(dz, kernel, geometry, groups)
+
+
+def _input_grad_by_spreading(dz, kernel, geometry, groups):
+    """Insert stride-1 zeros between the cells of dz, pad by k_eff-1, correlate, stride 1."""
     spread = geo.dilate(dz, [g.stride for g in geometry])  # (N, *((O-1)*s+1), Cout)
     amounts = [
         (g.effective_kernel - 1 - g.before, g.size + g.before - (g.out - 1) * g.stride - 1)
@@ -121,6 +132,48 @@ def input_grad(dz, kernel, geometry, groups):
     ]
     dx, _ = correlate(spread, flip_kernel(kernel, groups), full, groups)
     return dx
+
+
+def _input_grad_by_phases(dz, kernel, geometry, groups):
+    """Sub-pixel dL/dx for stride s: padded-input cell q*s + r only receives the taps
+    k = r + j*s, from dz[q - j]. Each phase r is a stride-1 correlation of dz with that
+    sub-kernel (flipped); the s^rank phases are then interleaved.
+    """
+    flipped = flip_kernel(kernel, groups)  # F[t] = W[K-1-t], channels swapped
+    cin = flipped.shape[-1]
+    rows = [-(-g.padded // g.stride) for g in geometry]  # Q: cells per phase, per axis
+    phases = {}
+    for phase in itertools.product(*[range(g.stride) for g in geometry]):
+        taps = [-(-(g.kernel - r) // g.stride) for g, r in zip(geometry, phase)]  # J per axis
+        if min(taps) <= 0:  # stride larger than the kernel: these cells see no tap
+            phases[phase] = tf.zeros([tf.shape(dz)[0]] + rows + [cin], dz.dtype)
+            continue
+        index = [
+            slice(g.kernel - 1 - r - (j - 1) * g.stride, g.kernel - r, g.stride)
+            for g, r, j in zip(geometry, phase, taps)
+        ]
+        sub_kernel = flipped[tuple(index)]  # (*J, Cout/G, Cin)
+        padded = geo.pad_amounts(dz, [(j - 1, q - g.out) for g, j, q in zip(geometry, taps, rows)])
+        sub = [
+            geo.AxisGeometry(size=q + j - 1, kernel=j, stride=1, dilation=1, before=0, after=0, out=q)
+            for j, q in zip(taps, rows)
+        ]
+        phases[phase], _ = correlate(padded, sub_kernel, sub, groups)  # (N, *Q, Cin)
+    dx_padded = _interleave(phases, [g.stride for g in geometry], rows, cin)
+    crop = [slice(None)] + [slice(g.before, g.before + g.size) for g in geometry] + [slice(None)]
+    return dx_padded[tuple(crop)]
+
+
+def _interleave(phases, strides, rows, channels):
+    """{phase r: (N, *Q, C)} -> (N, *(Q*s), C) with cell q*s + r taken from phase r."""
+    for axis in reversed(range(len(strides))):
+        merged = {}
+        for prefix in itertools.product(*[range(s) for s in strides[:axis]]):
+            stacked = tf.stack([phases[prefix + (r,)] for r in range(strides[axis])], axis=axis + 2)
+            dims = [q * s for q, s in zip(rows[axis:], strides[axis:])]
+            merged[prefix] = tf.reshape(stacked, [-1] + rows[:axis] + dims + [channels])
+        phases = merged
+    return phases[()]
 
 
 def _check_channels(x, kernel, groups, rank):

@@ -1,11 +1,14 @@
 """Rank-generic max and average pooling (windowed and global), backward written out.
 
-Windows are gathered either by a reshape (when they tile the input: stride == pool size,
-the common case, no copies) or by stacking strided views (overlapping windows).
+Both are separable: an N-D window is pooled one axis at a time, each axis as a 1D pooling of
+the tensor viewed as (A, L, B) (A: the axes before, B: the axes after). This keeps every
+intermediate small in rank and reads each window with k copies per axis instead of k^rank.
 
-Max pooling routes each dL/dz to one cell: the arg-max of its window; ties go to the first
-maximal cell in row-major window order (deterministic). On tie-free inputs this is exactly
-`tf.nn.max_pool`'s gradient. Padding cells hold the dtype's lowest value and never win.
+Max pooling routes each dL/dz to one cell: its window's arg-max. Ties go to the first maximal
+cell in row-major window order, deterministically: each axis stage routes to the first maximum
+along its axis, and composing the stages from the last axis to the first picks the
+lexicographically smallest (k1, k2, ...) among the maximal cells. On tie-free inputs this is
+exactly `tf.nn.max_pool`'s gradient. Padding cells hold the dtype's lowest value and never win.
 Average pooling spreads dL/dz evenly over the window's real cells; padding cells are not
 counted, as in Keras/TensorFlow SAME pooling.
 """
@@ -17,61 +20,66 @@ import tensorflow as tf
 from layers.ops import geometry as geo
 
 
-class _Windows:
-    """Gathers (N, *P, C) into windows (N, *O, T, C) and scatters window values back.
+class _AxisWindows:
+    """The windows of one axis, on tensors viewed as (A, L, B)."""
 
-    When windows tile the input the view is a reshape and transpose of the input; otherwise
-    a stack of the T strided views. Keeping T on one axis keeps broadcasts against (N, *O, 1, C)
-    simple enough for TensorFlow's kernels at every rank.
-    """
+    def __init__(self, g):
+        self.g = g
+        self.iota = np.arange(g.kernel, dtype=np.int32).reshape(1, 1, g.kernel, 1)
 
-    def __init__(self, geometry):
-        self.geometry = geometry
-        self.rank = len(geometry)
-        self.tiling = geo.is_tiling(geometry)
-        self.out = [g.out for g in geometry]
-        self.taps = geo.num_taps(geometry)
-        self.iota = np.arange(self.taps, dtype=np.int32).reshape([1] * (self.rank + 1) + [self.taps, 1])
-        # (N, O1, k1, O2, k2, ..., C) <-> (N, O1, O2, ..., k1, k2, ..., C)
-        self.to_windows = [0] + [1 + 2 * i for i in range(self.rank)] + [2 + 2 * i for i in range(self.rank)]
-        self.to_windows.append(1 + 2 * self.rank)
-        self.from_windows = list(np.argsort(self.to_windows))
-
-    def gather(self, x_padded):
-        channels = x_padded.shape[-1]
-        if not self.tiling:
-            views = [geo.window_slice(x_padded, self.geometry, o) for o in geo.window_offsets(self.geometry)]
-            return tf.stack(views, axis=-2)
-        crop = [slice(None)] + [slice(0, g.out * g.kernel) for g in self.geometry]
-        split = [-1]
-        for g in self.geometry:
-            split += [g.out, g.kernel]
-        x = tf.reshape(x_padded[tuple(crop)], split + [channels])
-        return tf.reshape(tf.transpose(x, self.to_windows), [-1] + self.out + [self.taps, channels])
+    def gather(self, x):
+        """(A, P, B) padded -> (A, O, k, B)."""
+        g = self.g
+        if g.stride == g.kernel:  # windows tile the axis: a reshape, no copies
+            return tf.reshape(x[:, : g.out * g.kernel], [-1, g.out, g.kernel, x.shape[-1]])
+        views = [x[:, j: j + (g.out - 1) * g.stride + 1: g.stride] for j in range(g.kernel)]
+        return tf.stack(views, axis=2)
 
     def scatter(self, cols):
-        """(N, *O, T, C) -> (N, *P, C), summing where windows overlap."""
-        channels = cols.shape[-1]
-        if self.tiling:
-            kernel = [g.kernel for g in self.geometry]
-            x = tf.transpose(tf.reshape(cols, [-1] + self.out + kernel + [channels]), self.from_windows)
-            x = tf.reshape(x, [-1] + [g.out * g.kernel for g in self.geometry] + [channels])
-            return geo.pad_amounts(x, [(0, g.padded - g.out * g.kernel) for g in self.geometry])
+        """(A, O, k, B) -> (A, P, B), summing where windows overlap."""
+        g = self.g
+        if g.stride == g.kernel:
+            x = tf.reshape(cols, [-1, g.out * g.kernel, cols.shape[-1]])
+            return geo.pad_amounts(x[..., None], [(0, g.padded - g.out * g.kernel), (0, 0)])[..., 0]
         total = None
-        for t, offset in enumerate(geo.window_offsets(self.geometry)):
-            spread = geo.dilate(cols[..., t, :], [g.stride for g in self.geometry])
-            amounts = [
-                (k * g.dilation, g.padded - (g.out - 1) * g.stride - 1 - k * g.dilation)
-                for g, k in zip(self.geometry, offset)
-            ]
-            part = geo.pad_amounts(spread, amounts)
+        for j in range(g.kernel):
+            spread = geo.dilate(cols[:, :, j], [g.stride])  # (A, (O-1)*s+1, B)
+            part = tf.pad(spread, [[0, 0], [j, g.padded - (g.out - 1) * g.stride - 1 - j], [0, 0]])
             total = part if total is None else total + part
         return total
 
     def first_max_mask(self, view, z):
-        """True at the first (row-major) maximal cell of each window."""
-        index = tf.where(tf.equal(view, z[..., None, :]), tf.constant(self.iota), self.taps)
-        return tf.equal(index, tf.reduce_min(index, axis=-2, keepdims=True))
+        """True at the first maximal cell of each window. view (A, O, k, B), z (A, O, B)."""
+        index = tf.where(tf.equal(view, z[:, :, None]), tf.constant(self.iota), self.g.kernel)
+        return tf.equal(index, tf.reduce_min(index, axis=2, keepdims=True))
+
+
+class _AxisStage:
+    """Pooling along tensor axis `axis` (1-based spatial) with geometry `g`."""
+
+    def __init__(self, shape, axis, g):
+        self.axis, self.g = axis, g
+        self.windows = _AxisWindows(g)
+        self.inner = math.prod(shape[axis + 1:])  # B
+        self.in_shape = [-1] + list(shape[1:])
+        self.out_shape = list(self.in_shape)
+        self.out_shape[axis] = g.out
+
+    def padded(self, x, fill):
+        x = tf.reshape(x, [-1, self.g.size, self.inner])  # (A, L, B)
+        return tf.pad(x, [[0, 0], [self.g.before, self.g.after], [0, 0]], constant_values=fill)
+
+    def unpadded(self, dx):
+        return tf.reshape(dx[:, self.g.before: self.g.before + self.g.size], self.in_shape)
+
+
+def _stages(x, geometry):
+    stages, shape = [], x.shape.as_list()
+    for axis, g in enumerate(geometry, start=1):
+        stage = _AxisStage(shape, axis, g)
+        stages.append(stage)
+        shape[axis] = g.out
+    return stages
 
 
 def _pool_geometry(x, pool_size, strides, padding, rank):
@@ -82,25 +90,27 @@ def _pool_geometry(x, pool_size, strides, padding, rank):
     return [geo.axis_geometry(n, k, s, 1, padding) for n, k, s in zip(sizes, pool_size, strides)]
 
 
-def _unpad(x, geometry):
-    return geo.pad_amounts(x, [(-g.before, -g.after) for g in geometry])
-
-
 def max_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the maximum of each window."""
     rank = x.shape.rank - 2 if rank is None else rank
-    geometry = _pool_geometry(x, pool_size, strides, padding, rank)
-    windows = _Windows(geometry)
+    stages = _stages(x, _pool_geometry(x, pool_size, strides, padding, rank))
     lowest = x.dtype.min
 
     @tf.custom_gradient
     def _max_pool(x):
-        view = windows.gather(geo.pad(x, geometry, value=lowest))
-        z = tf.reduce_max(view, axis=-2)
+        saved, z = [], x
+        for stage in stages:
+            view = stage.windows.gather(stage.padded(z, lowest))  # (A, O, k, B)
+            z3 = tf.reduce_max(view, axis=2)  # (A, O, B)
+            saved.append((view, z3))
+            z = tf.reshape(z3, stage.out_shape)
 
         def backward(dz):
-            routed = tf.where(windows.first_max_mask(view, z), dz[..., None, :], tf.zeros_like(view))
-            return _unpad(windows.scatter(routed), geometry)
+            for stage, (view, z3) in zip(reversed(stages), reversed(saved)):
+                dz3 = tf.reshape(dz, [-1, stage.g.out, stage.inner])
+                routed = tf.where(stage.windows.first_max_mask(view, z3), dz3[:, :, None], tf.zeros_like(view))
+                dz = stage.unpadded(stage.windows.scatter(routed))
+            return dz
 
         return z, backward
 
@@ -123,19 +133,24 @@ def average_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the mean of each window's real cells."""
     rank = x.shape.rank - 2 if rank is None else rank
     geometry = _pool_geometry(x, pool_size, strides, padding, rank)
-    windows = _Windows(geometry)
+    stages = _stages(x, geometry)
     counts = tf.constant(_window_counts(geometry), dtype=x.dtype)
 
     @tf.custom_gradient
     def _average_pool(x):
-        view = windows.gather(geo.pad(x, geometry))
-        z = tf.reduce_sum(view, axis=-2) / counts
+        z = x
+        for stage in stages:
+            z = tf.reshape(tf.reduce_sum(stage.windows.gather(stage.padded(z, 0)), axis=2), stage.out_shape)
 
         def backward(dz):
-            spread = tf.broadcast_to((dz / counts)[..., None, :], tf.shape(view))
-            return _unpad(windows.scatter(spread), geometry)
+            dz = dz / counts
+            for stage in reversed(stages):
+                dz3 = tf.reshape(dz, [-1, stage.g.out, 1, stage.inner])
+                spread = tf.broadcast_to(dz3, [tf.shape(dz3)[0], stage.g.out, stage.g.kernel, stage.inner])
+                dz = stage.unpadded(stage.windows.scatter(spread))
+            return dz
 
-        return z, backward
+        return z / counts, backward
 
     return _average_pool(x)
 
