@@ -103,7 +103,7 @@ def test_bundled_reviews_need_word_order():
         vectorizer = CountVectorizer(ngram_range=ngrams, token_pattern=r"[a-z']+")
         model = LogisticRegression(max_iter=2000).fit(vectorizer.fit_transform(train_x), train_y)
         accuracy[ngrams] = model.score(vectorizer.transform(test_x), test_y)
-    assert accuracy[(1, 1)] < 0.85 and accuracy[(1, 3)] > accuracy[(1, 1)] + 0.04, accuracy
+    assert accuracy[(1, 1)] < 0.75 and accuracy[(1, 3)] > accuracy[(1, 1)] + 0.1, accuracy
 
 
 @pytest.mark.skipif(not (SST2 / "train.tsv").is_file(), reason="../shared/data/sst2 is not present")
