@@ -54,6 +54,8 @@ def evaluate(model_path, data, data_dir=None, batch_size=None):
         import layers  # noqa: F401  (registers our layers for loading)
 
         record = runs.read_record(model_path)
+        # The pipeline first: importing it registers its own Keras layers (e.g. log-mel).
+        runs.pipeline_from_record(record)
         model = keras.models.load_model(model_path / "model.keras")
         predictor = lambda batch: model.predict_on_batch(batch)  # noqa: E731
     else:
@@ -119,7 +121,7 @@ def export_run(run_dir, root="saved_models", name=None, version=None):
     model_file = pathlib.Path(run_dir) / "model.keras"
     if not model_file.is_file():
         raise FileNotFoundError(f"{run_dir}: the run has not finished (no model.keras)")
-    pipeline = runs.pipeline_from_record(record)
+    pipeline = runs.pipeline_from_record(record)  # registers the pipeline's own Keras layers
     model = keras.models.load_model(model_file)
     return export.export(
         model, pipeline, record["class_names"], root, name=name, version=version,
