@@ -25,22 +25,25 @@ class _AxisWindows:
 
     def __init__(self, g):
         self.g = g
-        self.iota = np.arange(g.kernel, dtype=np.int32).reshape(1, 1, g.kernel, 1)
 
     def gather(self, x):
         """(A, P, B) padded -> (A, O, k, B)."""
         g = self.g
         if g.stride == g.kernel:  # windows tile the axis: a reshape, no copies
-            return tf.reshape(x[:, : g.out * g.kernel], [-1, g.out, g.kernel, x.shape[-1]])
-        views = [x[:, j: j + (g.out - 1) * g.stride + 1: g.stride] for j in range(g.kernel)]
-        return tf.stack(views, axis=2)
+            if g.padded != g.out * g.kernel:
+                x = x[:, : g.out * g.kernel]
+            return tf.reshape(x, [-1, g.out, g.kernel, x.shape[-1]])
+        reader = geo.TapReader(x, [g])  # (A, P, B) is a 1D "image" with B channels
+        return tf.stack([reader((j,)) for j in range(g.kernel)], axis=2)
 
     def scatter(self, cols):
         """(A, O, k, B) -> (A, P, B), summing where windows overlap."""
         g = self.g
         if g.stride == g.kernel:
             x = tf.reshape(cols, [-1, g.out * g.kernel, cols.shape[-1]])
-            return geo.pad_amounts(x[..., None], [(0, g.padded - g.out * g.kernel), (0, 0)])[..., 0]
+            if g.padded == g.out * g.kernel:
+                return x
+            return tf.pad(x, [[0, 0], [0, g.padded - g.out * g.kernel], [0, 0]])
         total = None
         for j in range(g.kernel):
             spread = geo.dilate(cols[:, :, j], [g.stride])  # (A, (O-1)*s+1, B)
@@ -48,10 +51,27 @@ class _AxisWindows:
             total = part if total is None else total + part
         return total
 
-    def first_max_mask(self, view, z):
-        """True at the first maximal cell of each window. view (A, O, k, B), z (A, O, B)."""
-        index = tf.where(tf.equal(view, z[:, :, None]), tf.constant(self.iota), self.g.kernel)
-        return tf.equal(index, tf.reduce_min(index, axis=2, keepdims=True))
+    def max_with_winners(self, view):
+        """(A, O, k, B) -> the window maxima (A, O, B) and, per tap j > 0, where tap j beats
+        every earlier tap (strictly: on ties the earlier tap keeps the window)."""
+        taps = tf.unstack(view, axis=2)
+        z, beats = taps[0], []
+        for tap in taps[1:]:
+            beats.append(tf.greater(tap, z))
+            z = tf.maximum(z, tap)
+        return z, beats
+
+    @staticmethod
+    def route(dz, beats):
+        """dz (A, O, B) to each window's winning tap -> (A, O, k, B)."""
+        parts, taken = [], None
+        zero = tf.zeros_like(dz)
+        for beat in reversed(beats):  # the last tap that beat all before it wins
+            wins = beat if taken is None else tf.logical_and(beat, tf.logical_not(taken))
+            parts.append(tf.where(wins, dz, zero))
+            taken = beat if taken is None else tf.logical_or(taken, beat)
+        parts.append(dz if taken is None else tf.where(taken, zero, dz))
+        return tf.stack(parts[::-1], axis=2)
 
 
 class _AxisStage:
@@ -67,10 +87,14 @@ class _AxisStage:
 
     def padded(self, x, fill):
         x = tf.reshape(x, [-1, self.g.size, self.inner])  # (A, L, B)
+        if self.g.before == self.g.after == 0:
+            return x
         return tf.pad(x, [[0, 0], [self.g.before, self.g.after], [0, 0]], constant_values=fill)
 
     def unpadded(self, dx):
-        return tf.reshape(dx[:, self.g.before: self.g.before + self.g.size], self.in_shape)
+        if self.g.padded != self.g.size:
+            dx = dx[:, self.g.before: self.g.before + self.g.size]
+        return tf.reshape(dx, self.in_shape)
 
 
 def _stages(x, geometry):
@@ -101,14 +125,14 @@ def max_pool(x, pool_size, strides=None, padding="valid", rank=None):
         saved, z = [], x
         for stage in stages:
             view = stage.windows.gather(stage.padded(z, lowest))  # (A, O, k, B)
-            z3 = tf.reduce_max(view, axis=2)  # (A, O, B)
-            saved.append((view, z3))
+            z3, beats = stage.windows.max_with_winners(view)  # (A, O, B)
+            saved.append(beats)
             z = tf.reshape(z3, stage.out_shape)
 
         def backward(dz):
-            for stage, (view, z3) in zip(reversed(stages), reversed(saved)):
+            for stage, beats in zip(reversed(stages), reversed(saved)):
                 dz3 = tf.reshape(dz, [-1, stage.g.out, stage.inner])
-                routed = tf.where(stage.windows.first_max_mask(view, z3), dz3[:, :, None], tf.zeros_like(view))
+                routed = stage.windows.route(dz3, beats)
                 dz = stage.unpadded(stage.windows.scatter(routed))
             return dz
 
