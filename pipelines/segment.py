@@ -239,12 +239,15 @@ class Segment(Pipeline):
         segmentation = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # (B, D, H, W)
         return {"probabilities": probabilities, "segmentation": segmentation}
 
-    def predict_file(self, path, predict_batch):
-        """Segment a whole NIfTI scan; write `<name>_seg.nii.gz` next to it on its own grid."""
+    def predict_file(self, path, serve):
+        """Segment a whole NIfTI scan; write `<name>_seg.nii.gz` next to it on its own grid.
+
+        `serve(batch)` runs the export's serving_default on (B, *shape, 1) windows."""
         from pipelines.sliding_window import predict_volume
 
         volume = nifti.load_volume(path, self.spacing)  # (D, H, W) RAS, resampled
-        probabilities = predict_volume(predict_batch, volume.data, self.shape, self.config.overlap)
+        probabilities = predict_volume(lambda batch: serve(batch)["probabilities"], volume.data,
+                                       self.shape, self.config.overlap)
         # probabilities go back to the file's grid (linear), then argmax: smoother than
         # resampling labels, and exact when nothing was resampled
         original = nifti.to_original(probabilities, volume.geometry, order=1)  # (X, Y, Z, K)
