@@ -1,4 +1,4 @@
-"""CSV manifests of NIfTI volumes: `image,label` for classification.
+"""CSV manifests (and class folders) of NIfTI volumes for classification.
 
 Paths are relative to the CSV's folder (absolute paths are kept). Also accepted: the column
 name `filename` for `image` (../shared/data/adrenalmnist3d/nifti28/labels.csv) and an optional
@@ -74,4 +74,42 @@ def read_classification(csv_path):
     class_names = sorted({label for _, labels in splits.values() for label in labels}, key=_natural)
     if len(class_names) < 2:
         raise VolumeError(f"{csv_path}: needs at least two classes, found {class_names}")
+    return splits, class_names
+
+
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def read_class_folders(root):
+    """Like `read_classification` for `<root>/<class>/*.nii[.gz]` (one split) or
+    `<root>/{train,val,test}/<class>/*.nii[.gz]`; None if `root` holds no NIfTI class folders.
+
+    Any other file inside a class folder is an error (named), not a silent skip; hidden files
+    (`.name`, macOS `._name`) are not volumes and are ignored.
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        return None
+    names = sorted(n for n in os.listdir(root) if not n.startswith("."))
+    layout = {s: os.path.join(root, s) for s in SPLIT_FOLDERS if s in names} or {"all": root}
+    splits = {}
+    for split, folder in layout.items():
+        paths, labels = [], []
+        for label in sorted(n for n in os.listdir(folder) if not n.startswith(".")):
+            class_dir = os.path.join(folder, label)
+            if not os.path.isdir(class_dir):
+                continue
+            for name in sorted(n for n in os.listdir(class_dir) if not n.startswith(".")):
+                path = os.path.join(class_dir, name)
+                if not is_nifti(name):
+                    raise VolumeError(f"{path}: not a .nii/.nii.gz file (class folders hold volumes only)")
+                paths.append(path)
+                labels.append(label)
+        if paths:
+            splits[split] = (paths, labels)
+    if not splits:
+        return None
+    class_names = sorted({label for _, labels in splits.values() for label in labels}, key=_natural)
+    if len(class_names) < 2:
+        raise VolumeError(f"{root}: needs at least two class folders with volumes, found {class_names}")
     return splits, class_names

@@ -1,7 +1,7 @@
 """volumes: 3D volume classification (NIfTI or MedMNIST 3D) with a 3D CNN on our layers.
 
 Data (SOURCE): `bundled` (generated phantoms with/without a lesion, written as NIfTI with a
-manifest), a CSV manifest `image,label[,split]` of .nii/.nii.gz files (paths relative to the
+manifest), class folders `<root>/[train|val|test/]<class>/*.nii.gz`, a CSV manifest `image,label[,split]` of .nii/.nii.gz files (paths relative to the
 CSV; `filename` is accepted for `image`), or a MedMNIST 3D `.npz` (`train_images`,
 `train_labels`, `val_*`, `test_*`). NIfTI files are reoriented to RAS and optionally resampled
 to `target_spacing` when read (datasets/nifti.py), then kept in memory: 3D sets are small, and
@@ -68,9 +68,10 @@ def spacing_of(config):
     return spacing
 
 
-def load_nifti_classification(csv_path, target_spacing):
-    """SourceData of a NIfTI manifest; every file decoded and validated up front."""
-    splits, class_names = volume_manifest.read_classification(csv_path)
+def load_nifti_classification(csv_path, target_spacing, listing=None):
+    """SourceData of a NIfTI manifest (or of a class-folder `listing`); every file decoded and
+    validated up front."""
+    splits, class_names = listing or volume_manifest.read_classification(csv_path)
     index = {name: i for i, name in enumerate(class_names)}
     examples = {}
     for split, (paths, labels) in splits.items():
@@ -82,7 +83,8 @@ def load_nifti_classification(csv_path, target_spacing):
         )
     if "all" in examples and len(examples) > 1:
         raise nifti.VolumeError(f"{csv_path}: some rows have a split and some do not")
-    return SourceData(examples, class_names, f"NIfTI manifest {csv_path}")
+    kind = "NIfTI class folders" if listing else "NIfTI manifest"
+    return SourceData(examples, class_names, f"{kind} {csv_path}")
 
 
 def load_medmnist(path):
@@ -98,7 +100,8 @@ def load_medmnist(path):
 class Volumes(Pipeline):
     name = "volumes"
     summary = "3D volume classification (NIfTI, MedMNIST 3D) with a 3D CNN"
-    sources = ("bundled (generated NIfTI phantoms, lesion vs healthy), CSV manifest "
+    sources = ("bundled (generated NIfTI phantoms, lesion vs healthy), class folders of "
+               ".nii/.nii.gz, CSV manifest "
                "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
     Config = VolumesConfig
     networks = ("cnn3d",)
@@ -123,6 +126,9 @@ class Volumes(Pipeline):
             return load_nifti_classification(path, self.spacing)
         if path.lower().endswith(".npz") and medmnist.is_medmnist_npz(path):
             return load_medmnist(path)
+        listing = volume_manifest.read_class_folders(path)
+        if listing is not None:
+            return load_nifti_classification(path, self.spacing, listing)
         if nifti.is_nifti(path):
             raise nifti.VolumeError(f"{path}: a single volume is not a data set; list volumes in a CSV image,label")
         return None

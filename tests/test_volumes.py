@@ -158,3 +158,17 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         manifest.write_text(f"image,label\n{rows}\n")
         args = ["train", "volumes", "--run-dir", str(tmp_path / f"run{index}"), "--data", str(manifest)]
         assert message in _cli_error(args)
+
+
+def test_class_folders_of_nifti_files(tmp_path):
+    for split, label, count in [("train", "a", 2), ("train", "b", 3), ("test", "a", 1), ("test", "b", 1)]:
+        (tmp_path / split / label).mkdir(parents=True)
+        for i in range(count):
+            nib.save(nib.Nifti1Image(np.full((3, 4, 5), i, np.float32), np.eye(4)),
+                     str(tmp_path / split / label / f"{i}.nii.gz"))
+    data = pipelines.get("volumes")().read_path(tmp_path)
+    assert data.class_names == ["a", "b"]
+    assert data.split("train").labels.tolist() == [0, 0, 1, 1, 1] and len(data.split("test")) == 2
+    (tmp_path / "train" / "a" / "notes.txt").write_text("x")
+    with pytest.raises(nifti.VolumeError, match=r"notes.txt: not a .nii/.nii.gz file"):
+        pipelines.get("volumes")().read_path(tmp_path)
