@@ -174,11 +174,27 @@ def evaluate(model, data, data_dir, batch_size, json_path):
 
 
 @main.command()
-@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("model")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--server", default=None, metavar="URL",
+              help="Ask a TF Serving REST endpoint (e.g. http://localhost:8501); MODEL is then a model name.")
+@click.option("--version", "model_version", type=int, default=None, help="With --server: this version.")
+@click.option("--label", default=None, help="With --server: the version with this label.")
+@click.option("--columnar", is_flag=True, help="With --server: send the columnar 'inputs' format, not 'instances'.")
 @user_errors
-def predict(model, files):
-    """Predict FILES with an exported SavedModel: file, label, probability per line."""
+def predict(model, files, server, model_version, label, columnar):
+    """Predict FILES with an exported SavedModel (MODEL is its folder) or a server: file, label,
+    probability per line."""
+    if server:
+        from pipelines import rest_client
+
+        for line in rest_client.predict(server, model, files, model_version, label, columnar):
+            click.echo(line)
+        return
+    if model_version is not None or label is not None or columnar:
+        raise ValueError("--version, --label and --columnar need --server")
+    if not os.path.isdir(model):
+        raise NotADirectoryError(f"{model}: no such export folder (give --server URL for a model name)")
     quiet_tensorflow()
     from pipelines import serving
 
@@ -214,3 +230,44 @@ def list_pipelines():
         click.echo(f"  sources: {info['sources']}")
         defaults = " ".join(f"{key}={value}" for key, value in info["defaults"].items())
         click.echo(f"  defaults: {defaults}")
+
+
+# ------------------------------------------------------------------------------- serving
+@main.command("serving-config")
+@click.argument("root", default="saved_models", type=click.Path(file_okay=False))
+@click.option("--base-path", default=None, help="ROOT as the server sees it (Docker: /models); default: ROOT's absolute path.")
+@click.option("--output-dir", default=None, type=click.Path(file_okay=False), help="Where to write the files; default: ROOT.")
+@click.option("--latest", type=int, default=1, show_default=True, help="Serve the latest N versions of each model.")
+@click.option("--all-versions", is_flag=True, help="Serve every version.")
+@click.option("--label", "labels", multiple=True, metavar="MODEL:LABEL=VERSION", help="A version label (e.g. digits:stable=1); repeatable.")
+@click.option("--cores", type=int, default=None, help="CPU cores of the serving machine (batching threads); default: this machine's.")
+@user_errors
+def serving_config_command(root, base_path, output_dir, latest, all_versions, labels, cores):
+    """Write models.config, batching_parameters.txt and monitoring.config for TF Serving."""
+    from pipelines import serving_config
+
+    for path in serving_config.write(root, base_path, output_dir, latest, all_versions, labels, cores):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("root", default="saved_models", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8501, show_default=True, help="0 picks a free port.")
+@click.option("--verbose", is_flag=True, help="Log every request.")
+@user_errors
+def serve(root, host, port, verbose):
+    """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving)."""
+    quiet_tensorflow()
+    from pipelines import dev_server
+
+    server = dev_server.make_server(root, host, port, verbose)
+    for model, versions in server.RequestHandlerClass.repository.models.items():
+        click.echo(f"{model}: versions {', '.join(map(str, versions))}")
+    click.echo(f"REST API on http://{host}:{server.server_address[1]}/v1/models/<model> (Ctrl-C stops)", err=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -6,12 +6,16 @@ existing version is never overwritten. Signatures:
 
 - `serving_default`: `<input_name>` (batch None, the pipeline's dtype) -> `probabilities`,
   `class_id`, `label` (string);
-- `<input_name>_bytes` (when the pipeline decodes files in the graph): a DT_STRING input of
-  encoded files of the same name. TF Serving's REST API base64-decodes `{"b64": ...}` itself, so
-  the graph never calls `decode_base64`.
+- `<input_name>_bytes`: a DT_STRING input of the same name, one encoded example per element.
+  Pipelines that decode files in the graph (`decode_bytes`: PNG/JPEG, WAV) take the file; a
+  pipeline with a fixed-shape float input and no decoder (volumes, segment) takes the example's
+  raw little-endian float32 bytes in C order (`RAW_BYTES`), because NIfTI cannot be decoded with
+  core TensorFlow ops. TF Serving's REST API base64-decodes `{"b64": ...}` itself, so the graph
+  never calls `decode_base64`. String inputs (text) take `{"b64": ...}` directly: no second one.
 
 Class names are an asset (`assets/class_names.txt`, read by a lookup table) and, with the
-pipeline name and config, `assets.extra/cnn_suite.json`.
+pipeline name and config, `assets.extra/cnn_suite.json`; `assets.extra/tf_serving_warmup_requests`
+holds warmup PredictionLogs built from the run's held-out examples (pipelines/warmup.py).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import shutil
 import tempfile
 
 METADATA = "assets.extra/cnn_suite.json"
+RAW_BYTES = "raw little-endian float32, C order"
 
 
 def next_version(root):
@@ -40,6 +45,30 @@ def _label_table(class_names, folder):
         value_dtype=tf.string, value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
     )
     return tf.lookup.StaticHashTable(initializer, default_value="")
+
+
+def bytes_input(pipeline):
+    """How the `<input>_bytes` signature reads one element: "decode_bytes", RAW_BYTES, or None."""
+    if pipeline.has_bytes_input():
+        return "decode_bytes"
+    spec = pipeline.input_spec()
+    if spec.dtype.is_floating and spec.shape.is_fully_defined():
+        return RAW_BYTES
+    return None
+
+
+def _decode_raw(data, spec):
+    """[batch] strings of raw little-endian float32 -> [batch, *spec.shape], checked in size."""
+    import tensorflow as tf
+
+    size = spec.shape.num_elements() * 4
+    check = tf.debugging.assert_equal(
+        tf.strings.length(data), size,
+        message=f"each element must be {size} bytes: {RAW_BYTES} of shape {spec.shape.as_list()}",
+    )
+    with tf.control_dependencies([check]):
+        values = tf.io.decode_raw(data, tf.float32, little_endian=True)
+    return tf.cast(tf.reshape(values, (-1, *spec.shape)), spec.dtype)
 
 
 def write_archive(model, pipeline, class_names, path, scratch):
@@ -65,8 +94,11 @@ def write_archive(model, pipeline, class_names, path, scratch):
         "serving_default", predict,
         input_signature=[tf.TensorSpec((None, *spec.shape), spec.dtype, name=name)],
     )
-    if pipeline.has_bytes_input():
+    reader = bytes_input(pipeline)
+    if reader is not None:
         def predict_bytes(data):
+            if reader == RAW_BYTES:
+                return predict(_decode_raw(data, spec))
             inputs = tf.map_fn(
                 lambda item: tf.cast(pipeline.decode_bytes(item), spec.dtype), data,
                 fn_output_signature=tf.TensorSpec(spec.shape, spec.dtype),
@@ -80,8 +112,11 @@ def write_archive(model, pipeline, class_names, path, scratch):
     archive.write_out(str(path), verbose=False)
 
 
-def export(model, pipeline, class_names, root, metadata=None, name=None, version=None):
-    """Export to `<root>/<name or pipeline.name>/<version or the next free one>/`; its path."""
+def export(model, pipeline, class_names, root, metadata=None, name=None, version=None, examples=None):
+    """Export to `<root>/<name or pipeline.name>/<version or the next free one>/`; its path.
+
+    `examples` (the run's validation or test `Examples`) give the warmup records; without them
+    the export has none."""
     parent = pathlib.Path(root) / (name or pipeline.name)
     if version is not None and (int(version) < 0 or (parent / str(int(version))).exists()):
         raise ValueError(f"{parent / str(version)}: version exists or is negative (never overwritten)")
@@ -94,8 +129,13 @@ def export(model, pipeline, class_names, root, metadata=None, name=None, version
         extra = target / METADATA
         extra.parent.mkdir(exist_ok=True)
         info = {"pipeline": pipeline.name, "input": pipeline.input_name,
-                "class_names": list(class_names), **(metadata or {})}
+                "class_names": list(class_names), "bytes_input": bytes_input(pipeline),
+                **(metadata or {})}
         extra.write_text(json.dumps(info, indent=2))
+        if examples is not None and len(examples):
+            from pipelines import warmup
+
+            warmup.write(target, pipeline, examples, parent.name)
         while True:
             final = parent / str(next_version(parent) if version is None else int(version))
             try:

@@ -127,4 +127,22 @@ def export_run(run_dir, root="saved_models", name=None, version=None):
         model, pipeline, record["class_names"], root, name=name, version=version,
         metadata={"config": to_dict(pipeline.config), "run_dir": str(pathlib.Path(run_dir).resolve()),
                   "custom_predict": pipeline.custom_predict()},
+        examples=held_out_examples(pipeline, record),
     )
+
+
+def held_out_examples(pipeline, record):
+    """The run's validation (else test) examples, re-read from its sources, for warmup records;
+    None, with a warning, when the data is no longer there."""
+    import warnings
+
+    from datasets import sources
+
+    try:
+        data = sources.load(pipeline, record["data"], record["data_dir"])
+        test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
+        splits = sources.make_splits(data, test, pipeline.config)
+    except (OSError, ValueError) as error:
+        warnings.warn(f"no warmup records: the run's data cannot be read ({error})", stacklevel=2)
+        return None
+    return splits.val if splits.val is not None else splits.test

@@ -114,6 +114,7 @@ def run(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
             model, pipeline, class_names, export_dir,
             metadata={"config": to_dict(config), "run_dir": str(pathlib.Path(run_dir).resolve()),
                       "custom_predict": pipeline.custom_predict()},
+            examples=splits.val if splits.val is not None else splits.test,
         )
         record["export"] = str(export_path)
         runs.write_record(run_dir, record)
