@@ -1,11 +1,13 @@
 """Training-step time of our layers vs the Keras built-ins (`python -m bench layers`).
 
-For every registered layer with `bench_cases` (user layers too), one training step = forward +
+For every registered layer with `bench_cases` (user layers too: `python -m bench layers
+--module=my_layers.py`), one training step = forward +
 dL/dx + dL/dW under `tf.function`, same weights and input; the median of several steps after
 warm-up. Target on the 2-core CPU (oneDNN on): median ratio <= 1.5, no case above 3.
 """
 import os
 import platform
+import runpy
 import statistics
 import time
 from datetime import date
@@ -64,6 +66,10 @@ def measure(entry, case, repeats=REPEATS):
 
 
 def run(argv):
+    """argv: `--module=PATH` (repeatable) imports a file that registers more layers."""
+    for arg in argv:
+        if arg.startswith("--module="):
+            runpy.run_path(arg.split("=", 1)[1], run_name="cnn_user_layers")
     rows, ratios = [], []
     for entry in registry.entries():
         for case in entry.bench_cases:
