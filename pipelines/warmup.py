@@ -47,7 +47,8 @@ def requests(pipeline, examples):
 
     served = served_examples(pipeline, examples, PER_SIGNATURE)
     name = pipeline.input_name
-    result = [("serving_default", name, example[None]) for example in served]
+    # Slices, not example[None]: a string example is a Python bytes object, which cannot be indexed so.
+    result = [("serving_default", name, served[i:i + 1]) for i in range(len(served))]
     reader = bytes_input(pipeline)
     if reader is not None:
         result += [(f"{name}_bytes", f"{name}_bytes",
