@@ -12,6 +12,7 @@ Backward (`tf.custom_gradient`, never autodiff through the forward):
 A transposed convolution is that dL/dx map; its backward is the forward convolution.
 """
 import itertools
+import math
 
 import tensorflow as tf
 
@@ -59,20 +60,32 @@ def _grouped_weight_grad(patches, dz, taps, groups):
     return tf.reshape(w, [taps * cg, cout])
 
 
+def _tap_indices(geometry, padded_shape, offsets):
+    """(prod(O), T) int32: where each output cell's tap t reads the flattened padded input."""
+    flat_strides = [math.prod(padded_shape[i + 1:]) for i in range(len(padded_shape))]
+    base = None
+    for g, flat_stride in zip(geometry, flat_strides):
+        along = tf.range(g.out, dtype=tf.int32) * (g.stride * flat_stride)
+        base = along if base is None else tf.reshape(base[:, None] + along[None, :], [-1])
+    taps = [sum(k * g.dilation * f for k, g, f in zip(o, geometry, flat_strides)) for o in offsets]
+    return base[:, None] + tf.constant(taps, dtype=tf.int32)[None, :]
+
+
 def correlate(x_padded, kernel, geometry, groups):
     """Valid strided/dilated correlation of an already padded input.
 
     x_padded (N, *P, Cin), kernel (*k, Cin/G, Cout) -> z (N, *O, Cout) and the im2col
-    patches of each chunk, (N*prod(O), T*Cin), kept for dL/dW.
+    patches of each chunk, (N*prod(O), T*Cin), kept for dL/dW. The patches are one gather
+    per chunk from the flattened input: a single copy, where slicing each tap and
+    concatenating would copy twice.
     """
     cin, cout = x_padded.shape[-1], kernel.shape[-1]
-    loop_axes = _loop_axes(len(geometry))
+    padded_shape = x_padded.shape[1:-1].as_list()
+    flat = tf.reshape(x_padded, [-1, math.prod(padded_shape), cin])  # (N, prod(P), Cin)
     z, saved = None, []
-    read = geo.TapReader(x_padded, geometry)
-    for head, offsets in _chunks(geometry, loop_axes):
-        views = [read(o) for o in offsets]
-        patches = views[0] if len(views) == 1 else tf.concat(views, axis=-1)
-        patches = tf.reshape(patches, [-1, len(offsets) * cin])  # (M, T*Cin)
+    for head, offsets in _chunks(geometry, _loop_axes(len(geometry))):
+        index = _tap_indices(geometry, padded_shape, offsets)  # (prod(O), T)
+        patches = tf.reshape(tf.gather(flat, index, axis=1), [-1, len(offsets) * cin])  # (M, T*Cin)
         weights = tf.reshape(kernel[head], [-1, cout])  # (T*Cg, Cout)
         part = _grouped_matmul(patches, weights, len(offsets), groups)
         z = part if z is None else z + part
