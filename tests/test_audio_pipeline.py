@@ -104,3 +104,13 @@ def test_cli_label_pattern_matching_nothing_is_one_line(tmp_path):
     message = result.output.strip()
     assert "\n" not in message and "Traceback" not in message
     assert f"{folder}: label_pattern '^x(\\\\d)' matches none of the 1 file names" in message
+
+
+def test_cli_evaluate_reloads_the_run_folder(trained, tmp_path):
+    """model.keras holds our front-end layers; `cnn evaluate RUN` must be able to load them."""
+    _, result, _ = trained
+    outcome = CliRunner().invoke(cli.main, ["evaluate", str(result.run_dir), "--data", "bundled",
+                                            "--json", str(tmp_path / "m.json")])
+    assert outcome.exit_code == 0, outcome.output
+    again = json.loads((tmp_path / "m.json").read_text())
+    assert abs(again["accuracy"] - result.metrics["accuracy"]) < 1e-6
