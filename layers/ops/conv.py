@@ -1,14 +1,17 @@
 """Rank-generic convolution and transposed convolution, forward and backward written out.
 
-Forward: shift-and-matmul. Each kernel tap sees a strided view of the padded input; the views
-of the taps of the trailing kernel axes are concatenated on the channel axis (im2col) and
-multiplied with the matching rows of the kernel, and the leading kernel axes (3D only) are
-accumulated as separate matmuls, so a 3x3x3 kernel never materialises 27 copies of the input.
+Forward: im2col + matmul. Each kernel tap sees a strided view of the padded input; the views
+of the taps of the trailing kernel axes are gathered side by side on the channel axis (one
+gather from the flattened input) and multiplied with the matching rows of the kernel. For 3D
+the leading kernel axis is accumulated as separate matmuls, so a 3x3x3 kernel never
+materialises 27 copies of the input at once.
 
 Backward (`tf.custom_gradient`, never autodiff through the forward):
   dL/dW = patches^T @ dL/dz            (a correlation of the input with dL/dz)
-  dL/dx = full correlation of dL/dz (zeros inserted between cells for strides) with the
-          spatially flipped kernel whose in/out channels are swapped within each group.
+  dL/dx = full correlation of dL/dz with the spatially flipped kernel whose in/out channels
+          are swapped within each group. With strides, the input cells are split by their
+          phase modulo the stride and each phase is a stride-1 correlation with the taps that
+          reach it (no multiplications with the zeros a stride would insert into dL/dz).
 A transposed convolution is that dL/dx map; its backward is the forward convolution.
 """
 import itertools

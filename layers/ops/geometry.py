@@ -3,7 +3,6 @@
 Everything here is static (Python ints from the traced shape), so the ops stay free of
 Python control flow on tensor values and trace under `model.export` and XLA.
 """
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -120,11 +119,6 @@ def pad_amounts(x, amounts, value=0):
     return x
 
 
-def window_offsets(geometry):
-    """Kernel offsets in row-major order (the order of im2col columns and of tie-breaking)."""
-    return list(itertools.product(*[range(g.kernel) for g in geometry]))
-
-
 def window_slice(x_padded, geometry, offset):
     """The strided view of a padded input seen by one kernel tap: (N, *out, C)."""
     index = [slice(None)]
@@ -181,12 +175,3 @@ def dilate(x, strides):
         index = [slice(None)] * axis + [slice(0, (n - 1) * stride + 1)]
         x = x[tuple(index)]
     return x
-
-
-def is_tiling(geometry):
-    """True when windows neither overlap nor leave gaps: pooling can reshape instead of slice."""
-    return all(g.stride == g.kernel and g.dilation == 1 for g in geometry)
-
-
-def num_taps(geometry):
-    return math.prod(g.kernel for g in geometry)
