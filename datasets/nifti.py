@@ -226,19 +226,6 @@ def load_label(path, classes=None, target_spacing=None) -> Volume:
     return volume
 
 
-def check_pair(image_path, label_path, atol=1e-3):
-    """Raise a VolumeError unless image and label share shape and affine (same voxel grid)."""
-    image, image_data = read_image(image_path)
-    label, label_data = read_image(label_path)
-    if image_data.shape != label_data.shape:
-        raise VolumeError(
-            f"{label_path}: label shape {label_data.shape} differs from image {image_path} "
-            f"shape {image_data.shape}"
-        )
-    if not np.allclose(image.affine, label.affine, atol=atol):
-        raise VolumeError(f"{label_path}: label affine differs from the affine of image {image_path}")
-
-
 def to_original(array, geometry: Geometry, order=0):
     """Map a (D, H, W[, C]) array on the returned grid back to the file's grid and axis order.
 
