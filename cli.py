@@ -264,7 +264,7 @@ def serve(root, host, port, verbose):
     server = dev_server.make_server(root, host, port, verbose)
     for model, versions in server.RequestHandlerClass.repository.models.items():
         click.echo(f"{model}: versions {', '.join(map(str, versions))}")
-    click.echo(f"REST API on http://{host}:{server.server_address[1]}/v1/models/<model> (Ctrl-C stops)", err=False)
+    click.echo(f"REST API on http://{host}:{server.server_address[1]}/v1/models/<model> (Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -53,8 +53,16 @@ class Version:
         try:
             outputs = function(**{key: tf.constant(value) for key, value in arrays.items()})
         except tf.errors.InvalidArgumentError as error:
-            raise ApiError(error.message.splitlines()[0].strip()) from None
+            raise ApiError(op_message(error.message)) from None
         return {key: value.numpy() for key, value in outputs.items()}
+
+
+def op_message(text):
+    """The op's own words from an eager "Graph execution error" (no node traces), as TF Serving
+    reports a failed op."""
+    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    lines = [line.strip() for line in text.splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith(noise)) or text.strip()
 
 
 class Repository:
