@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 CONCURRENCY = 8
-REQUESTS = 600
+REQUESTS = 3000
 SECONDS = 60.0
 
 
@@ -95,6 +95,8 @@ def _in_process(export_path, image, batch, repeats):
 
 
 def run(argv):
+    import tensorflow as tf
+
     from pipelines import warmup
 
     quick = "--quick" in argv
@@ -133,7 +135,7 @@ def run(argv):
     return (
         "## serving (pipelines/dev_server.py, `cnn serve`)\n\n"
         f"Measured {datetime.date.today()} on {cpu}, {os.cpu_count()} cores, {platform.system()}, "
-        f"TensorFlow CPU build, `python -m bench serving{' --quick' if quick else ''}`: the digits export "
+        f"TensorFlow {tf.__version__} CPU build, `python -m bench serving{' --quick' if quick else ''}`: the digits export "
         f"(lecun1989 defaults, 16x16), client and server on 127.0.0.1. The machine was shared with other "
         f"engineers' training jobs (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
         "on 2 cores), so these numbers are pessimistic and noisy. `cnn serve` is the development "
