@@ -1,7 +1,9 @@
 """Every pipeline trained once per test process with tiny settings (1 epoch), exported into one
 folder of models, shared by the serving tests (tests/test_serving*.py)."""
+import atexit
 import functools
 import pathlib
+import shutil
 import tempfile
 
 import pytest
@@ -24,6 +26,7 @@ def trained():
     from pipelines import training
 
     root = pathlib.Path(tempfile.mkdtemp(prefix="cnn-serving-tests-"))
+    atexit.register(shutil.rmtree, root, True)
     results = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # generated phantoms go here
