@@ -182,8 +182,11 @@ class Segment(Pipeline):
         return unet3d(x, num_classes, self.config.base_filters, self.config.depth)
 
     def optimizer(self, steps_per_epoch):
+        """AdamW with cosine decay over the whole run. The framework counts one step per
+        `batch_size` cases; an epoch here has `crops_per_volume` crops of each case."""
         import keras
 
+        steps_per_epoch *= max(1, int(self.config.crops_per_volume))
         schedule = keras.optimizers.schedules.CosineDecay(
             self.config.learning_rate, decay_steps=max(1, steps_per_epoch * self.config.epochs),
         )

@@ -161,3 +161,12 @@ def test_bad_pairs_are_one_line_errors(tmp_path):
     assert "label value(s) 3 outside the declared classes 0..1" in _cli_error(args(2))
     (tmp_path / "task" / "labelsTr" / "a.nii.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
     assert "labelsTr/a.nii.gz: corrupt or truncated gzip" in _cli_error(args(3))
+
+
+def test_learning_rate_schedule_spans_every_crop_of_the_run():
+    import pipelines
+
+    cls = pipelines.get("segment")
+    pipeline = cls(cls.Config(epochs=3, crops_per_volume=2, shape=(16, 16, 16)))
+    optimizer = pipeline.optimizer(steps_per_epoch=10)  # the framework's ceil(cases / batch)
+    assert optimizer.learning_rate.decay_steps == 60  # 10 steps x 2 crops x 3 epochs
