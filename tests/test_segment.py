@@ -169,4 +169,7 @@ def test_learning_rate_schedule_spans_every_crop_of_the_run():
     cls = pipelines.get("segment")
     pipeline = cls(cls.Config(epochs=3, crops_per_volume=2, shape=(16, 16, 16)))
     optimizer = pipeline.optimizer(steps_per_epoch=10)  # the framework's ceil(cases / batch)
-    assert optimizer.learning_rate.decay_steps == 60  # 10 steps x 2 crops x 3 epochs
+    base = pipeline.config.learning_rate
+    for step, expected in [(0, base), (30, base / 2), (59, base * 0.5 * (1 + np.cos(np.pi * 59 / 60)))]:
+        optimizer.iterations.assign(step)  # 10 steps x 2 crops x 3 epochs = 60 steps in all
+        assert float(optimizer.learning_rate) == pytest.approx(expected, rel=1e-4)
