@@ -6,8 +6,8 @@ CPU cores and < 24 GB (a plain Keras 3D U-Net: 0.855 / 0.828 in 9 minutes; nnU-N
 Training stops at the epoch budget or after `--minutes` (default 30) of training, whichever
 comes first; the section says which. Needs ../shared/data/hippocampus.
 
-Options: `--epochs=N` (default 7: the cosine learning-rate schedule reaches zero at the last
-epoch, so the epoch count, not the clock, should end training), `--minutes=M` (default 45, a
+Options: `--epochs=N` (default 10: the cosine learning-rate schedule reaches zero at the last
+epoch, so the epoch count, not the clock, should end training), `--minutes=M` (default 30, a
 safety stop), `--quick` (1 epoch). The section reports wall time and the process CPU time
 (user + system, all threads): on a shared machine the wall time depends on the other jobs.
 """
@@ -53,8 +53,8 @@ def run(argv):
     from pipelines import training
     from pipelines.config import override
 
-    epochs = 1 if "--quick" in argv else _option(argv, "epochs", 7)
-    minutes = _option(argv, "minutes", 45.0)
+    epochs = 1 if "--quick" in argv else _option(argv, "epochs", 10)
+    minutes = _option(argv, "minutes", 30.0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-segment-"))
     cls = pipelines.get("segment")
     config = override(cls.Config(), SETTINGS + [f"epochs={epochs}"])
