@@ -34,9 +34,8 @@ import numpy as np
 from datasets import decathlon, nifti, phantoms
 from datasets.examples import ArrayExamples, SourceData
 from pipelines import register
-from pipelines.base import Pipeline
 from pipelines.config import BaseConfig
-from pipelines.volumes import check_shape, spacing_of
+from pipelines.volumes import VolumePipeline
 
 
 @dataclasses.dataclass
@@ -88,24 +87,24 @@ def load_pairs_source(pairs, target_spacing, origin):
 
 
 @register
-class Segment(Pipeline):
+class Segment(VolumePipeline):
     name = "segment"
     summary = "3D segmentation of NIfTI volumes with a 3D U-Net (Dice + cross-entropy)"
     sources = ("bundled (generated NIfTI phantoms, MSD layout), Medical Segmentation Decathlon "
                "folder (imagesTr/labelsTr[/dataset.json]), CSV image,label[,split]")
     Config = SegmentConfig
     networks = ("unet3d",)
-    input_name = "volume"
-    file_extensions = nifti.NIFTI_SUFFIXES
 
     def __init__(self, config=None):
         super().__init__(config)
-        self.shape = check_shape(self.config.shape)
-        self.spacing = spacing_of(self.config)
         if any(size % 2 ** self.config.depth for size in self.shape):
             raise ValueError(f"shape {self.shape} must be divisible by 2**depth = {2 ** self.config.depth}")
-        if any(axis not in (0, 1, 2) for axis in self.config.flip_axes):
-            raise ValueError(f"flip_axes must be among 0, 1, 2, got {self.config.flip_axes}")
+
+    @property
+    def crops_per_case(self):
+        """The framework counts one step per `batch_size` cases; an epoch here has
+        `crops_per_volume` crops of each case (the cosine schedule must span them all)."""
+        return max(1, int(self.config.crops_per_volume))
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -119,9 +118,6 @@ class Segment(Pipeline):
             raise nifti.VolumeError(f"{path}: expected an MSD folder with imagesTr/ and labelsTr/")
         pairs = decathlon.read_source(path, self.config.class_names or None)
         return load_pairs_source(pairs, self.spacing, path)
-
-    def check_file(self, path):
-        nifti.read_image(path)
 
     def input_dataset(self, examples, batch_size, training=False, seed=0):
         """(image (B, *shape, 1) float32, labels (B, *shape) int32) batches.
@@ -164,33 +160,10 @@ class Segment(Pipeline):
         return data.map(split, num_parallel_calls=autotune).batch(batch_size).prefetch(autotune)
 
     # ----------------------------------------------------------------- model
-    def input_spec(self):
-        import tensorflow as tf
-
-        return tf.TensorSpec((*self.shape, 1), tf.float32)
-
-    def preprocess(self, x):
-        from pipelines.volume_layers import IntensityJitter, IntensityNormalization
-
-        x = IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
-        return IntensityJitter(self.config.jitter_scale, self.config.jitter_shift, seed=self.config.seed,
-                               name="intensity_jitter")(x)
-
     def network(self, x, num_classes):
         from pipelines.volume_networks import unet3d
 
         return unet3d(x, num_classes, self.config.base_filters, self.config.depth)
-
-    def optimizer(self, steps_per_epoch):
-        """AdamW with cosine decay over the whole run. The framework counts one step per
-        `batch_size` cases; an epoch here has `crops_per_volume` crops of each case."""
-        import keras
-
-        steps_per_epoch *= max(1, int(self.config.crops_per_volume))
-        schedule = keras.optimizers.schedules.CosineDecay(
-            self.config.learning_rate, decay_steps=max(1, steps_per_epoch * self.config.epochs),
-        )
-        return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
 
     def loss(self):
         from pipelines.dice import DiceCrossEntropy

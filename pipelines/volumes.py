@@ -96,17 +96,13 @@ def load_medmnist(path):
     return SourceData(examples, class_names, f"MedMNIST 3D {path}")
 
 
-@register
-class Volumes(Pipeline):
-    name = "volumes"
-    summary = "3D volume classification (NIfTI, MedMNIST 3D) with a 3D CNN"
-    sources = ("bundled (generated NIfTI phantoms, lesion vs healthy), class folders of "
-               ".nii/.nii.gz, CSV manifest "
-               "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
-    Config = VolumesConfig
-    networks = ("cnn3d",)
+class VolumePipeline(Pipeline):
+    """What the 3D pipelines share: a `volume` input of the config's shape, intensity
+    normalisation (and training-only jitter) inside the model, AdamW with cosine decay."""
+
     input_name = "volume"
     file_extensions = nifti.NIFTI_SUFFIXES
+    crops_per_case = 1  # optimizer steps per case and epoch, relative to the framework's count
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -114,6 +110,39 @@ class Volumes(Pipeline):
         self.spacing = spacing_of(self.config)
         if any(axis not in (0, 1, 2) for axis in self.config.flip_axes):
             raise ValueError(f"flip_axes must be among 0, 1, 2, got {self.config.flip_axes}")
+
+    def check_file(self, path):
+        nifti.read_image(path)
+
+    def input_spec(self):
+        import tensorflow as tf
+
+        return tf.TensorSpec((*self.shape, 1), tf.float32)
+
+    def preprocess(self, x):
+        from pipelines.volume_layers import IntensityJitter, IntensityNormalization
+
+        x = IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
+        return IntensityJitter(self.config.jitter_scale, self.config.jitter_shift, seed=self.config.seed,
+                               name="intensity_jitter")(x)
+
+    def optimizer(self, steps_per_epoch):
+        import keras
+
+        steps = max(1, steps_per_epoch * self.crops_per_case * self.config.epochs)
+        schedule = keras.optimizers.schedules.CosineDecay(self.config.learning_rate, decay_steps=steps)
+        return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
+
+
+@register
+class Volumes(VolumePipeline):
+    name = "volumes"
+    summary = "3D volume classification (NIfTI, MedMNIST 3D) with a 3D CNN"
+    sources = ("bundled (generated NIfTI phantoms, lesion vs healthy), class folders of "
+               ".nii/.nii.gz, CSV manifest "
+               "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
+    Config = VolumesConfig
+    networks = ("cnn3d",)
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -133,9 +162,6 @@ class Volumes(Pipeline):
             raise nifti.VolumeError(f"{path}: a single volume is not a data set; list volumes in a CSV image,label")
         return None
 
-    def check_file(self, path):
-        nifti.read_image(path)
-
     def conform(self, x):
         """(D, H, W) any size and dtype -> (*shape, 1) float32, centre padded/cropped."""
         import tensorflow as tf
@@ -154,30 +180,10 @@ class Volumes(Pipeline):
         return random_shift(x, seed + 7, int(self.config.max_shift), tf.reduce_min(x))
 
     # ----------------------------------------------------------------- model
-    def input_spec(self):
-        import tensorflow as tf
-
-        return tf.TensorSpec((*self.shape, 1), tf.float32)
-
-    def preprocess(self, x):
-        from pipelines.volume_layers import IntensityJitter, IntensityNormalization
-
-        x = IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
-        return IntensityJitter(self.config.jitter_scale, self.config.jitter_shift, seed=self.config.seed,
-                               name="intensity_jitter")(x)
-
     def network(self, x, num_classes):
         from pipelines.volume_networks import cnn3d
 
         return cnn3d(x, num_classes, tuple(self.config.filters), self.config.dropout, self.config.pooling)
-
-    def optimizer(self, steps_per_epoch):
-        import keras
-
-        schedule = keras.optimizers.schedules.CosineDecay(
-            self.config.learning_rate, decay_steps=max(1, steps_per_epoch * self.config.epochs)
-        )
-        return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
 
     def report(self, labels, probabilities, class_names):
         """Accuracy, loss, AUC (binary), and one-vs-rest `auc_<class>` for more classes."""
