@@ -22,6 +22,7 @@ class BaseConfig:
     network: str = ""  # which network of the pipeline to build (each pipeline names its own)
     test_fraction: float = 0.2  # held out (stratified, seeded) when a source has no test split
     validation_fraction: float = 0.0  # held out of training for validation; 0 = none
+    ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
 
 
 def field_names(config) -> list:

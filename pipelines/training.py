@@ -40,6 +40,17 @@ def _callbacks(run_dir, has_val, resume):
     return callbacks
 
 
+def with_weight_averaging(optimizer, momentum):
+    """`optimizer` keeping an exponential moving average of the weights when momentum > 0;
+    Keras writes the average into the model when `fit` ends, so evaluation and export use it.
+    Averaging the last few hundred steps removes the step-to-step noise of the final weights."""
+    if not momentum:
+        return optimizer
+    if not 0 < momentum < 1:
+        raise ValueError(f"ema_momentum must be in [0, 1), got {momentum}")
+    return type(optimizer).from_config({**optimizer.get_config(), "use_ema": True, "ema_momentum": momentum})
+
+
 def predict(model, pipeline, examples, batch_size):
     """(labels (N,), probabilities (N, classes)) of `examples`, in order."""
     return pipeline.predict_examples(model.predict_on_batch, examples, batch_size)
@@ -95,7 +106,8 @@ def run(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
         keras.mixed_precision.set_dtype_policy(previous_policy)
     steps = -(-len(splits.train) // config.batch_size)
     model.compile(
-        optimizer=pipeline.optimizer(steps), loss=pipeline.loss(),
+        optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
+        loss=pipeline.loss(),
         metrics=pipeline.metrics(len(class_names)), jit_compile=bool(jit),
     )
     model.fit(

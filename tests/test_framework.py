@@ -53,6 +53,28 @@ def test_override_parses_types_and_names_unknown_keys():
     assert configs.from_dict(type(config), json.loads(configs.dumps(config))) == config
 
 
+def test_weight_averaging_leaves_the_moving_average_in_the_model_after_fit():
+    import keras
+
+    from pipelines.training import with_weight_averaging
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(with_weight_averaging(keras.optimizers.SGD(0.1), 0.5), "mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs=None: seen.append(float(model.layers[0].kernel.numpy()[0, 0])))
+    x, y = np.ones((4, 1), np.float32), np.full((4, 1), 3.0, np.float32)
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    average = seen[0]
+    for weight in seen[1:]:  # Keras starts the average at the weights after the first step
+        average = 0.5 * average + 0.5 * weight
+    assert float(model.layers[0].kernel.numpy()[0, 0]) == pytest.approx(average, rel=1e-5)
+    assert average != pytest.approx(seen[-1], rel=1e-3)  # the average is not the last weights
+    assert with_weight_averaging(keras.optimizers.SGD(0.1), 0.0).use_ema is False
+    with pytest.raises(ValueError, match=r"ema_momentum must be in \[0, 1\), got 1.5"):
+        with_weight_averaging(keras.optimizers.SGD(0.1), 1.5)
+
+
 def test_unknown_network_is_an_error():
     with pytest.raises(ValueError, match="unknown network 'vgg'"):
         _digits(network="vgg")
