@@ -10,6 +10,8 @@ decoding NIfTI needs nibabel, which tf.data graphs cannot call.
 Training input: each volume is centre padded (with its minimum intensity) or cropped to `shape`;
 augmentation in training only: random flips along `flip_axes`, shifts of up to `max_shift`
 voxels, and intensity jitter after normalisation (a model layer, inactive in inference).
+`--set tta_flips=true` adds test-time augmentation: in evaluation and in the export, the logits
+are averaged over all 2^k flips of `flip_axes` (k <= 3: at most 8 passes per volume).
 
 Served model: `volume` float32 [batch, D, H, W, 1] with D, H, W = `shape` (fixed: our layers
 need static sizes), raw intensities on the RAS grid at `target_spacing`; normalisation (z-score
@@ -47,6 +49,7 @@ class VolumesConfig(BaseConfig):
     jitter_scale: float = 0.1  # intensity jitter after normalisation, training only
     jitter_shift: float = 0.1
     weight_decay: float = 1e-4
+    tta_flips: bool = False  # inference averages the logits over all flips of flip_axes
     bundled_count: int = 96  # phantoms generated for `bundled`
 
 
@@ -181,9 +184,20 @@ class Volumes(VolumePipeline):
 
     # ----------------------------------------------------------------- model
     def network(self, x, num_classes):
+        import keras
+
+        from pipelines.volume_layers import FlipAveraged
         from pipelines.volume_networks import cnn3d
 
-        return cnn3d(x, num_classes, tuple(self.config.filters), self.config.dropout, self.config.pooling)
+        def body(inputs):
+            return cnn3d(inputs, num_classes, tuple(self.config.filters), self.config.dropout,
+                         self.config.pooling)
+
+        if not (self.config.tta_flips and self.config.flip_axes):
+            return body(x)
+        inputs = keras.Input(x.shape[1:], name="network_input")
+        network = keras.Model(inputs, body(inputs), name="cnn3d")
+        return FlipAveraged(network, tuple(self.config.flip_axes), name="flip_averaged")(x)
 
     def report(self, labels, probabilities, class_names):
         """Accuracy, loss, AUC (binary), and one-vs-rest `auc_<class>` for more classes."""

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 import cli
 import pipelines
 from datasets import nifti
-from pipelines.volume_layers import IntensityJitter, IntensityNormalization, center_fit
+from pipelines.config import override
+from pipelines.volume_layers import FlipAveraged, IntensityJitter, IntensityNormalization, center_fit
 from tests.isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "filters=4,8", "bundled_count=12", "batch_size=4", "max_shift=1"]
@@ -38,6 +39,39 @@ def test_intensity_jitter_only_in_training():
     jittered = layer(x, training=True).numpy()
     assert not np.allclose(jittered, 1.0)
     assert np.ptp(jittered[0]) == 0  # one scale and offset per volume (no noise configured)
+
+
+def test_flip_averaged_is_the_mean_over_flips_in_inference_and_round_trips(tmp_path):
+    import keras
+
+    inputs = keras.Input((4, 5, 6, 1))
+    features = keras.layers.Flatten()(keras.layers.Dense(3)(inputs))  # not flip invariant
+    network = keras.Model(inputs, keras.layers.Dense(2)(features))
+    x = np.random.default_rng(2).normal(size=(3, 4, 5, 6, 1)).astype(np.float32)
+    layer = FlipAveraged(network, axes=(0, 2))
+    expected = np.mean([network(np.flip(x, axes) if axes else x).numpy()
+                        for axes in [(), (1,), (3,), (1, 3)]], axis=0)
+    np.testing.assert_allclose(layer(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(x, training=True).numpy(), network(x).numpy(), rtol=1e-6)
+    assert not np.allclose(expected, network(x).numpy())  # the flips do change the outputs
+
+    outer_in = keras.Input((4, 5, 6, 1))
+    model = keras.Model(outer_in, layer(outer_in))
+    model.save(tmp_path / "tta.keras")
+    loaded = keras.saving.load_model(tmp_path / "tta.keras")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="axes must be among 0, 1, 2, got \\(3,\\)"):
+        FlipAveraged(network, axes=(3,))
+
+
+def test_tta_flips_puts_flip_averaging_in_the_volumes_model():
+    cls = pipelines.get("volumes")
+    config = override(cls.Config(), SMALL + ["tta_flips=true", "flip_axes=0,1"])
+    model = cls(config).build_model(2)
+    tta = model.get_layer("flip_averaged")
+    assert tta.axes == (0, 1) and model.output_shape == (None, 2)
+    plain = cls(override(cls.Config(), SMALL)).build_model(2)
+    assert "flip_averaged" not in [layer.name for layer in plain.layers]
 
 
 def test_training_fit_equals_predict_fit():
