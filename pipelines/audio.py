@@ -42,6 +42,7 @@ class AudioConfig(BaseConfig):
     top_db: float = 80.0  # per example; 0 disables
     # Training-only augmentation.
     time_shift_seconds: float = 0.1
+    speed_change: float = 0.0  # random speed (tempo and pitch) within +-this fraction, e.g. 0.1
     time_masks: int = 2
     time_mask_frames: int = 10
     freq_masks: int = 2
@@ -68,6 +69,11 @@ class Audio(Pipeline):
     input_name = "waveform"
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
     networks = ("conv1d", "conv2d")
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        if not 0 <= self.config.speed_change < 1:
+            raise ValueError(f"speed_change must be in [0, 1), got {self.config.speed_change}")
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -128,9 +134,12 @@ class Audio(Pipeline):
         return fix_length(tf.cast(x, tf.float32), self.config.num_samples)
 
     def augment(self, x, seed):
-        from pipelines.audio_features import random_time_shift
+        from pipelines.audio_features import random_speed, random_time_shift
 
-        shift = int(self.config.time_shift_seconds * self.config.sample_rate)
+        c = self.config
+        if c.speed_change > 0:
+            x = random_speed(x, c.speed_change, seed + 3)
+        shift = int(c.time_shift_seconds * c.sample_rate)
         return random_time_shift(x, shift, seed) if shift > 0 else x
 
     # ----------------------------------------------------------------- model

@@ -164,6 +164,26 @@ def random_time_shift(waveform, max_shift, seed):
     return tf.ensure_shape(padded[max_shift - shift:max_shift - shift + n], [n])
 
 
+def change_speed(waveform, factor):
+    """tf ops: ONE waveform [samples] played `factor` times faster (tempo and pitch together, as
+    Kaldi's speed perturbation), by linear interpolation, centred in the same number of samples."""
+    n = waveform.shape[-1]
+    length = tf.maximum(tf.cast(tf.round(n / factor), tf.int32), 1)
+    image = waveform[None, :, None, None]  # [1, samples, 1, 1]: a one-pixel-wide image
+    resampled = tf.image.resize(image, tf.stack([length, 1]), method="bilinear")
+    return fix_length(resampled[0, :, 0, 0], n)
+
+
+def random_speed(waveform, max_change, seed):
+    """tf ops: ONE waveform at a seeded random speed in [1 - max_change, 1 + max_change].
+
+    Training-only augmentation: speakers differ in speaking rate and vocal tract length, and a
+    +-10% speed change imitates both (Ko et al. 2015, "Audio augmentation for speech recognition").
+    """
+    factor = tf.random.stateless_uniform([], seed, 1.0 - max_change, 1.0 + max_change)
+    return change_speed(waveform, factor)
+
+
 def fix_length(waveform, num_samples):
     """tf ops: centre waveforms [..., samples] in `num_samples` (crop the middle or zero-pad both
     sides), the rule `datasets.audio.fix_length` applies to files. Output [..., num_samples]."""

@@ -94,3 +94,28 @@ def test_random_time_shift_is_seeded_and_shifts_with_zero_fill():
     shifts = {int(np.argmax(f.random_time_shift(x, 10, tf.constant([s, 0])).numpy() == 50)) - 49
               for s in range(40)}
     assert len(shifts) > 5 and all(-10 <= s <= 10 for s in shifts)
+
+
+def test_change_speed_scales_pitch_and_keeps_the_length():
+    rate, n = 8000, 8000
+    t = np.arange(n) / rate
+    tone = tf.constant(np.sin(2 * np.pi * 500 * t) * (np.abs(t - 0.5) < 0.3), tf.float32)  # 0.6 s
+    for factor in (0.9, 1.0, 1.1):
+        changed = f.change_speed(tone, factor).numpy()
+        assert changed.shape == (n,)
+        peak = np.argmax(np.abs(np.fft.rfft(changed))) * rate / n
+        assert peak == pytest.approx(500 * factor, abs=2)
+        sounding = np.flatnonzero(np.abs(changed) > 1e-3)
+        assert (sounding[-1] - sounding[0]) / rate == pytest.approx(0.6 / factor, abs=0.01)
+    np.testing.assert_allclose(f.change_speed(tone, 1.0).numpy(), tone.numpy(), atol=1e-6)
+    a = f.random_speed(tone, 0.1, tf.constant([3, 4])).numpy()
+    np.testing.assert_array_equal(a, f.random_speed(tone, 0.1, tf.constant([3, 4])).numpy())
+
+
+def test_speed_change_is_validated():
+    import pipelines
+    from pipelines.config import override
+
+    cls = pipelines.get("audio")
+    with pytest.raises(ValueError, match=r"speed_change must be in \[0, 1\), got 1.5"):
+        cls(override(cls.Config(), ["speed_change=1.5"]))
