@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import layers
 from layers import gradcheck, registry
+from layers.ops import conv as conv_ops
 from readme_example import load_example_layer
 
 load_example_layer()  # registers ChannelPReLU, so the grid below includes it
@@ -69,8 +70,17 @@ def _conv_grid(rank):
         yield config, sizes
 
 
+@pytest.fixture(params=["columns", "correlation"])
+def input_grad_route(request, monkeypatch):
+    """Both dL/dx routes on the same grid: these small problems take col2im by default;
+    with the threshold at 0 they take the sub-pixel phases or the spread correlation."""
+    if request.param == "correlation":
+        monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_conv_grid_matches_keras(rank):
+def test_conv_grid_matches_keras(rank, input_grad_route):
     """ranks x kernel sizes (even ones too) x strides (larger than the kernel, sizes not
     divisible) x paddings x dilations x groups."""
     failures = []
@@ -82,7 +92,7 @@ def test_conv_grid_matches_keras(rank):
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_conv_transpose_grid_matches_keras(rank):
+def test_conv_transpose_grid_matches_keras(rank, input_grad_route):
     shape = {1: (2, 7, 3), 2: (2, 5, 6, 3), 3: (1, 4, 5, 3, 3)}[rank]
     failures = []
     for kernel, stride, padding, output_padding in itertools.product(

@@ -12,14 +12,21 @@ Backward (`tf.custom_gradient`, never autodiff through the forward):
           are swapped within each group. With strides, the input cells are split by their
           phase modulo the stride and each phase is a stride-1 correlation with the taps that
           reach it (no multiplications with the zeros a stride would insert into dL/dz).
+          Small problems, where the many small ops of the phases cost more than their
+          arithmetic, take col2im instead: the adjoint of the forward's gather, one matmul
+          dz @ W^T, one gather and one sum.
+The gather indices are NumPy constants built at trace time: shapes are static.
 A transposed convolution is that dL/dx map; its backward is the forward convolution.
 """
 import itertools
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from layers.ops import geometry as geo
+
+SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
 
 
 def _loop_axes(rank):
@@ -64,14 +71,17 @@ def _grouped_weight_grad(patches, dz, taps, groups):
 
 
 def _tap_indices(geometry, padded_shape, offsets):
-    """(prod(O), T) int32: where each output cell's tap t reads the flattened padded input."""
+    """(prod(O), T) int32 constant: where output cell o's tap t reads the flattened padded input.
+
+    Built with NumPy at trace time (shapes are static), so the graph holds one constant.
+    """
     flat_strides = [math.prod(padded_shape[i + 1:]) for i in range(len(padded_shape))]
-    base = None
+    base = np.zeros([1], np.int32)
     for g, flat_stride in zip(geometry, flat_strides):
-        along = tf.range(g.out, dtype=tf.int32) * (g.stride * flat_stride)
-        base = along if base is None else tf.reshape(base[:, None] + along[None, :], [-1])
+        along = np.arange(g.out, dtype=np.int32) * (g.stride * flat_stride)
+        base = (base[:, None] + along[None, :]).reshape(-1)
     taps = [sum(k * g.dilation * f for k, g, f in zip(o, geometry, flat_strides)) for o in offsets]
-    return base[:, None] + tf.constant(taps, dtype=tf.int32)[None, :]
+    return tf.constant(base[:, None] + np.array(taps, np.int32)[None, :])
 
 
 def correlate(x_padded, kernel, geometry, groups):
@@ -101,7 +111,7 @@ def weight_grad(saved_patches, dz, kernel_shape, groups):
     dz = tf.reshape(dz, [-1, dz.shape[-1]])
     taps = saved_patches[0].shape[-1] // (kernel_shape[-2] * groups)
     parts = [_grouped_weight_grad(p, dz, taps, groups) for p in saved_patches]
-    return tf.reshape(tf.stack(parts), kernel_shape)
+    return tf.reshape(parts[0] if len(parts) == 1 else tf.stack(parts), kernel_shape)
 
 
 def flip_kernel(kernel, groups):
@@ -122,13 +132,69 @@ def input_grad(dz, kernel, geometry, groups):
     """dL/dx: the full correlation of dL/dz with the flipped kernel.
 
     dz (N, *O, Cout) -> (N, *size, Cin). Also the forward of a transposed convolution.
-    Strided (undilated) convolutions take the sub-pixel route: no multiplications with the
-    zeros that a stride would otherwise insert between the cells of dL/dz.
+    Small problems take the column route: fewest ops, where per-op overhead outweighs the
+    arithmetic. Larger strided (undilated) ones the sub-pixel route: no multiplications with
+    the zeros that a stride would otherwise insert between the cells of dL/dz.
     """
+    if groups == 1 and _columns_per_example(kernel, geometry) <= SMALL_COLUMNS:
+        return _input_grad_by_columns(dz, kernel, geometry)
     strided = any(g.stride > 1 for g in geometry)
     if strided and all(g.dilation == 1 for g in geometry):
         return _input_grad_by_phases(dz, kernel, geometry, groups)
     return _input_grad_by_spreading(dz, kernel, geometry, groups)
+
+
+def _columns_per_example(kernel, geometry):
+    """prod(O) * T * Cin: the size of one example's columns dz @ W^T."""
+    return math.prod(g.out for g in geometry) * math.prod(kernel.shape[:-1])
+
+
+def _input_grad_by_columns(dz, kernel, geometry):
+    """col2im, the adjoint of the forward's gather: the columns dz @ W^T hold what each
+    output cell sends through each tap; an input cell sums the columns of the (output, tap)
+    pairs that read it, one gather (a zero column pads cells read fewer times) and a sum.
+    """
+    cin, cout = kernel.shape[-2], kernel.shape[-1]
+    pairs = math.prod(g.out for g in geometry) * math.prod(g.kernel for g in geometry)
+    columns = tf.matmul(tf.reshape(dz, [-1, cout]), tf.reshape(kernel, [-1, cout]), transpose_b=True)
+    columns = tf.reshape(columns, [-1, pairs, cin])  # (N, prod(O)*T, Cin)
+    columns = tf.pad(columns, [[0, 0], [0, 1], [0, 0]])  # column prod(O)*T is zero
+    dx = tf.reduce_sum(tf.gather(columns, _column_indices(geometry), axis=1), axis=2)  # (N, prod(size), Cin)
+    return tf.reshape(dx, [-1] + [g.size for g in geometry] + [cin])
+
+
+def _column_indices(geometry):
+    """(prod(size), J) int32 constant: the columns o*T + t whose tap t of output o reads
+    input cell i, then the zero column prod(O)*T. A cell's (o, t) pairs are the product of
+    its readers along each axis.
+    """
+    rank = len(geometry)
+    taps = math.prod(g.kernel for g in geometry)
+    index = np.zeros([1] * 2 * rank, np.int64)  # (*size, *J) once broadcast
+    valid = np.ones([1] * 2 * rank, bool)
+    for axis, g in enumerate(geometry):
+        outputs, kernel_taps, reads = _axis_readers(g)  # (size, J_axis) each
+        out_stride = math.prod(h.out for h in geometry[axis + 1:]) * taps
+        tap_stride = math.prod(h.kernel for h in geometry[axis + 1:])
+        shape = [1] * 2 * rank
+        shape[axis], shape[rank + axis] = outputs.shape
+        index = index + (outputs * out_stride + kernel_taps * tap_stride).reshape(shape)
+        valid = valid & reads.reshape(shape)
+    index = np.where(valid, index, math.prod(g.out for g in geometry) * taps)
+    return tf.constant(index.reshape(math.prod(g.size for g in geometry), -1).astype(np.int32))
+
+
+def _axis_readers(g):
+    """Along one axis, the (output o, tap k) pairs that read input cell i: o*s + k*d = i + before.
+
+    -> outputs, taps, reads: (size, J) each, J the most readers of any cell; each row's
+    readers first, then filler entries marked False in `reads`.
+    """
+    k = np.broadcast_to(np.arange(g.kernel), (g.size, g.kernel))
+    o, rest = np.divmod(np.arange(g.size)[:, None] + g.before - k * g.dilation, g.stride)
+    reads = (rest == 0) & (o >= 0) & (o < g.out)  # (size, k)
+    order = np.argsort(~reads, axis=1, kind="stable")[:, : reads.sum(axis=1).max()]
+    return tuple(np.take_along_axis(a, order, axis=1) for a in (o, k, reads))
 
 
 def _input_grad_by_spreading(dz, kernel, geometry, groups):
