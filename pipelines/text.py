@@ -12,10 +12,23 @@ Sources: `bundled` (generated reviews, datasets/reviews.py), `tfds:imdb_reviews`
 `tfds:ag_news_subset`, CSV/TSV files (`--set text_column=sentence label_column=label`,
 `quoting=none|minimal`, `delimiter=`), a folder with train/dev/test tables (SST-2), folders of
 class folders of .txt (aclImdb: `--set classes=neg,pos`).
+
+Pre-trained word vectors (Kim's CNN-static / CNN-non-static): `--set pretrained_embeddings=FILE`
+(GloVe / word2vec / fastText text format, `.gz` too; datasets/word_vectors.py) initialises the
+Embedding rows of the vocabulary's words from the file (other words: random, with the vectors'
+variance); `embedding_dim` is then the file's; `--set trainable_embeddings=false` keeps them
+fixed; `--set pretrained_vocabulary=N` also adds the file's first N words (the most frequent)
+to the vocabulary, so words never seen in training are served with their pre-trained vectors.
+The vectors become the model's weights: the export does not need the file. The coverage
+(training vocabulary words found in the file, words added) is printed and written to
+metrics.json (`pretrained_embeddings`). The vocabulary is built from the training texts, so
+choose `standardize` to match how the vectors were tokenised (GloVe 6B: `lower` keeps "n't",
+"'s" and punctuation as words, as SST does).
 """
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 
 from pipelines import register
 from pipelines.base import Pipeline
@@ -38,6 +51,12 @@ class TextConfig(BaseConfig):
     filters: int = 100
     embedding_dropout: float = 0.25
     dropout: float = 0.5
+    # Pre-trained word vectors (text format: `word v1 ... vD`); "" = random init (CNN-rand).
+    pretrained_embeddings: str = ""
+    trainable_embeddings: bool = True  # false: Kim's CNN-static (the vectors stay fixed)
+    # Also put the file's first N words (the most frequent) into the vocabulary, beyond max_tokens,
+    # so words never seen in training still get their pre-trained vector when served.
+    pretrained_vocabulary: int = 0
     # Sources.
     text_column: str = "text"
     label_column: str = "label"
@@ -64,6 +83,19 @@ class Text(Pipeline):
             raise ValueError(f"standardize '{self.config.standardize}': expected "
                              "lower_and_strip_punctuation, lower, strip_punctuation or none")
         self._vectorizer = None
+        self.embedding_coverage = None  # datasets.word_vectors.Coverage once the model is built
+        self.added_words = 0  # words of the vector file added to the vocabulary (adapt)
+        path = self.config.pretrained_embeddings
+        if self.config.pretrained_vocabulary < 0:
+            raise ValueError(f"pretrained_vocabulary={self.config.pretrained_vocabulary}: expected >= 0")
+        if self.config.pretrained_vocabulary and not path:
+            raise ValueError("pretrained_vocabulary needs pretrained_embeddings=FILE (the words' vectors)")
+        if path and pathlib.Path(path).is_file():
+            # embedding_dim is the file's (recorded in the run's config). A served model is
+            # rebuilt from its record without the file, and keeps the recorded dimension.
+            from datasets import word_vectors
+
+            self.config = dataclasses.replace(self.config, embedding_dim=word_vectors.dimension(path))
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -124,6 +156,44 @@ class Text(Pipeline):
 
         texts = train.map(lambda x, y: repair_utf8(x), num_parallel_calls=tf.data.AUTOTUNE)
         self.vectorizer().adapt(texts.batch(1024))
+        self.added_words = 0
+        if self.config.pretrained_embeddings and self.config.pretrained_vocabulary > 0:
+            self.extend_vocabulary()
+
+    def extend_vocabulary(self):
+        """Add the vector file's first `pretrained_vocabulary` words to the adapted vocabulary
+        (after the training words, so their indices do not change). Only words that the
+        vectorizer can produce are added: a word survives its standardisation and splitting
+        as itself (with `lower`, "Paris" never occurs; with punctuation stripped, "n't" never)."""
+        import keras
+        import numpy as np
+
+        from datasets import word_vectors
+
+        c = self.config
+        if not pathlib.Path(c.pretrained_embeddings).is_file():
+            raise ValueError(f"{c.pretrained_embeddings}: no such word vector file "
+                             "(--set pretrained_embeddings=FILE)")
+        vocabulary = self.vectorizer().get_vocabulary()
+        known = set(vocabulary)
+        candidates = [w for w in word_vectors.first_words(c.pretrained_embeddings, c.pretrained_vocabulary)
+                      if w not in known and w.strip()]
+        standardize = None if c.standardize == "none" else c.standardize
+        if candidates:
+            probe = keras.layers.TextVectorization(standardize=standardize, vocabulary=candidates)
+            # Each word's tokens, padded with 0 to the longest: kept if exactly its own index.
+            tokens = np.asarray(probe(np.asarray(candidates, dtype=object)))
+            tokens = np.pad(tokens, [(0, 0), (0, 2 - min(tokens.shape[1], 2))])
+            own = np.arange(2, len(candidates) + 2)  # the index of each candidate in `probe`
+            alone = (tokens[:, 0] == own) & (tokens[:, 1] == 0)
+            candidates = [w for w, keep in zip(candidates, alone) if keep]
+        extended = keras.layers.TextVectorization(
+            max_tokens=None, output_sequence_length=c.sequence_length, standardize=standardize,
+            name="vectorize")
+        # set_vocabulary (not vocabulary=): the words are saved as an asset, not in the config.
+        extended.set_vocabulary(vocabulary + candidates)
+        self._vectorizer = extended
+        self.added_words = len(candidates)
 
     def input_spec(self):
         import tensorflow as tf
@@ -139,9 +209,36 @@ class Text(Pipeline):
         from pipelines.text_layers import kim_cnn
 
         c = self.config
+        weights = self.pretrained_matrix() if c.pretrained_embeddings else None
         return kim_cnn(x, num_classes, vocabulary_size=self.vectorizer().vocabulary_size(),
                        embedding_dim=c.embedding_dim, kernel_sizes=c.kernel_sizes,
-                       filters=c.filters, embedding_dropout=c.embedding_dropout, dropout=c.dropout)
+                       filters=c.filters, embedding_dropout=c.embedding_dropout, dropout=c.dropout,
+                       embedding_weights=weights, trainable_embeddings=c.trainable_embeddings)
+
+    def pretrained_matrix(self):
+        """The Embedding's initial rows from `pretrained_embeddings`, for the adapted vocabulary."""
+        from datasets import word_vectors
+
+        c = self.config
+        if not pathlib.Path(c.pretrained_embeddings).is_file():
+            raise ValueError(f"{c.pretrained_embeddings}: no such word vector file "
+                             "(--set pretrained_embeddings=FILE)")
+        matrix, coverage = word_vectors.embedding_matrix(
+            c.pretrained_embeddings, self.vectorizer().get_vocabulary(), seed=c.seed,
+            added=self.added_words)
+        if matrix.shape[1] != c.embedding_dim:  # the file changed since the config was made
+            raise ValueError(f"{c.pretrained_embeddings}: {matrix.shape[1]}-d vectors, but the "
+                             f"config says embedding_dim={c.embedding_dim}")
+        self.embedding_coverage = coverage
+        print(coverage.summary(), flush=True)
+        return matrix
+
+    def report(self, labels, probabilities, class_names):
+        metrics = super().report(labels, probabilities, class_names)
+        if self.embedding_coverage is not None:
+            metrics["pretrained_embeddings"] = {
+                **self.embedding_coverage.as_dict(), "trainable": self.config.trainable_embeddings}
+        return metrics
 
     def read_file(self, path):
         import numpy as np
