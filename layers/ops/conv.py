@@ -152,21 +152,22 @@ def _columns_per_example(kernel, geometry):
 def _input_grad_by_columns(dz, kernel, geometry):
     """col2im, the adjoint of the forward's gather: the columns dz @ W^T hold what each
     output cell sends through each tap; an input cell sums the columns of the (output, tap)
-    pairs that read it, one gather (a zero column pads cells read fewer times) and a sum.
+    pairs that read it, one gather and a sum. Cells read fewer times gather zero columns,
+    those of an extra output cell of zeros (padding dz is cheaper than padding the columns).
     """
     cin, cout = kernel.shape[-2], kernel.shape[-1]
-    pairs = math.prod(g.out for g in geometry) * math.prod(g.kernel for g in geometry)
+    outputs = math.prod(g.out for g in geometry)
+    dz = tf.pad(tf.reshape(dz, [-1, outputs, cout]), [[0, 0], [0, 1], [0, 0]])  # (N, prod(O)+1, Cout)
     columns = tf.matmul(tf.reshape(dz, [-1, cout]), tf.reshape(kernel, [-1, cout]), transpose_b=True)
-    columns = tf.reshape(columns, [-1, pairs, cin])  # (N, prod(O)*T, Cin)
-    columns = tf.pad(columns, [[0, 0], [0, 1], [0, 0]])  # column prod(O)*T is zero
+    columns = tf.reshape(columns, [-1, (outputs + 1) * math.prod(kernel.shape[:-2]), cin])
     dx = tf.reduce_sum(tf.gather(columns, _column_indices(geometry), axis=1), axis=2)  # (N, prod(size), Cin)
     return tf.reshape(dx, [-1] + [g.size for g in geometry] + [cin])
 
 
 def _column_indices(geometry):
     """(prod(size), J) int32 constant: the columns o*T + t whose tap t of output o reads
-    input cell i, then the zero column prod(O)*T. A cell's (o, t) pairs are the product of
-    its readers along each axis.
+    input cell i, then the zero column prod(O)*T (the zero output cell's first). A cell's
+    (o, t) pairs are the product of its readers along each axis.
     """
     rank = len(geometry)
     taps = math.prod(g.kernel for g in geometry)
