@@ -27,7 +27,7 @@ def _train(assignments, data="bundled"):
     return result.metrics, time.perf_counter() - start, pipeline.config
 
 
-def _throughput(module, steps=30, batch=64, size=16):
+def _throughput(module, steps=100, batch=64, size=16):
     """Training steps per second of the default lecun1989 network built from `module`."""
     import keras
     import numpy as np
@@ -67,10 +67,10 @@ def run(argv):
                  f"{config.epochs} epochs, {config.image_size}x{config.image_size} | "
                  f"{metrics['accuracy']:.2%} ({seconds:.0f} s) | >= 99.2% |")
     ours, theirs = [], []
-    for _ in range(3):  # interleaved, best of 3: the machine is shared
+    for _ in range(5):  # interleaved, best of 5: the machine may be shared
         ours.append(_throughput(layers))
         theirs.append(_throughput(keras.layers))
-    lines.append(f"| training throughput, ours / keras.layers | lecun1989, batch 64, 16x16, best of 3 | "
+    lines.append(f"| training throughput, ours / keras.layers | lecun1989, batch 64, 16x16, 100 steps, best of 5 | "
                  f"{max(ours):.1f} / {max(theirs):.1f} steps/s = {max(ours) / max(theirs):.2f}x | >= 0.8x |")
     if "--quick" not in argv and MNIST.is_dir():
         metrics, seconds, config = _train(["image_size=28", "epochs=10", "batch_size=128"], data=str(MNIST))
