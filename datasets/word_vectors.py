@@ -115,21 +115,34 @@ def _is_number(text):
         return False
 
 
-def dimension(path):
-    """The vector dimension of a file, from its first line(s) (cheap: reads only those)."""
+def _entries(path):
+    """(line number, fields, dimension) of each vector line of a file, its dimension checked
+    against the header or the first vector line. Raises a one-line ValueError naming the file
+    and line; a file without vector lines is an error once it has been read to the end."""
+    dim, origin, entries = None, None, 0
     with _open(path) as handle:
         try:
             for number, raw in enumerate(handle, start=1):
                 fields = _fields(raw, path, number)
                 if fields == [""]:
                     continue  # blank line
-                header = _header(fields) if number == 1 else None
-                if header:
-                    return _check_dimension(header[1], path, number)
-                return _check_dimension(len(fields) - 1, path, number)
+                if number == 1 and _header(fields):
+                    dim, origin = _check_dimension(_header(fields)[1], path, 1), "the header (line 1) says"
+                    continue
+                values = len(fields) - 1
+                if dim is None:
+                    dim, origin = _check_dimension(values, path, number), f"line {number} has"
+                elif values != dim:
+                    raise ValueError(f"{path} line {number}: word '{fields[0][:40]}' has {values} "
+                                     f"values, {origin} {dim}: inconsistent dimension")
+                entries += 1
+                yield number, fields, dim
         except (OSError, EOFError) as error:
             raise ValueError(f"{path}: cannot read the word vector file ({error})") from None
-    raise ValueError(f"{path}: empty word vector file (expected lines 'word v1 v2 ...')")
+    if dim is None:
+        raise ValueError(f"{path}: empty word vector file (expected lines 'word v1 v2 ...')")
+    if not entries:
+        raise ValueError(f"{path}: no word vectors after the header line")
 
 
 def _check_dimension(dim, path, number):
@@ -139,71 +152,38 @@ def _check_dimension(dim, path, number):
     return dim
 
 
+def dimension(path):
+    """The vector dimension of a file, from its first vector line (cheap: reads only that far)."""
+    for _, _, dim in _entries(path):
+        return dim
+
+
 def read(path, words=None):
     """(dimension, {word: float32 vector}, distinct words in the file).
 
-    With `words` (a set), only the vectors of those words (and of their lower-case forms' matches)
-    are kept; without, all of them. Raises a one-line ValueError naming the file and line.
+    With `words` (a set), only the vectors of those words are converted and kept; without, all
+    of them. Raises a one-line ValueError naming the file and line.
     """
-    path = pathlib.Path(path)
-    dim, header_line, vectors, seen = None, None, {}, set()
-    with _open(path) as handle:
-        try:
-            for number, raw in enumerate(handle, start=1):
-                fields = _fields(raw, path, number)
-                if fields == [""]:
-                    continue
-                if number == 1 and _header(fields):
-                    dim, header_line = _check_dimension(_header(fields)[1], path, 1), 1
-                    continue
-                values = len(fields) - 1
-                if dim is None:
-                    dim = _check_dimension(values, path, number)
-                    first = number
-                elif values != dim:
-                    origin = (f"the header (line {header_line}) says {dim}" if header_line
-                              else f"line {first} has {dim}")
-                    raise ValueError(f"{path} line {number}: word '{fields[0][:40]}' has {values} "
-                                     f"values, {origin}: inconsistent dimension")
-                word = fields[0]
-                if word in seen:
-                    continue
-                seen.add(word)
-                if words is None or word in words:
-                    vectors[word] = _vector(fields, path, number)
-        except (OSError, EOFError) as error:
-            raise ValueError(f"{path}: cannot read the word vector file ({error})") from None
-    if dim is None:
-        raise ValueError(f"{path}: empty word vector file (expected lines 'word v1 v2 ...')")
-    if not seen:
-        raise ValueError(f"{path}: no word vectors after the header line")
+    dim, vectors, seen = None, {}, set()
+    for number, fields, dim in _entries(path):
+        word = fields[0]
+        if word in seen:
+            continue
+        seen.add(word)
+        if words is None or word in words:
+            vectors[word] = _vector(fields, path, number)
     return dim, vectors, len(seen)
 
 
 def first_words(path, count):
     """The first `count` distinct words of a vector file, in file order (GloVe, word2vec and
     fastText files list the most frequent words first); the same checks as `read`."""
-    path = pathlib.Path(path)
-    words, dim = {}, None
-    with _open(path) as handle:
-        try:
-            for number, raw in enumerate(handle, start=1):
-                if len(words) >= count:
-                    break
-                fields = _fields(raw, path, number)
-                if fields == [""]:
-                    continue
-                if number == 1 and _header(fields):
-                    dim = _header(fields)[1]
-                    continue
-                if dim is None:
-                    dim = _check_dimension(len(fields) - 1, path, number)
-                elif len(fields) - 1 != dim:
-                    raise ValueError(f"{path} line {number}: word '{fields[0][:40]}' has "
-                                     f"{len(fields) - 1} values, expected {dim}: inconsistent dimension")
-                words.setdefault(fields[0], None)
-        except (OSError, EOFError) as error:
-            raise ValueError(f"{path}: cannot read the word vector file ({error})") from None
+    words = {}
+    if count > 0:
+        for _, fields, _ in _entries(path):
+            words.setdefault(fields[0], None)
+            if len(words) >= count:
+                break
     return list(words)
 
 
