@@ -70,7 +70,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipelines.config import BaseConfig
+from pipelines.config import BaseConfig, check_ema_momentum
 
 
 class Pipeline:
@@ -91,6 +91,7 @@ class Pipeline:
                 f"unknown network '{self.config.network}' for {self.name} "
                 f"(known: {', '.join(self.networks)})"
             )
+        check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
 
     # ------------------------------------------------------------------ data
     def bundled(self):

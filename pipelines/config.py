@@ -25,6 +25,13 @@ class BaseConfig:
     ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
 
 
+def check_ema_momentum(momentum):
+    """0 (off) or a moving-average momentum in (0, 1); raises a ValueError naming the value."""
+    if momentum and not 0 < momentum < 1:
+        raise ValueError(f"ema_momentum must be in [0, 1), got {momentum}")
+    return momentum
+
+
 def field_names(config) -> list:
     return [field.name for field in dataclasses.fields(config)]
 

@@ -171,12 +171,9 @@ class Text(Pipeline):
         from datasets import word_vectors
 
         c = self.config
-        if not pathlib.Path(c.pretrained_embeddings).is_file():
-            raise ValueError(f"{c.pretrained_embeddings}: no such word vector file "
-                             "(--set pretrained_embeddings=FILE)")
         vocabulary = self.vectorizer().get_vocabulary()
         known = set(vocabulary)
-        candidates = [w for w in word_vectors.first_words(c.pretrained_embeddings, c.pretrained_vocabulary)
+        candidates = [w for w in word_vectors.first_words(self.vector_file(), c.pretrained_vocabulary)
                       if w not in known and w.strip()]
         standardize = None if c.standardize == "none" else c.standardize
         if candidates:
@@ -215,16 +212,21 @@ class Text(Pipeline):
                        filters=c.filters, embedding_dropout=c.embedding_dropout, dropout=c.dropout,
                        embedding_weights=weights, trainable_embeddings=c.trainable_embeddings)
 
+    def vector_file(self):
+        """The `pretrained_embeddings` path, named in the error when it is not a file. Checked
+        when it is read, not in __init__: a served model is rebuilt without the file."""
+        path = pathlib.Path(self.config.pretrained_embeddings)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such word vector file (--set pretrained_embeddings=FILE)")
+        return path
+
     def pretrained_matrix(self):
         """The Embedding's initial rows from `pretrained_embeddings`, for the adapted vocabulary."""
         from datasets import word_vectors
 
         c = self.config
-        if not pathlib.Path(c.pretrained_embeddings).is_file():
-            raise ValueError(f"{c.pretrained_embeddings}: no such word vector file "
-                             "(--set pretrained_embeddings=FILE)")
         matrix, coverage = word_vectors.embedding_matrix(
-            c.pretrained_embeddings, self.vectorizer().get_vocabulary(), seed=c.seed,
+            self.vector_file(), self.vectorizer().get_vocabulary(), seed=c.seed,
             added=self.added_words)
         if matrix.shape[1] != c.embedding_dim:  # the file changed since the config was made
             raise ValueError(f"{c.pretrained_embeddings}: {matrix.shape[1]}-d vectors, but the "

@@ -13,7 +13,7 @@ import pathlib
 
 from datasets import sources
 from pipelines import evaluation, export, runs
-from pipelines.config import to_dict
+from pipelines.config import check_ema_momentum, to_dict
 
 
 @dataclasses.dataclass
@@ -44,10 +44,8 @@ def with_weight_averaging(optimizer, momentum):
     """`optimizer` keeping an exponential moving average of the weights when momentum > 0;
     Keras writes the average into the model when `fit` ends, so evaluation and export use it.
     Averaging the last few hundred steps removes the step-to-step noise of the final weights."""
-    if not momentum:
+    if not check_ema_momentum(momentum):
         return optimizer
-    if not 0 < momentum < 1:
-        raise ValueError(f"ema_momentum must be in [0, 1), got {momentum}")
     return type(optimizer).from_config({**optimizer.get_config(), "use_ema": True, "ema_momentum": momentum})
 
 
