@@ -4,8 +4,8 @@ Target (issue 5): ROC AUC >= 0.90 on val (MedMNIST v2 ResNet-18 3D: test AUC 0.8
 a keras-io-style 3D CNN with Keras layers: test AUC 0.87 on this machine). Needs
 ../shared/data/adrenalmnist3d; the section says so and measures nothing when it is absent.
 
-Options: `--epochs=N` (default 30), `--seed=N` (default 0), `--quick` (2 epochs, to check the
-wiring). The model averages its logits over the 8 flips in inference (`tta_flips`); the section
+Options: `--epochs=N` (default 30), `--seed=N` (default 0), `--set=KEY=VALUE` (repeatable: a
+config field on top of SETTINGS, for a recorded try), `--quick` (2 epochs, to check the wiring). The model averages its logits over the 8 flips in inference (`tta_flips`); the section
 also gives the AUC of the same weights without that averaging.
 """
 from __future__ import annotations
@@ -68,7 +68,9 @@ def run(argv):
         np.savez(work / "adrenalmnist3d_val.npz", test_images=archive["val_images"],
                  test_labels=archive["val_labels"])
     cls = pipelines.get("volumes")
-    config = override(cls.Config(), SETTINGS + [f"epochs={epochs}", f"seed={seed}"])
+    extra = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--set=")]
+    settings = SETTINGS + extra
+    config = override(cls.Config(), settings + [f"epochs={epochs}", f"seed={seed}"])
     start = time.time()
     result = training.run(cls(config), str(work / "adrenalmnist3d_train.npz"),
                           test_data=str(work / "adrenalmnist3d_val.npz"), run_dir=work / "run",
@@ -82,7 +84,7 @@ def run(argv):
     return (
         "## volumes: AdrenalMNIST3D (train -> val)\n\n"
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train volumes` settings "
-        f"`{' '.join(SETTINGS)} epochs={epochs} seed={seed}` (cnn3d from our Conv3D/MaxPooling3D/global pooling).\n\n"
+        f"`{' '.join(settings)} epochs={epochs} seed={seed}` (cnn3d from our Conv3D/MaxPooling3D/global pooling).\n\n"
         "| split | examples | accuracy | ROC AUC | AUC without flip averaging | wall time (train+eval+export) | process CPU time | peak RSS |\n"
         "|---|---|---|---|---|---|---|---|\n"
         f"| val | {m['examples']} | {m['accuracy']:.4f} | {m.get('auc', float('nan')):.4f} | {single:.4f} | "
