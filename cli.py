@@ -216,6 +216,27 @@ def export_command(run, export_dir, name, version):
     click.echo(f"SavedModel: {serving.export_run(run, export_dir, name=name, version=version)}")
 
 
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
+@click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
+@user_errors
+def ensemble(runs, export_dir, name, version):
+    """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
+    averages their probabilities; prints each run's and the ensemble's test metrics."""
+    quiet_tensorflow()
+    from pipelines import ensemble as ensembles
+
+    path, metrics, member_metrics = ensembles.export_ensemble(list(runs), export_dir, name=name, version=version)
+    for run, member in zip(runs, member_metrics):
+        click.echo(f"member {run}:")
+        _print_metrics(member)
+    click.echo(f"ensemble of {len(runs)}:")
+    _print_metrics(metrics)
+    click.echo(f"SavedModel: {path}")
+
+
 @main.command("pipelines")
 @user_errors
 def list_pipelines():

@@ -1,0 +1,119 @@
+"""Ensembles: several runs of one recipe (different seeds) served as one SavedModel.
+
+On small data sets a single run's test score moves by more than the effect being measured (FSDD:
+one of 300 held-out clips is 0.33 points, and runs of one setting differ by several clips).
+Averaging the probabilities of independently trained networks removes the errors that only
+some members make. Each member keeps its own preprocessing inside its graph, so the ensemble
+takes what one run's export takes and has the same signatures and outputs.
+
+Members must be the same pipeline with the same config apart from `seed`, trained on the same
+data and tested on the same test split: the ensemble is evaluated on that split, and a test
+example that was another member's training example would inflate the score.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from pipelines import runs
+
+
+class MeanProbabilities(keras.layers.Layer):
+    """The mean of the members' outputs (each a served input -> probabilities model)."""
+
+    def __init__(self, members, **kwargs):
+        super().__init__(**kwargs)
+        self.members = list(members)
+
+    def call(self, x):
+        outputs = [tf.cast(member(x, training=False), tf.float32) for member in self.members]
+        return tf.add_n(outputs) / float(len(outputs))
+
+    def compute_output_shape(self, input_shape):
+        return self.members[0].compute_output_shape(input_shape)
+
+
+def check_members(run_dirs):
+    """The run records of `run_dirs`, after checking that they can form one ensemble."""
+    from pipelines.config import to_dict
+
+    if len(run_dirs) < 2:
+        raise ValueError("an ensemble needs at least two run folders")
+    records = []
+    for run_dir in run_dirs:
+        record = runs.read_record(run_dir)
+        if not (pathlib.Path(run_dir) / "model.keras").is_file():
+            raise FileNotFoundError(f"{run_dir}: the run has not finished (no model.keras)")
+        records.append(record)
+    first, first_config = records[0], to_dict(runs.pipeline_from_record(records[0]).config)
+    for run_dir, record in zip(run_dirs[1:], records[1:]):
+        if record["pipeline"] != first["pipeline"]:
+            raise ValueError(f"{run_dir}: pipeline {record['pipeline']}, but {run_dirs[0]} is {first['pipeline']}")
+        if record["class_names"] != first["class_names"]:
+            raise ValueError(f"{run_dir}: classes {record['class_names']} differ from {run_dirs[0]}'s")
+        config = to_dict(runs.pipeline_from_record(record).config)
+        differ = sorted(key for key in config if key != "seed" and config[key] != first_config.get(key))
+        if differ:
+            raise ValueError(f"{run_dir}: config differs from {run_dirs[0]}'s in {', '.join(differ)} "
+                             "(members may differ only in seed)")
+        for key in ("data", "test_data"):
+            if record.get(key) != first.get(key):
+                raise ValueError(f"{run_dir}: trained on {key} {record.get(key)}, {run_dirs[0]} on {first.get(key)}")
+        split, first_split = record["splits"], first["splits"]
+        if (split["test"], split.get("test_indices")) != (first_split["test"], first_split.get("test_indices")):
+            raise ValueError(f"{run_dir}: its test split ({split['test']}) is not {run_dirs[0]}'s "
+                             f"({first_split['test']}); a seeded hold-out differs per seed, so give the "
+                             "runs the same --test-data or a source with its own test split")
+    return records
+
+
+def build(run_dirs):
+    """(pipeline, class names, the ensemble Keras model: served input -> mean probabilities)."""
+    import layers  # noqa: F401  (registers our layers for loading)
+
+    records = check_members(run_dirs)
+    pipeline = runs.pipeline_from_record(records[0])  # registers the pipeline's own Keras layers
+    members = [keras.models.load_model(pathlib.Path(run_dir) / "model.keras") for run_dir in run_dirs]
+    spec = pipeline.input_spec()
+    inputs = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype.name, name=pipeline.input_name)
+    outputs = MeanProbabilities(members, name="mean_probabilities")(inputs)
+    return pipeline, records[0], keras.Model(inputs, outputs, name=f"{pipeline.name}_ensemble")
+
+
+def test_examples(pipeline, record):
+    """The members' common test split, re-read from their sources."""
+    from datasets import sources
+
+    data = sources.load(pipeline, record["data"], record["data_dir"])
+    test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
+    return sources.make_splits(data, test, pipeline.config).test
+
+
+def evaluate(pipeline, model, examples, class_names):
+    """The pipeline's test metrics of `model` on `examples`."""
+    labels, probabilities = pipeline.predict_examples(
+        model.predict_on_batch, examples, pipeline.config.batch_size)
+    return pipeline.report(labels, probabilities, class_names)
+
+
+def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
+    """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
+    SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
+    import json
+
+    from pipelines import export
+    from pipelines.config import to_dict
+
+    pipeline, record, model = build(run_dirs)
+    examples = test_examples(pipeline, record)
+    metrics = evaluate(pipeline, model, examples, record["class_names"])
+    member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
+    path = export.export(
+        model, pipeline, record["class_names"], root, name=name, version=version,
+        metadata={"config": to_dict(pipeline.config), "custom_predict": pipeline.custom_predict(),
+                  "ensemble_of": [str(pathlib.Path(run_dir).resolve()) for run_dir in run_dirs]},
+        examples=examples,
+    )
+    return path, metrics, member_metrics
