@@ -43,6 +43,7 @@ class AudioConfig(BaseConfig):
     # Training-only augmentation.
     time_shift_seconds: float = 0.1
     speed_change: float = 0.0  # random speed (tempo and pitch) within +-this fraction, e.g. 0.1
+    end_trim: float = 0.0  # silence a random part, up to this fraction, of each word's end, e.g. 0.3
     time_masks: int = 2
     time_mask_frames: int = 10
     freq_masks: int = 2
@@ -74,6 +75,8 @@ class Audio(Pipeline):
         super().__init__(config)
         if not 0 <= self.config.speed_change < 1:
             raise ValueError(f"speed_change must be in [0, 1), got {self.config.speed_change}")
+        if not 0 <= self.config.end_trim < 1:
+            raise ValueError(f"end_trim must be in [0, 1), got {self.config.end_trim}")
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -134,9 +137,11 @@ class Audio(Pipeline):
         return fix_length(tf.cast(x, tf.float32), self.config.num_samples)
 
     def augment(self, x, seed):
-        from pipelines.audio_features import random_speed, random_time_shift
+        from pipelines.audio_features import random_end_trim, random_speed, random_time_shift
 
         c = self.config
+        if c.end_trim > 0:
+            x = random_end_trim(x, c.end_trim, seed + 5)
         if c.speed_change > 0:
             x = random_speed(x, c.speed_change, seed + 3)
         shift = int(c.time_shift_seconds * c.sample_rate)

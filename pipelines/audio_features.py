@@ -184,6 +184,24 @@ def random_speed(waveform, max_change, seed):
     return change_speed(waveform, factor)
 
 
+def random_end_trim(waveform, max_fraction, seed):
+    """tf ops: silence the last part (a seeded random fraction in [0, max_fraction]) of the word
+    in ONE clip [samples]; the word is the span from its first to its last non-zero sample.
+
+    Training-only augmentation: recordings trimmed tightly, or a speaker who swallows a final
+    stop, lose a word's last sounds (FSDD's held-out "eight"s of one speaker have no final /t/,
+    his training ones do).
+    """
+    n = waveform.shape[-1]
+    index = tf.range(n)
+    voiced = tf.not_equal(waveform, 0.0)
+    first = tf.reduce_min(tf.where(voiced, index, n))
+    last = tf.reduce_max(tf.where(voiced, index + 1, 0))  # 0 for an all-zero clip: nothing to trim
+    fraction = tf.random.stateless_uniform([], seed, 0.0, max_fraction)
+    cut = last - tf.cast(fraction * tf.cast(tf.maximum(last - first, 0), tf.float32), tf.int32)
+    return tf.where(index < cut, waveform, tf.zeros_like(waveform))
+
+
 def fix_length(waveform, num_samples):
     """tf ops: centre waveforms [..., samples] in `num_samples` (crop the middle or zero-pad both
     sides), the rule `datasets.audio.fix_length` applies to files. Output [..., num_samples]."""

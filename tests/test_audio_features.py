@@ -112,10 +112,31 @@ def test_change_speed_scales_pitch_and_keeps_the_length():
     np.testing.assert_array_equal(a, f.random_speed(tone, 0.1, tf.constant([3, 4])).numpy())
 
 
-def test_speed_change_is_validated():
+def test_speed_change_and_end_trim_are_validated():
     import pipelines
     from pipelines.config import override
 
     cls = pipelines.get("audio")
     with pytest.raises(ValueError, match=r"speed_change must be in \[0, 1\), got 1.5"):
         cls(override(cls.Config(), ["speed_change=1.5"]))
+    with pytest.raises(ValueError, match=r"end_trim must be in \[0, 1\), got -0.1"):
+        cls(override(cls.Config(), ["end_trim=-0.1"]))
+
+
+def test_random_end_trim_silences_only_the_end_of_the_word():
+    word = np.zeros(1000, np.float32)
+    word[200:800] = np.linspace(1, 2, 600)  # a 600-sample word centred in its clip
+    kept_lengths = []
+    for s in range(60):
+        trimmed = f.random_end_trim(tf.constant(word), 0.3, tf.constant([s, 9])).numpy()
+        kept = np.flatnonzero(trimmed)
+        assert kept[0] == 200  # the start is never touched
+        np.testing.assert_array_equal(trimmed[:kept[-1] + 1], word[:kept[-1] + 1])
+        assert not trimmed[kept[-1] + 1:].any()
+        kept_lengths.append(len(kept))
+    assert min(kept_lengths) >= 600 - 0.3 * 600 and max(kept_lengths) <= 600
+    assert max(kept_lengths) - min(kept_lengths) > 100  # the cut varies with the seed
+    again = f.random_end_trim(tf.constant(word), 0.3, tf.constant([5, 9])).numpy()
+    np.testing.assert_array_equal(again, f.random_end_trim(tf.constant(word), 0.3, tf.constant([5, 9])).numpy())
+    silent = f.random_end_trim(tf.zeros(50), 0.3, tf.constant([1, 2])).numpy()
+    assert silent.shape == (50,) and not silent.any()
