@@ -1,24 +1,30 @@
 """audio benchmark: FSDD held-out accuracy of the audio pipeline (target >= 99.5%).
 
 FSDD's official train split (takes 5-49, ../shared/data/fsdd) with takes 5-9 held out (300
-clips, never seen in training nor used for model selection), files read through the pipeline's
+clips, never trained on; but top_db and end_trim were chosen by studying their errors, so this
+is a validation score, as the issue asks, not an unbiased test score), files read through the pipeline's
 flat-folder source with `label_pattern`, at FSDD's native 8 kHz (32 ms windows, 10 ms hop, 64
-Slaney mel bands), conv1d network. `python -m bench audio [--quick]`; --quick runs the bundled
-DTMF task only.
+Slaney mel bands, a 50 dB floor below each clip's peak, training-only end trims of up to 30%
+of each word), conv1d network: three runs (seeds 0, 1, 2), each reported, and their
+ensemble (the mean of their probabilities, as `cnn ensemble` exports it).
+`python -m bench audio [--quick]`; --quick runs the bundled DTMF task only.
 """
 import datetime
 import os
 import pathlib
 import platform
+import shutil
 import tempfile
 import time
 
 FSDD = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd" / "recordings"
 FSDD_SETTINGS = [r"label_pattern=^(\d+)_", r"test_pattern=_[5-9]\.wav$", "sample_rate=8000",
-                 "n_fft=256", "hop_length=80", "epochs=40", "time_mask_frames=5", "freq_mask_bins=6"]
+                 "n_fft=256", "hop_length=80", "epochs=40", "time_mask_frames=5", "freq_mask_bins=6",
+                 "top_db=50", "end_trim=0.3"]
+FSDD_SEEDS = (0, 1, 2)  # one run per seed, then their ensemble
 
 
-def _train(assignments, data):
+def _train(assignments, data, run_dir):
     import pipelines
     from pipelines import config as configs
     from pipelines import training
@@ -26,10 +32,17 @@ def _train(assignments, data):
     cls = pipelines.get("audio")
     pipeline = cls(configs.override(cls.Config(), assignments))
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        result = training.run(pipeline, data=data, run_dir=pathlib.Path(folder) / "run",
-                              export_dir=None, verbose=0)
+    result = training.run(pipeline, data=data, run_dir=run_dir, export_dir=None, verbose=0)
     return result.metrics, time.perf_counter() - start
+
+
+def _ensemble(run_dirs):
+    """Test metrics of the members' mean probabilities (what `cnn ensemble` exports)."""
+    from pipelines import ensemble
+
+    pipeline, record, model = ensemble.build(run_dirs)
+    examples = ensemble.test_examples(pipeline, record)
+    return ensemble.evaluate(pipeline, model, examples, record["class_names"])
 
 
 def _errors(metrics):
@@ -43,15 +56,25 @@ def run(argv):
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              "(shared with other work), TensorFlow 2.21 CPU build, `python -m bench audio`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]
-    metrics, seconds = _train(["epochs=20"], "bundled")
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-audio-"))
+    metrics, seconds = _train(["epochs=20"], "bundled", folder / "dtmf")
     lines.append(f"| bundled DTMF test accuracy (12 keys, {metrics['examples']} clips) | conv1d, 16 kHz, 1 s, 20 epochs | "
                  f"{metrics['accuracy']:.2%} ({seconds:.0f} s) | (no target; chance 8.3%) |")
     if "--quick" not in argv:
         if FSDD.is_dir():
-            metrics, seconds = _train(FSDD_SETTINGS, str(FSDD))
-            lines.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips) | conv1d, 8 kHz, 1 s, "
-                         f"40 epochs, seed 0 | {metrics['accuracy']:.2%} ({seconds / 60:.1f} min; "
-                         f"errors: {_errors(metrics)}) | >= 99.5% |")
+            run_dirs, total = [], 0.0
+            for seed in FSDD_SEEDS:
+                run_dirs.append(folder / f"fsdd-seed{seed}")
+                metrics, seconds = _train(FSDD_SETTINGS + [f"seed={seed}"], str(FSDD), run_dirs[-1])
+                total += seconds
+                lines.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
+                             f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} ({seconds / 60:.1f} min; "
+                             f"errors: {_errors(metrics)}) | >= 99.5% |")
+            metrics = _ensemble(run_dirs)
+            lines.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "
+                         f"mean of the runs' probabilities | **{metrics['accuracy']:.2%}** ({total / 60:.1f} min "
+                         f"of training; errors: {_errors(metrics)}) | >= 99.5% |")
         else:
             lines.append("| FSDD held-out accuracy | ../shared/data/fsdd not present | not run | >= 99.5% |")
+    shutil.rmtree(folder, ignore_errors=True)
     return "\n".join(lines) + "\n"
