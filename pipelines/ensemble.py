@@ -84,11 +84,7 @@ def build(run_dirs):
 
 def test_examples(pipeline, record):
     """The members' common test split, re-read from their sources."""
-    from datasets import sources
-
-    data = sources.load(pipeline, record["data"], record["data_dir"])
-    test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
-    return sources.make_splits(data, test, pipeline.config).test
+    return runs.splits_of(pipeline, record).test
 
 
 def evaluate(pipeline, model, examples, class_names):

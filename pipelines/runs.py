@@ -59,3 +59,12 @@ def pipeline_from_record(record):
 
     cls = pipelines.get(record["pipeline"])
     return cls(from_dict(cls.Config, record["config"]))
+
+
+def splits_of(pipeline, record):
+    """A run's train/val/test splits, re-read from its recorded sources (same seeded hold-outs)."""
+    from datasets import sources
+
+    data = sources.load(pipeline, record["data"], record["data_dir"])
+    test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
+    return sources.make_splits(data, test, pipeline.config)

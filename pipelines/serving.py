@@ -136,12 +136,10 @@ def held_out_examples(pipeline, record):
     None, with a warning, when the data is no longer there."""
     import warnings
 
-    from datasets import sources
+    from pipelines import runs
 
     try:
-        data = sources.load(pipeline, record["data"], record["data_dir"])
-        test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
-        splits = sources.make_splits(data, test, pipeline.config)
+        splits = runs.splits_of(pipeline, record)
     except (OSError, ValueError) as error:
         warnings.warn(f"no warmup records: the run's data cannot be read ({error})", stacklevel=2)
         return None
