@@ -67,7 +67,8 @@ def test_export_runs_without_the_project(tmp_path):
         case = entry.cases[0]
         name = entry.name.lower()
         inputs[name] = keras.Input(case.input_shape[1:], name=name)
-        outputs[name] = entry.layer_class(**case.config)(inputs[name])
+        # Named layers: an auto-named one ("conv2d") could clash with an input's name.
+        outputs[name] = entry.layer_class(**case.config, name=f"{name}_layer")(inputs[name])
         feeds[name] = gradcheck.distinct_inputs(case.input_shape)
     model = keras.Model(inputs, outputs)
     export_dir = tmp_path / "export"
