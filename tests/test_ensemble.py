@@ -72,6 +72,7 @@ def _altered_copy(run_dir, target, change):
 
 
 @pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(pipeline="objects"), "pipeline objects, but .* is digits"),
     (lambda r: r["config"].update(dropout=0.1), "config differs from .* in dropout .members may differ only in seed"),
     (lambda r: r.update(class_names=list("abcdefghij")), "classes .* differ from"),
     (lambda r: r.update(data="tfds:mnist"), "trained on data tfds:mnist"),
