@@ -13,7 +13,6 @@ import datetime
 import os
 import pathlib
 import platform
-import shutil
 import tempfile
 import time
 
@@ -40,9 +39,7 @@ def _ensemble(run_dirs):
     """Test metrics of the members' mean probabilities (what `cnn ensemble` exports)."""
     from pipelines import ensemble
 
-    pipeline, record, model = ensemble.build(run_dirs)
-    examples = ensemble.test_examples(pipeline, record)
-    return ensemble.evaluate(pipeline, model, examples, record["class_names"])
+    return ensemble.evaluate_runs(run_dirs)[-1]
 
 
 def _errors(metrics):
@@ -51,30 +48,35 @@ def _errors(metrics):
                      for j in range(len(names)) if i != j and matrix[i][j]) or "none"
 
 
+def _fsdd_rows(folder):
+    """One row per seed's run (trained into `folder`) and one for their ensemble."""
+    rows, run_dirs, total = [], [], 0.0
+    for seed in FSDD_SEEDS:
+        run_dirs.append(folder / f"fsdd-seed{seed}")
+        metrics, seconds = _train(FSDD_SETTINGS + [f"seed={seed}"], str(FSDD), run_dirs[-1])
+        total += seconds
+        rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
+                    f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} "
+                    f"({seconds / 60:.1f} min; errors: {_errors(metrics)}) | >= 99.5% |")
+    metrics = _ensemble(run_dirs)
+    rows.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "
+                f"mean of the runs' probabilities | **{metrics['accuracy']:.2%}** ({total / 60:.1f} min "
+                f"of training; errors: {_errors(metrics)}) | >= 99.5% |")
+    return rows
+
+
 def run(argv):
     lines = ["## audio (pipelines/audio.py)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              "(shared with other work), TensorFlow 2.21 CPU build, `python -m bench audio`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-audio-"))
-    metrics, seconds = _train(["epochs=20"], "bundled", folder / "dtmf")
-    lines.append(f"| bundled DTMF test accuracy (12 keys, {metrics['examples']} clips) | conv1d, 16 kHz, 1 s, 20 epochs | "
-                 f"{metrics['accuracy']:.2%} ({seconds:.0f} s) | (no target; chance 8.3%) |")
-    if "--quick" not in argv:
-        if FSDD.is_dir():
-            run_dirs, total = [], 0.0
-            for seed in FSDD_SEEDS:
-                run_dirs.append(folder / f"fsdd-seed{seed}")
-                metrics, seconds = _train(FSDD_SETTINGS + [f"seed={seed}"], str(FSDD), run_dirs[-1])
-                total += seconds
-                lines.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
-                             f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} ({seconds / 60:.1f} min; "
-                             f"errors: {_errors(metrics)}) | >= 99.5% |")
-            metrics = _ensemble(run_dirs)
-            lines.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "
-                         f"mean of the runs' probabilities | **{metrics['accuracy']:.2%}** ({total / 60:.1f} min "
-                         f"of training; errors: {_errors(metrics)}) | >= 99.5% |")
-        else:
+    with tempfile.TemporaryDirectory(prefix="bench-audio-") as name:  # the runs, for their ensemble
+        folder = pathlib.Path(name)
+        metrics, seconds = _train(["epochs=20"], "bundled", folder / "dtmf")
+        lines.append(f"| bundled DTMF test accuracy (12 keys, {metrics['examples']} clips) | conv1d, 16 kHz, 1 s, "
+                     f"20 epochs | {metrics['accuracy']:.2%} ({seconds:.0f} s) | (no target; chance 8.3%) |")
+        if "--quick" not in argv and FSDD.is_dir():
+            lines += _fsdd_rows(folder)
+        elif "--quick" not in argv:
             lines.append("| FSDD held-out accuracy | ../shared/data/fsdd not present | not run | >= 99.5% |")
-    shutil.rmtree(folder, ignore_errors=True)
     return "\n".join(lines) + "\n"

@@ -36,7 +36,8 @@ class MeanProbabilities(keras.layers.Layer):
 
 
 def check_members(run_dirs):
-    """The run records of `run_dirs`, after checking that they can form one ensemble."""
+    """(the run records of `run_dirs`, the first run's Pipeline), after checking that the runs
+    can form one ensemble."""
     from pipelines.config import to_dict
 
     if len(run_dirs) < 2:
@@ -47,7 +48,8 @@ def check_members(run_dirs):
         if not (pathlib.Path(run_dir) / "model.keras").is_file():
             raise FileNotFoundError(f"{run_dir}: the run has not finished (no model.keras)")
         records.append(record)
-    first, first_config = records[0], to_dict(runs.pipeline_from_record(records[0]).config)
+    first, pipeline = records[0], runs.pipeline_from_record(records[0])
+    first_config = to_dict(pipeline.config)
     for run_dir, record in zip(run_dirs[1:], records[1:]):
         if record["pipeline"] != first["pipeline"]:
             raise ValueError(f"{run_dir}: pipeline {record['pipeline']}, but {run_dirs[0]} is {first['pipeline']}")
@@ -66,15 +68,15 @@ def check_members(run_dirs):
             raise ValueError(f"{run_dir}: its test split ({split['test']}) is not {run_dirs[0]}'s "
                              f"({first_split['test']}); a seeded hold-out differs per seed, so give the "
                              "runs the same --test-data or a source with its own test split")
-    return records
+    return records, pipeline
 
 
 def build(run_dirs):
-    """(pipeline, class names, the ensemble Keras model: served input -> mean probabilities)."""
+    """(pipeline, the first run's record, the ensemble Keras model: served input -> mean
+    probabilities)."""
     import layers  # noqa: F401  (registers our layers for loading)
 
-    records = check_members(run_dirs)
-    pipeline = runs.pipeline_from_record(records[0])  # registers the pipeline's own Keras layers
+    records, pipeline = check_members(run_dirs)  # making the pipeline registers its Keras layers
     members = [keras.models.load_model(pathlib.Path(run_dir) / "model.keras") for run_dir in run_dirs]
     spec = pipeline.input_spec()
     inputs = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype.name, name=pipeline.input_name)
@@ -94,6 +96,13 @@ def evaluate(pipeline, model, examples, class_names):
     return pipeline.report(labels, probabilities, class_names)
 
 
+def evaluate_runs(run_dirs):
+    """(pipeline, record, ensemble model, the common test examples, the ensemble's test metrics)."""
+    pipeline, record, model = build(run_dirs)
+    examples = test_examples(pipeline, record)
+    return pipeline, record, model, examples, evaluate(pipeline, model, examples, record["class_names"])
+
+
 def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
     """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
     SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
@@ -102,9 +111,7 @@ def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
     from pipelines import export
     from pipelines.config import to_dict
 
-    pipeline, record, model = build(run_dirs)
-    examples = test_examples(pipeline, record)
-    metrics = evaluate(pipeline, model, examples, record["class_names"])
+    pipeline, record, model, examples, metrics = evaluate_runs(run_dirs)
     member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
     path = export.export(
         model, pipeline, record["class_names"], root, name=name, version=version,
