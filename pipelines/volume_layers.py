@@ -17,8 +17,8 @@ differently.
   are averaged; in training it is the network itself. Flips the model was trained to ignore cost
   nothing in accuracy and average out the network's own left/right quirks.
 
-The augmentation functions are tf ops for `tf.data` (stateless, seeded): flips, small shifts and
-random crops. Segmentation augments image and label together so they stay aligned.
+The augmentation functions are tf ops for `tf.data` (stateless, seeded): flips, small shifts,
+small rotations and random crops. Segmentation augments image and label together so they stay aligned.
 """
 from __future__ import annotations
 
@@ -162,6 +162,37 @@ def random_shift(x, seed, max_shift, value):
     padded = tf.pad(x, [[max_shift, max_shift]] * 3 + [[0, 0]] * (x.shape.rank - 3), constant_values=value)
     start = tf.random.stateless_uniform([3], seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32)
     return tf.ensure_shape(random_crop_at(padded, list(shape), start), x.shape)
+
+
+# (axis the slices are stacked along, the two axes of the rotated plane) for each plane
+ROTATION_PLANES = ((0, 1, 2), (1, 0, 2), (2, 0, 1))
+
+
+def _rotate_slices(images, angle, value):
+    """Rotate (N, H, W, C) images by `angle` radians about their centres (bilinear, the
+    uncovered corners filled with `value`), with TensorFlow's projective transform op."""
+    height, width = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # output pixel (x, y) reads input (cos x - sin y + a2, sin x + cos y + b2): a rotation about the centre
+    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transform[None], output_shape=tf.shape(images)[1:3],
+        fill_value=tf.cast(value, tf.float32), interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def random_rotate(x, seed, max_degrees, value):
+    """Rotate x (D, H, W, C) float32 by an angle drawn from U(-max_degrees, max_degrees) in each of
+    its three axis planes in turn (bilinear; voxels rotated in from outside get `value`)."""
+    if max_degrees <= 0:
+        return x
+    limit = max_degrees * 3.141592653589793 / 180
+    angles = tf.random.stateless_uniform([3], seed=seed, minval=-limit, maxval=limit)
+    for plane, order in enumerate(ROTATION_PLANES):
+        inverse = [order.index(axis) for axis in range(3)] + [3]
+        slices = tf.transpose(x, list(order) + [3])  # (slices, plane axis 1, plane axis 2, C)
+        x = tf.transpose(_rotate_slices(slices, angles[plane], value), inverse)
+    return x
 
 
 def foreground_crop_start(label, shape, seed, foreground_fraction):

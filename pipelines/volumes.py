@@ -8,8 +8,8 @@ to `target_spacing` when read (datasets/nifti.py), then kept in memory: 3D sets 
 decoding NIfTI needs nibabel, which tf.data graphs cannot call.
 
 Training input: each volume is centre padded (with its minimum intensity) or cropped to `shape`;
-augmentation in training only: random flips along `flip_axes`, shifts of up to `max_shift`
-voxels, and intensity jitter after normalisation (a model layer, inactive in inference).
+augmentation in training only: random flips along `flip_axes`, rotations of up to
+`max_rotation` degrees in each axis plane, shifts of up to `max_shift` voxels, and intensity jitter after normalisation (a model layer, inactive in inference).
 `--set tta_flips=true` adds test-time augmentation: in evaluation and in the export, the logits
 are averaged over all 2^k flips of `flip_axes` (k <= 3: at most 8 passes per volume).
 
@@ -46,6 +46,7 @@ class VolumesConfig(BaseConfig):
     dropout: float = 0.3
     flip_axes: tuple[int, ...] = (0,)  # RAS axes flipped at random in training (0 = left-right)
     max_shift: int = 2  # voxels
+    max_rotation: float = 0.0  # degrees, training only: a random angle in each axis plane
     jitter_scale: float = 0.1  # intensity jitter after normalisation, training only
     jitter_shift: float = 0.1
     weight_decay: float = 1e-4
@@ -145,7 +146,7 @@ class Volumes(VolumePipeline):
                ".nii/.nii.gz, CSV manifest "
                "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
     Config = VolumesConfig
-    networks = ("cnn3d",)
+    networks = ("cnn3d", "resnet3d")
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -177,9 +178,10 @@ class Volumes(VolumePipeline):
     def augment(self, x, seed):
         import tensorflow as tf
 
-        from pipelines.volume_layers import random_flip, random_shift
+        from pipelines.volume_layers import random_flip, random_rotate, random_shift
 
         x = random_flip(x, seed, tuple(self.config.flip_axes))
+        x = random_rotate(x, seed + 5, float(self.config.max_rotation), tf.reduce_min(x))
         return random_shift(x, seed + 7, int(self.config.max_shift), tf.reduce_min(x))
 
     # ----------------------------------------------------------------- model
@@ -187,16 +189,18 @@ class Volumes(VolumePipeline):
         import keras
 
         from pipelines.volume_layers import FlipAveraged
-        from pipelines.volume_networks import cnn3d
+        from pipelines import volume_networks
+
+        build = getattr(volume_networks, self.config.network)
 
         def body(inputs):
-            return cnn3d(inputs, num_classes, tuple(self.config.filters), self.config.dropout,
+            return build(inputs, num_classes, tuple(self.config.filters), self.config.dropout,
                          self.config.pooling)
 
         if not (self.config.tta_flips and self.config.flip_axes):
             return body(x)
         inputs = keras.Input(x.shape[1:], name="network_input")
-        network = keras.Model(inputs, body(inputs), name="cnn3d")
+        network = keras.Model(inputs, body(inputs), name=self.config.network)
         return FlipAveraged(network, tuple(self.config.flip_axes), name="flip_averaged")(x)
 
     def report(self, labels, probabilities, class_names):

@@ -11,7 +11,8 @@ import cli
 import pipelines
 from datasets import nifti
 from pipelines.config import override
-from pipelines.volume_layers import FlipAveraged, IntensityJitter, IntensityNormalization, center_fit
+from pipelines.volume_layers import (FlipAveraged, IntensityJitter, IntensityNormalization, _rotate_slices,
+                                     center_fit, random_rotate)
 from tests.isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "filters=4,8", "bundled_count=12", "batch_size=4", "max_shift=1"]
@@ -72,6 +73,52 @@ def test_tta_flips_puts_flip_averaging_in_the_volumes_model():
     assert tta.axes == (0, 1) and model.output_shape == (None, 2)
     plain = cls(override(cls.Config(), SMALL)).build_model(2)
     assert "flip_averaged" not in [layer.name for layer in plain.layers]
+
+
+def test_rotation_is_about_the_centre_and_keeps_a_centred_ball():
+    slices = np.random.default_rng(3).normal(size=(2, 7, 7, 1)).astype(np.float32)
+    quarter = _rotate_slices(tf.constant(slices), tf.constant(np.pi / 2), 0.0).numpy()
+    np.testing.assert_allclose(quarter, np.rot90(slices, 1, axes=(1, 2)), atol=1e-5)
+
+    grid = np.indices((15, 17, 19)).astype(np.float32).reshape(3, -1)
+    centre = np.array([7.0, 8.0, 9.0])
+
+    def moments(volume):  # mass, centroid (3,), direction of the main axis (3,)
+        weights = volume.ravel()
+        centroid = grid @ weights / weights.sum()
+        spread = ((grid - centroid[:, None]) * weights) @ (grid - centroid[:, None]).T
+        return weights.sum(), centroid, np.linalg.eigh(spread)[1][:, -1]
+
+    ball = (np.linalg.norm(grid - centre[:, None], axis=0) <= 5).astype(np.float32).reshape(15, 17, 19, 1)
+    np.testing.assert_array_equal(random_rotate(tf.constant(ball), tf.constant([4, 5]), 0.0, 0.0).numpy(), ball)
+    bar = np.zeros_like(ball)
+    bar[2:13, 6:11, 7:12] = 1.0  # centred, long along axis 0
+    for seed in ([4, 5], [7, 7]):
+        turned = random_rotate(tf.constant(ball), tf.constant(seed), 30.0, 0.0).numpy()
+        mass, centroid, _ = moments(turned)
+        assert turned.shape == ball.shape and abs(mass / ball.sum() - 1) < 0.01
+        np.testing.assert_allclose(centroid, centre, atol=1e-3)  # about the centre
+        mass, centroid, axis = moments(random_rotate(tf.constant(bar), tf.constant(seed), 30.0, 0.0).numpy())
+        tilt = np.degrees(np.arccos(abs(axis[0])))
+        assert abs(mass / bar.sum() - 1) < 0.01 and 2 < tilt < 45, tilt
+
+
+def test_resnet3d_is_residual_from_our_strided_convolutions(tmp_path):
+    import keras
+
+    import layers
+
+    cls = pipelines.get("volumes")
+    model = cls(override(cls.Config(), SMALL + ["network=resnet3d"])).build_model(2)
+    names = [layer.name for layer in model.layers]
+    assert "level1_block0_add" in names and "level1_block0_proj" in names
+    strided = model.get_layer("level1_block0_conv0")
+    assert isinstance(strided, layers.Conv3D) and strided.strides == (2, 2, 2)
+    assert model.get_layer("level1_block1_conv1").output.shape[1:] == (8, 8, 8, 8)
+    x = np.random.default_rng(4).normal(size=(2, 16, 16, 16, 1)).astype(np.float32)
+    model.save(tmp_path / "resnet3d.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet3d.keras")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-5, atol=1e-5)
 
 
 def test_training_fit_equals_predict_fit():
