@@ -43,10 +43,12 @@ def _single_pass_auc(run_dir, test_npz):
     from sklearn.metrics import roc_auc_score
 
     model = keras.saving.load_model(run_dir / "model.keras")
-    network = model.get_layer("flip_averaged").network
+    averaged = model.get_layer("flip_averaged")
+    preprocess = keras.Model(model.inputs, averaged.input)  # normalisation (+ mask depth)
     with np.load(test_npz) as archive:
         images, labels = archive["test_images"].astype(np.float32), archive["test_labels"].ravel()
-    x = model.get_layer("normalize")(images[..., None])  # (N, 28, 28, 28, 1)
+    x = preprocess.predict(images[..., None], batch_size=32, verbose=0)  # (N, 28, 28, 28, C)
+    network = averaged.network
     probabilities = keras.ops.softmax(network.predict(x, batch_size=32, verbose=0))
     return float(roc_auc_score(labels, np.asarray(probabilities)[:, 1]))
 

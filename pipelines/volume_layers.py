@@ -12,6 +12,11 @@ differently.
 - `IntensityJitter`: random scale/offset/noise after normalisation, in training only (identity
   in inference and export). It sits after normalisation because a z-score would cancel any
   affine jitter applied to the raw intensities.
+- `MaskDepth`: for inputs that are binary masks (MedMNIST 3D's AdrenalMNIST3D are 0/255 shape
+  masks), how deep inside the mask each voxel lies: the number of 3^3 erosions it survives (the
+  chessboard distance to the background, capped). Thickness is what tells a hyperplastic gland
+  from a normal one, and a few convolutions cannot easily count erosions; as an extra channel
+  it is computed in the graph, so the export still takes the raw mask.
 - `FlipAveraged`: test-time augmentation. In inference (evaluation and the export alike) the
   wrapped network sees every combination of flips along the training flip axes and its logits
   are averaged; in training it is the network itself. Flips the model was trained to ignore cost
@@ -82,6 +87,32 @@ class IntensityJitter(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "shift": self.shift, "noise": self.noise, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskDepth(keras.layers.Layer):
+    """(N, D, H, W, 1) normalised mask -> (N, D, H, W, 1): for voxels above `threshold`, the
+    number of successive 3^3 erosions (min pooling, stride 1) they survive, up to `steps`,
+    divided by `steps`; 0 outside the mask. Voxels beyond the border count as background."""
+
+    def __init__(self, steps=4, threshold=0.5, **kwargs):
+        super().__init__(**kwargs)
+        if int(steps) < 1:
+            raise ValueError(f"mask depth needs at least one erosion step, got {steps}")
+        self.steps, self.threshold = int(steps), float(threshold)
+
+    def call(self, x):
+        mask = tf.cast(x > self.threshold, tf.float32)
+        depth = mask
+        for _ in range(self.steps - 1):
+            # erosion = min pooling; padding with background: pool the complement with max
+            padded = tf.pad(1.0 - mask, [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
+            mask = 1.0 - tf.nn.max_pool3d(padded, ksize=3, strides=1, padding="VALID")
+            depth = depth + mask
+        return depth / float(self.steps)
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps, "threshold": self.threshold}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

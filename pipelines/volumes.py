@@ -51,6 +51,7 @@ class VolumesConfig(BaseConfig):
     jitter_shift: float = 0.1
     weight_decay: float = 1e-4
     tta_flips: bool = False  # inference averages the logits over all flips of flip_axes
+    mask_depth: int = 0  # > 0: binary-mask inputs get a second channel, the depth (erosions, up to this)
     bundled_count: int = 96  # phantoms generated for `bundled`
 
 
@@ -124,9 +125,16 @@ class VolumePipeline(Pipeline):
         return tf.TensorSpec((*self.shape, 1), tf.float32)
 
     def preprocess(self, x):
-        from pipelines.volume_layers import IntensityJitter, IntensityNormalization
+        return self.jitter(self.normalize(x))
 
-        x = IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
+    def normalize(self, x):
+        from pipelines.volume_layers import IntensityNormalization
+
+        return IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
+
+    def jitter(self, x):
+        from pipelines.volume_layers import IntensityJitter
+
         return IntensityJitter(self.config.jitter_scale, self.config.jitter_shift, seed=self.config.seed,
                                name="intensity_jitter")(x)
 
@@ -185,6 +193,20 @@ class Volumes(VolumePipeline):
         return random_shift(x, seed + 7, int(self.config.max_shift), tf.reduce_min(x))
 
     # ----------------------------------------------------------------- model
+    def preprocess(self, x):
+        """Normalised (and, in training, jittered) intensities (N, D, H, W, 1), plus the mask
+        depth channel of the normalised volume when `mask_depth` > 0 (N, D, H, W, 2)."""
+        import keras
+
+        from pipelines.volume_layers import MaskDepth
+
+        normalized = self.normalize(x)
+        x = self.jitter(normalized)
+        if self.config.mask_depth <= 0:
+            return x
+        depth = MaskDepth(self.config.mask_depth, name="mask_depth")(normalized)
+        return keras.layers.Concatenate(name="with_mask_depth")([x, depth])
+
     def network(self, x, num_classes):
         import keras
 

@@ -11,8 +11,8 @@ import cli
 import pipelines
 from datasets import nifti
 from pipelines.config import override
-from pipelines.volume_layers import (FlipAveraged, IntensityJitter, IntensityNormalization, _rotate_slices,
-                                     center_fit, random_rotate)
+from pipelines.volume_layers import (FlipAveraged, IntensityJitter, IntensityNormalization, MaskDepth,
+                                     _rotate_slices, center_fit, random_rotate)
 from tests.isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "filters=4,8", "bundled_count=12", "batch_size=4", "max_shift=1"]
@@ -101,6 +101,31 @@ def test_rotation_is_about_the_centre_and_keeps_a_centred_ball():
         mass, centroid, axis = moments(random_rotate(tf.constant(bar), tf.constant(seed), 30.0, 0.0).numpy())
         tilt = np.degrees(np.arccos(abs(axis[0])))
         assert abs(mass / bar.sum() - 1) < 0.01 and 2 < tilt < 45, tilt
+
+
+def test_mask_depth_counts_the_erosions_a_voxel_survives():
+    cube = np.zeros((1, 11, 11, 12, 1), np.float32)
+    cube[0, 2:9, 2:9, 2:9] = 1.0  # a 7^3 cube: shells at depth 1, 2, 3 and the centre at 4
+    depth = MaskDepth(steps=6)(cube).numpy()[0, ..., 0]
+    index = np.indices((7, 7, 7)) + 2
+    shell = np.minimum(np.minimum(index - 1, 9 - index).min(0), 4)  # chessboard distance to outside
+    np.testing.assert_allclose(depth[2:9, 2:9, 2:9], shell / 6)
+    assert depth.sum() == depth[2:9, 2:9, 2:9].sum()  # nothing outside the mask
+    capped = MaskDepth(steps=2)(cube).numpy()[0, ..., 0]
+    assert capped[5, 5, 5] == 1.0 and capped[2, 5, 5] == 0.5
+    edge = np.ones((1, 3, 3, 3, 1), np.float32)  # the border counts as background
+    np.testing.assert_allclose(MaskDepth(steps=2)(edge).numpy()[0, 1, 1, 1, 0], 1.0)
+    np.testing.assert_allclose(MaskDepth(steps=2)(edge).numpy()[0, 0, 1, 1, 0], 0.5)
+    with pytest.raises(ValueError, match="at least one erosion step, got 0"):
+        MaskDepth(steps=0)
+
+
+def test_mask_depth_is_a_second_channel_computed_in_the_model():
+    cls = pipelines.get("volumes")
+    model = cls(override(cls.Config(), SMALL + ["mask_depth=3", "normalization=window", "window=0.5,1"])).build_model(2)
+    assert model.input_shape == (None, 16, 16, 16, 1)
+    assert model.get_layer("with_mask_depth").output.shape[-1] == 2
+    assert model.get_layer("block0_conv0").kernel.shape == (3, 3, 3, 2, 4)
 
 
 def test_resnet3d_is_residual_from_our_strided_convolutions(tmp_path):
