@@ -6,7 +6,8 @@ a keras-io-style 3D CNN with Keras layers: test AUC 0.87 on this machine). Needs
 
 Options: `--epochs=N` (default 30), `--seed=N` (default 0), `--set=KEY=VALUE` (repeatable: a
 config field on top of SETTINGS, for a recorded try), `--quick` (2 epochs, to check the
-wiring). The model averages its logits over the 8 flips in inference (`tta_flips`); the
+wiring). The run folder (model, metrics, export) is kept under the temp directory for later
+analysis; its path is in the section. The model averages its logits over the 8 flips in inference (`tta_flips`); the
 section also gives the AUC of the same weights without that averaging.
 """
 from __future__ import annotations
@@ -87,7 +88,8 @@ def run(argv):
     return (
         "## volumes: AdrenalMNIST3D (train -> val)\n\n"
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train volumes` settings "
-        f"`{' '.join(settings)} epochs={epochs} seed={seed}` (cnn3d from our Conv3D/MaxPooling3D/global pooling).\n\n"
+        f"`{' '.join(settings)} epochs={epochs} seed={seed}` ({config.network} from our Conv3D/MaxPooling3D/global pooling; "
+        f"the run and its export are kept in {work}).\n\n"
         "| split | examples | accuracy | ROC AUC | AUC without flip averaging | wall time (train+eval+export) | process CPU time | peak RSS |\n"
         "|---|---|---|---|---|---|---|---|\n"
         f"| val | {m['examples']} | {m['accuracy']:.4f} | {m.get('auc', float('nan')):.4f} | {single:.4f} | "
