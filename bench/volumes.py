@@ -7,8 +7,9 @@ a keras-io-style 3D CNN with Keras layers: test AUC 0.87 on this machine). Needs
 Options: `--epochs=N` (default 30), `--seed=N` (default 0), `--set=KEY=VALUE` (repeatable: a
 config field on top of SETTINGS, for a recorded try), `--quick` (2 epochs, to check the
 wiring). The run folder (model, metrics, export) is kept under the temp directory for later
-analysis; its path is in the section. The model averages its logits over the 8 flips in inference (`tta_flips`); the
-section also gives the AUC of the same weights without that averaging.
+analysis; its path is in the section. The model averages its logits over the 8 flips in
+inference (`tta_flips`); the section also gives the AUC of the same weights without that
+averaging.
 """
 from __future__ import annotations
 
