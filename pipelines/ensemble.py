@@ -7,11 +7,12 @@ some members make. Each member keeps its own preprocessing inside its graph, so 
 takes what one run's export takes and has the same signatures and outputs.
 
 Members must be the same pipeline with the same config apart from `seed`, trained on the same
-data and tested on the same test split: the ensemble is evaluated on that split, and a test
+data (the same path, or files with the same bytes) and tested on the same test split: the ensemble is evaluated on that split, and a test
 example that was another member's training example would inflate the score.
 """
 from __future__ import annotations
 
+import hashlib
 import pathlib
 
 import keras
@@ -33,6 +34,33 @@ class MeanProbabilities(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return self.members[0].compute_output_shape(input_shape)
+
+
+def _digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def same_source(a, b):
+    """Whether two runs' data arguments name the same data: the same string, or two files with
+    the same bytes (a benchmark copies its data into each run's own folder)."""
+    if a == b:
+        return True
+    if not (a and b and pathlib.Path(a).is_file() and pathlib.Path(b).is_file()):
+        return False
+    return pathlib.Path(a).stat().st_size == pathlib.Path(b).stat().st_size and _digest(a) == _digest(b)
+
+
+def _as_first(text, record, first):
+    """`text` with the record's data paths written as the first run's (once they are known to
+    hold the same bytes), so that split descriptions compare what was split, not where."""
+    for key in ("data", "test_data"):
+        if record.get(key) and first.get(key):
+            text = text.replace(record[key], first[key])
+    return text
 
 
 def check_members(run_dirs):
@@ -61,10 +89,11 @@ def check_members(run_dirs):
             raise ValueError(f"{run_dir}: config differs from {run_dirs[0]}'s in {', '.join(differ)} "
                              "(members may differ only in seed)")
         for key in ("data", "test_data"):
-            if record.get(key) != first.get(key):
+            if not same_source(record.get(key), first.get(key)):
                 raise ValueError(f"{run_dir}: trained on {key} {record.get(key)}, {run_dirs[0]} on {first.get(key)}")
         split, first_split = record["splits"], first["splits"]
-        if (split["test"], split.get("test_indices")) != (first_split["test"], first_split.get("test_indices")):
+        test = _as_first(split["test"], record, first)
+        if (test, split.get("test_indices")) != (first_split["test"], first_split.get("test_indices")):
             raise ValueError(f"{run_dir}: its test split ({split['test']}) is not {run_dirs[0]}'s "
                              f"({first_split['test']}); a seeded hold-out differs per seed, so give the "
                              "runs the same --test-data or a source with its own test split")

@@ -89,6 +89,31 @@ def test_members_must_share_recipe_data_and_test_split(members, tmp_path, change
     assert not (tmp_path / "e").exists()
 
 
+def test_copies_of_the_same_data_file_count_as_the_same_data(members, tmp_path):
+    from pipelines import ensemble
+
+    _, run_dirs = members
+    first, same, other = tmp_path / "a" / "train.npz", tmp_path / "b" / "train.npz", tmp_path / "c" / "train.npz"
+    for path, content in ((first, b"same bytes"), (same, b"same bytes"), (other, b"other byte")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+
+    def moved_to(path):
+        def change(record):
+            record["data"] = str(path)
+            record["splits"]["test"] = f"stratified hold-out of {path}"
+        return change
+
+    a = _altered_copy(run_dirs[0], tmp_path / "run_a", moved_to(first))
+    b = _altered_copy(run_dirs[1], tmp_path / "run_b", moved_to(same))
+    c = _altered_copy(run_dirs[1], tmp_path / "run_c", moved_to(other))
+    records, _ = ensemble.check_members([str(a), str(b)])
+    assert [r["data"] for r in records] == [str(first), str(same)]
+    with pytest.raises(ValueError, match=f"trained on data {other}"):
+        ensemble.check_members([str(a), str(c)])
+    assert ensemble.same_source("tfds:mnist", "tfds:mnist") and not ensemble.same_source("tfds:mnist", str(first))
+
+
 def test_one_run_or_an_unfinished_run_is_refused(members, tmp_path):
     _, run_dirs = members
     result = CliRunner().invoke(cli.main, ["ensemble", str(run_dirs[0])])
