@@ -24,8 +24,11 @@ import numpy as np
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adrenalmnist3d"
 NPZ = DATA / "adrenalmnist3d_trainval.npz"
+# the volumes are binary masks (0/255): a window maps them to 0/1, and the mask depth channel
+# gives the network each voxel's depth inside the gland (docs/BENCHMARKS.md, 2026-11-30)
 SETTINGS = ["shape=28,28,28", "filters=16,32,64", "flip_axes=0,1,2", "max_shift=2",
-            "batch_size=16", "learning_rate=0.001", "dropout=0.3", "tta_flips=true"]
+            "batch_size=16", "learning_rate=0.001", "dropout=0.3", "tta_flips=true",
+            "normalization=window", "window=127.5,255", "mask_depth=5"]
 
 
 def machine():
