@@ -92,8 +92,8 @@ def run(argv):
     return (
         "## volumes: AdrenalMNIST3D (train -> val)\n\n"
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train volumes` settings "
-        f"`{' '.join(settings)} epochs={epochs} seed={seed}` ({config.network} from our Conv3D/MaxPooling3D/global pooling; "
-        f"the run and its export are kept in {work}).\n\n"
+        f"`{' '.join(settings)} epochs={epochs} seed={seed}` ({config.network} from our "
+        f"Conv3D/MaxPooling3D/global pooling; the run and its export are kept in {work}).\n\n"
         "| split | examples | accuracy | ROC AUC | AUC without flip averaging | wall time (train+eval+export) | process CPU time | peak RSS |\n"
         "|---|---|---|---|---|---|---|---|\n"
         f"| val | {m['examples']} | {m['accuracy']:.4f} | {m.get('auc', float('nan')):.4f} | {single:.4f} | "

@@ -7,8 +7,9 @@ some members make. Each member keeps its own preprocessing inside its graph, so 
 takes what one run's export takes and has the same signatures and outputs.
 
 Members must be the same pipeline with the same config apart from `seed`, trained on the same
-data (the same path, or files with the same bytes) and tested on the same test split: the ensemble is evaluated on that split, and a test
-example that was another member's training example would inflate the score.
+data (the same path, or files with the same bytes) and tested on the same test split: the
+ensemble is evaluated on that split, and a test example that was another member's training
+example would inflate the score.
 """
 from __future__ import annotations
 

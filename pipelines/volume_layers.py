@@ -14,8 +14,8 @@ differently.
   affine jitter applied to the raw intensities.
 - `MaskDepth`: for inputs that are binary masks (MedMNIST 3D's AdrenalMNIST3D are 0/255 shape
   masks), how deep inside the mask each voxel lies: the number of 3^3 erosions it survives (the
-  chessboard distance to the background, capped). Thickness is what tells a hyperplastic gland
-  from a normal one, and a few convolutions cannot easily count erosions; as an extra channel
+  chessboard distance to the background, capped). Limb thickness is the radiological sign of
+  adrenal hyperplasia, and a few convolutions cannot easily count erosions; as an extra channel
   it is computed in the graph, so the export still takes the raw mask.
 - `FlipAveraged`: test-time augmentation. In inference (evaluation and the export alike) the
   wrapped network sees every combination of flips along the training flip axes and its logits
@@ -23,7 +23,8 @@ differently.
   nothing in accuracy and average out the network's own left/right quirks.
 
 The augmentation functions are tf ops for `tf.data` (stateless, seeded): flips, small shifts,
-small rotations and random crops. Segmentation augments image and label together so they stay aligned.
+small rotations and random crops. Segmentation augments image and label together so they stay
+aligned.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """3D networks for volumes, from our layers (Conv3D, Conv3DTranspose, MaxPooling3D, global pooling).
 
-MONAI keeps layers, blocks and networks apart; so do we: `conv_block` and `residual_block` are the
-units, `cnn3d` (VGG-style) and `resnet3d` the classifiers, `unet3d` the segmenter. Convolution and pooling come
-only from `layers` (hand-written forward and backward); batch norm, dropout and dense from Keras.
+MONAI keeps layers, blocks and networks apart; so do we: `conv_block` and `residual_block` are
+the units, `cnn3d` (VGG-style) and `resnet3d` the classifiers, `unet3d` the segmenter.
+Convolution and pooling come only from `layers` (hand-written forward and backward); batch norm,
+dropout and dense from Keras.
 Spatial sizes are static (our layers need them when tracing), hence fixed network shapes.
 """
 from __future__ import annotations

@@ -9,7 +9,9 @@ decoding NIfTI needs nibabel, which tf.data graphs cannot call.
 
 Training input: each volume is centre padded (with its minimum intensity) or cropped to `shape`;
 augmentation in training only: random flips along `flip_axes`, rotations of up to
-`max_rotation` degrees in each axis plane, shifts of up to `max_shift` voxels, and intensity jitter after normalisation (a model layer, inactive in inference).
+`max_rotation` degrees in each axis plane, shifts of up to `max_shift` voxels, and intensity
+jitter after normalisation (a model layer, inactive in inference). For binary-mask inputs,
+`mask_depth` adds a channel computed in the model: each mask voxel's depth inside the shape.
 `--set tta_flips=true` adds test-time augmentation: in evaluation and in the export, the logits
 are averaged over all 2^k flips of `flip_axes` (k <= 3: at most 8 passes per volume).
 
@@ -51,7 +53,9 @@ class VolumesConfig(BaseConfig):
     jitter_shift: float = 0.1
     weight_decay: float = 1e-4
     tta_flips: bool = False  # inference averages the logits over all flips of flip_axes
-    mask_depth: int = 0  # > 0: binary-mask inputs get a second channel, the depth (erosions, up to this)
+    # > 0: a second channel, the erosions (up to this many) each voxel survives, where the
+    # normalised volume > 0.5 is the mask: for 0/1 or 0/255 masks with a window or no normalisation
+    mask_depth: int = 0
     bundled_count: int = 96  # phantoms generated for `bundled`
 
 
