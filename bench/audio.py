@@ -35,13 +35,6 @@ def _train(assignments, data, run_dir):
     return result.metrics, time.perf_counter() - start
 
 
-def _ensemble(run_dirs):
-    """Test metrics of the members' mean probabilities (what `cnn ensemble` exports)."""
-    from pipelines import ensemble
-
-    return ensemble.evaluate_runs(run_dirs)[-1]
-
-
 def _errors(metrics):
     names, matrix = metrics["class_names"], metrics["confusion_matrix"]
     return ", ".join(f"{names[i]}->{names[j]} x{matrix[i][j]}" for i in range(len(names))
@@ -58,7 +51,9 @@ def _fsdd_rows(folder):
         rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
                     f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} "
                     f"({seconds / 60:.1f} min; errors: {_errors(metrics)}) | >= 99.5% |")
-    metrics = _ensemble(run_dirs)
+    from pipelines import ensemble
+
+    metrics = ensemble.evaluate_runs(run_dirs)[-1]  # what `cnn ensemble` exports and reports
     rows.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "
                 f"mean of the runs' probabilities | **{metrics['accuracy']:.2%}** ({total / 60:.1f} min "
                 f"of training; errors: {_errors(metrics)}) | >= 99.5% |")

@@ -13,6 +13,7 @@ example would inflate the score.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import pathlib
 
@@ -37,7 +38,10 @@ class MeanProbabilities(keras.layers.Layer):
         return self.members[0].compute_output_shape(input_shape)
 
 
-def _digest(path):
+@functools.lru_cache(maxsize=64)
+def _digest(path, size, modified_ns):
+    """sha256 of a file; cached per (path, size, mtime): members are compared with the first run
+    one by one, and a changed file gets a new key."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -52,7 +56,10 @@ def same_source(a, b):
         return True
     if not (a and b and pathlib.Path(a).is_file() and pathlib.Path(b).is_file()):
         return False
-    return pathlib.Path(a).stat().st_size == pathlib.Path(b).stat().st_size and _digest(a) == _digest(b)
+    stats = [pathlib.Path(path).stat() for path in (a, b)]
+    if stats[0].st_size != stats[1].st_size:
+        return False
+    return _digest(a, stats[0].st_size, stats[0].st_mtime_ns) == _digest(b, stats[1].st_size, stats[1].st_mtime_ns)
 
 
 def _as_first(text, record, first):

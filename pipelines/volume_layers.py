@@ -28,6 +28,8 @@ aligned.
 """
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -218,7 +220,7 @@ def random_rotate(x, seed, max_degrees, value):
     its three axis planes in turn (bilinear; voxels rotated in from outside get `value`)."""
     if max_degrees <= 0:
         return x
-    limit = max_degrees * 3.141592653589793 / 180
+    limit = math.radians(max_degrees)
     angles = tf.random.stateless_uniform([3], seed=seed, minval=-limit, maxval=limit)
     for plane, order in enumerate(ROTATION_PLANES):
         inverse = [order.index(axis) for axis in range(3)] + [3]

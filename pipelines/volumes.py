@@ -160,6 +160,13 @@ class Volumes(VolumePipeline):
     Config = VolumesConfig
     networks = ("cnn3d", "resnet3d")
 
+    def __init__(self, config=None):
+        super().__init__(config)
+        if not 0 <= self.config.max_rotation < 180:
+            raise ValueError(f"max_rotation must be in [0, 180) degrees, got {self.config.max_rotation}")
+        if self.config.mask_depth < 0:
+            raise ValueError(f"mask_depth must be 0 (off) or a number of erosions, got {self.config.mask_depth}")
+
     # ------------------------------------------------------------------ data
     def bundled(self):
         manifest = phantoms.write_classification(count=self.config.bundled_count, seed=0)
@@ -192,9 +199,10 @@ class Volumes(VolumePipeline):
 
         from pipelines.volume_layers import random_flip, random_rotate, random_shift
 
+        background = tf.reduce_min(x)  # what rotations and shifts bring in from outside
         x = random_flip(x, seed, tuple(self.config.flip_axes))
-        x = random_rotate(x, seed + 5, float(self.config.max_rotation), tf.reduce_min(x))
-        return random_shift(x, seed + 7, int(self.config.max_shift), tf.reduce_min(x))
+        x = random_rotate(x, seed + 5, float(self.config.max_rotation), background)
+        return random_shift(x, seed + 7, int(self.config.max_shift), background)
 
     # ----------------------------------------------------------------- model
     def preprocess(self, x):

@@ -264,6 +264,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         manifest.write_text(f"image,label\n{rows}\n")
         args = ["train", "volumes", "--run-dir", str(tmp_path / f"run{index}"), "--data", str(manifest)]
         assert message in _cli_error(args)
+    for setting, message in [("max_rotation=-5", "max_rotation must be in [0, 180) degrees, got -5.0"),
+                             ("mask_depth=-1", "mask_depth must be 0 (off) or a number of erosions, got -1")]:
+        args = ["train", "volumes", "--run-dir", str(tmp_path / "bad"), "--set", setting]
+        assert message in _cli_error(args)
 
 
 def test_class_folders_of_nifti_files(tmp_path):
