@@ -90,7 +90,7 @@ def gradcheck(layer_names, quick, modules, list_only):
 def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
     """The pipeline with its config: defaults (or a resumed run's), then CLI options, then --set."""
     import pipelines
-    from pipelines import config as configs
+    from pipelines.core import config as configs
 
     cls = pipelines.get(name)
     config = base_config if base_config is not None else cls.Config()
@@ -100,7 +100,7 @@ def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
 
 
 def _print_metrics(metrics):
-    from pipelines.evaluation import headline
+    from pipelines.core.evaluation import headline
 
     click.echo("test metrics: " + ", ".join(
         f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
@@ -126,8 +126,8 @@ def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir
           export_dir, resume, mixed_precision, jit):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
     quiet_tensorflow()
-    from pipelines import config as configs
-    from pipelines import runs, training
+    from pipelines.core import config as configs
+    from pipelines.core import runs, training
 
     base = None
     if resume:
@@ -163,7 +163,8 @@ def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir
 def evaluate(model, data, data_dir, batch_size, json_path):
     """Evaluate MODEL (a run folder or an exported SavedModel) on SOURCE."""
     quiet_tensorflow()
-    from pipelines import evaluation, serving
+    from pipelines.core import evaluation
+    from serving import predict as serving
 
     metrics = serving.evaluate(model, data, data_dir=data_dir, batch_size=batch_size)
     click.echo(f"data: {metrics['data']}")
@@ -186,7 +187,7 @@ def predict(model, files, server, model_version, label, columnar):
     """Predict FILES with an exported SavedModel (MODEL is its folder) or a server: file, label,
     probability per line."""
     if server:
-        from pipelines import rest_client
+        from serving.rest import client as rest_client
 
         for line in rest_client.predict(server, model, files, model_version, label, columnar):
             click.echo(line)
@@ -196,7 +197,7 @@ def predict(model, files, server, model_version, label, columnar):
     if not os.path.isdir(model):
         raise NotADirectoryError(f"{model}: no such export folder (give --server URL for a model name)")
     quiet_tensorflow()
-    from pipelines import serving
+    from serving import predict as serving
 
     for line in serving.predict_files(model, files):
         click.echo(line)
@@ -211,7 +212,7 @@ def predict(model, files, server, model_version, label, columnar):
 def export_command(run, export_dir, name, version):
     """Export the trained model of a RUN folder as a new SavedModel version."""
     quiet_tensorflow()
-    from pipelines import serving
+    from serving import predict as serving
 
     click.echo(f"SavedModel: {serving.export_run(run, export_dir, name=name, version=version)}")
 
@@ -226,7 +227,7 @@ def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
     averages their probabilities; prints each run's and the ensemble's test metrics."""
     quiet_tensorflow()
-    from pipelines import ensemble as ensembles
+    from pipelines.core import ensemble as ensembles
 
     path, metrics, member_metrics = ensembles.export_ensemble(list(runs), export_dir, name=name, version=version)
     for run, member in zip(runs, member_metrics):
@@ -265,7 +266,7 @@ def list_pipelines():
 @user_errors
 def serving_config_command(root, base_path, output_dir, latest, all_versions, labels, cores):
     """Write models.config, batching_parameters.txt and monitoring.config for TF Serving."""
-    from pipelines import serving_config
+    from serving import model_config as serving_config
 
     for path in serving_config.write(root, base_path, output_dir, latest, all_versions, labels, cores):
         click.echo(str(path))
@@ -280,7 +281,7 @@ def serving_config_command(root, base_path, output_dir, latest, all_versions, la
 def serve(root, host, port, verbose):
     """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving)."""
     quiet_tensorflow()
-    from pipelines import dev_server
+    from serving.rest import dev_server
 
     server = dev_server.make_server(root, host, port, verbose)
     for model, versions in server.RequestHandlerClass.repository.models.items():

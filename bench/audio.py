@@ -25,8 +25,8 @@ FSDD_SEEDS = (0, 1, 2)  # one run per seed, then their ensemble
 
 def _train(assignments, data, run_dir):
     import pipelines
-    from pipelines import config as configs
-    from pipelines import training
+    from pipelines.core import config as configs
+    from pipelines.core import training
 
     cls = pipelines.get("audio")
     pipeline = cls(configs.override(cls.Config(), assignments))
@@ -51,7 +51,7 @@ def _fsdd_rows(folder):
         rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
                     f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} "
                     f"({seconds / 60:.1f} min; errors: {_errors(metrics)}) | >= 99.5% |")
-    from pipelines import ensemble
+    from pipelines.core import ensemble
 
     metrics = ensemble.evaluate_runs(run_dirs)[-1]  # what `cnn ensemble` exports and reports
     rows.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "

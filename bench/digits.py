@@ -15,8 +15,8 @@ MNIST = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" /
 
 def _train(assignments, data="bundled"):
     import pipelines
-    from pipelines import config as configs
-    from pipelines import training
+    from pipelines.core import config as configs
+    from pipelines.core import training
 
     cls = pipelines.get("digits")
     pipeline = cls(configs.override(cls.Config(), assignments))

@@ -50,8 +50,8 @@ def run(argv):
     if not (DATA / "imagesTr").is_dir():
         return f"## segment: Hippocampus\n\nNot run: {DATA} is absent.\n"
     import pipelines
-    from pipelines import training
-    from pipelines.config import override
+    from pipelines.core import training
+    from pipelines.core.config import override
 
     epochs = 1 if "--quick" in argv else _option(argv, "epochs", 10)
     minutes = _option(argv, "minutes", 30.0)

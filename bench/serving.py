@@ -27,8 +27,8 @@ SECONDS = 60.0
 
 def _export(folder):
     import pipelines
-    from pipelines import config as configs
-    from pipelines import training
+    from pipelines.core import config as configs
+    from pipelines.core import training
 
     cls = pipelines.get("digits")
     pipeline = cls(configs.override(cls.Config(), ["epochs=1"]))
@@ -97,7 +97,7 @@ def _in_process(export_path, image, batch, repeats):
 def run(argv):
     import tensorflow as tf
 
-    from pipelines import warmup
+    from serving import warmup
 
     quick = "--quick" in argv
     requests, seconds = (150, 20.0) if quick else (REQUESTS, SECONDS)

@@ -271,8 +271,8 @@ def vector_file(name):
 # ---------------------------------------------------------------------------------- training
 def _train(assignments, data):
     import pipelines
-    from pipelines import config as configs
-    from pipelines import training
+    from pipelines.core import config as configs
+    from pipelines.core import training
 
     cls = pipelines.get("text")
     pipeline = cls(configs.override(cls.Config(), assignments))

@@ -63,8 +63,8 @@ def run(argv):
     if not NPZ.is_file():
         return f"## volumes: AdrenalMNIST3D\n\nNot run: {NPZ} is absent.\n"
     import pipelines
-    from pipelines import training
-    from pipelines.config import override
+    from pipelines.core import training
+    from pipelines.core.config import override
 
     epochs = 2 if "--quick" in argv else _option(argv, "epochs", 30)
     seed = _option(argv, "seed", 0)

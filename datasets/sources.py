@@ -12,7 +12,8 @@ import pathlib
 
 import numpy as np
 
-from datasets import folders, npz, tfds_source
+from datasets import folders
+from datasets.formats import npz, tfds as tfds_source
 from datasets.examples import stratified_split
 
 

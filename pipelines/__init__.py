@@ -1,13 +1,22 @@
-"""Pipelines by name: `pipelines.get("digits")` -> the Pipeline class; see pipelines/base.py.
+"""Pipelines by name: `pipelines.get("digits")` -> the Pipeline class; see pipelines/core/base.py.
 
-Every module in this package is imported on first lookup, so a new pipeline is one new module
-whose class is decorated with `@pipelines.register`.
+An explicit, lazy map from name to module, in the style of Model Garden's `exp_factory`: a
+lookup imports that one domain (training digits never loads the audio or serving code, and a
+broken domain breaks only itself). A new built-in pipeline is one line in `MODULES`; a user's
+own pipeline registers itself with `@pipelines.register` when its module is imported.
 """
 import importlib
-import pkgutil
+
+MODULES = {
+    "digits": "pipelines.images.digits",
+    "objects": "pipelines.images.objects",
+    "audio": "pipelines.audio.pipeline",
+    "text": "pipelines.text.pipeline",
+    "volumes": "pipelines.volumes.classify",
+    "segment": "pipelines.volumes.segment",
+}
 
 _REGISTRY = {}
-_loaded = False
 
 
 def register(cls):
@@ -20,22 +29,16 @@ def register(cls):
     return cls
 
 
-def _load_all():
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
-
-
 def get(name):
     """The Pipeline class registered under `name`; ValueError lists the known names."""
-    _load_all()
+    if name not in _REGISTRY and name in MODULES:
+        importlib.import_module(MODULES[name])
     if name not in _REGISTRY:
-        raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(names())})")
+        hint = (f"; importing {MODULES[name]} did not register it" if name in MODULES
+                else "; a pipeline of your own registers itself when its module is imported")
+        raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(names())}){hint}")
     return _REGISTRY[name]
 
 
 def names():
-    _load_all()
-    return sorted(_REGISTRY)
+    return sorted(set(MODULES) | set(_REGISTRY))

@@ -22,8 +22,8 @@ TINY = {
 def trained():
     """{pipeline name: training Result}; every export lies in `<root>/<name>/1`."""
     import pipelines
-    from pipelines import config as configs
-    from pipelines import training
+    from pipelines.core import config as configs
+    from pipelines.core import training
 
     root = pathlib.Path(tempfile.mkdtemp(prefix="cnn-serving-tests-"))
     atexit.register(shutil.rmtree, root, True)

@@ -41,7 +41,7 @@ def test_train_prints_run_metrics_and_export(trained):
 
 
 def test_predict_png_through_the_export(trained, tmp_path):
-    from datasets import bundled_digits
+    from datasets.synthetic import bundled_digits
 
     root, _ = trained
     png = tmp_path / "digit.png"

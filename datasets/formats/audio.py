@@ -1,0 +1,372 @@
+"""Audio sources for the `audio` pipeline: files, folders, manifests, TFDS -> fixed-length waveforms.
+
+Why decode up front, in Python: the files users have come at any sample rate, bit depth and
+channel count. 16-bit PCM WAV is decoded with `tf.audio.decode_wav` (the same op the exported
+`audio_bytes` signature uses); anything else (24-bit, float, FLAC, OGG, ...) goes through
+librosa, and every clip is resampled to the pipeline's rate with librosa (soxr) and mixed down
+to mono. Decoding everything before training also means a bad file is reported by name before
+any step runs, and nothing is silently dropped.
+
+Bad clips (decided here, documented in the README):
+- an empty file, or a file that is not audio -> ValueError naming the file;
+- a zero-length clip (a valid header with no samples) -> ValueError naming the file;
+- a silent clip (every sample exactly 0) -> ValueError naming the file: it carries no
+  information about its label and usually means a broken recording. (At serving time a silent
+  or empty waveform is not an error: the model answers with finite probabilities.)
+
+Length: every clip is centred in a window of `num_samples` (zero padding on both sides, or
+the centre cropped out), the same rule the exported model applies to served waveforms
+(`pipelines.audio.features.fix_length`).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import io
+import os
+import pathlib
+import re
+import struct
+
+import numpy as np
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+_PCM, _EXTENSIBLE = 1, 0xFFFE
+_PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+
+
+def wav_format(data: bytes):
+    """(format_tag, channels, sample_rate, bits) of a RIFF/WAVE header, or None if not WAV."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], struct.unpack("<I", data[offset + 4:offset + 8])[0]
+        if chunk == b"fmt " and offset + 24 <= len(data):
+            tag, channels, rate = struct.unpack("<HHI", data[offset + 8:offset + 16])
+            bits = struct.unpack("<H", data[offset + 22:offset + 24])[0]
+            if tag == _EXTENSIBLE and size >= 40 and offset + 8 + 40 <= len(data):
+                sub = data[offset + 8 + 24:offset + 8 + 40]
+                tag = struct.unpack("<H", sub[:2])[0] if sub[2:] == _PCM_GUID_TAIL else tag
+            return tag, channels, rate, bits
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def is_pcm16_wav(data: bytes) -> bool:
+    """True for the WAV files `tf.audio.decode_wav` reads: 16-bit integer PCM."""
+    header = wav_format(data)
+    return header is not None and header[0] == _PCM and header[3] == 16
+
+
+def fix_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
+    """Centre a 1-D clip in `num_samples`: zero-pad both sides or crop the middle."""
+    n = len(waveform)
+    if n >= num_samples:
+        start = (n - num_samples) // 2
+        return waveform[start:start + num_samples]
+    left = (num_samples - n) // 2
+    return np.pad(waveform, (left, num_samples - n - left))
+
+
+def _decode(path: str, data: bytes):
+    """(mono float32 waveform, sample_rate) from the file's bytes; ValueError naming `path`."""
+    if not data:
+        raise ValueError(f"{path}: empty file (0 bytes), not an audio file")
+    if is_pcm16_wav(data):
+        import tensorflow as tf
+
+        try:
+            audio, rate = tf.audio.decode_wav(data)  # [samples, channels] float32 in [-1, 1)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(f"{path}: unreadable WAV ({error.message.splitlines()[0]})") from None
+        return audio.numpy().mean(axis=1), int(rate)
+    import soundfile
+
+    try:
+        audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001  (soundfile raises several types; fall back to librosa/audioread)
+        import warnings
+
+        import librosa
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, rate = librosa.load(path, sr=None, mono=False)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(f"{path}: not a readable audio file ({type(error).__name__})") from None
+        audio = np.atleast_2d(audio).T  # librosa: [channels, samples] -> [samples, channels]
+    return np.asarray(audio, np.float32).mean(axis=1), int(rate)
+
+
+def load_clip(path, sample_rate: int, num_samples: int | None = None) -> np.ndarray:
+    """One file as mono float32 at `sample_rate` (and fixed length if `num_samples`)."""
+    path = str(path)
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    waveform, rate = _decode(path, data)
+    if waveform.size == 0:
+        raise ValueError(f"{path}: zero-length clip (no samples)")
+    if not np.any(waveform):
+        raise ValueError(f"{path}: silent clip (every sample is 0)")
+    if rate != sample_rate:
+        import librosa
+
+        waveform = librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate)
+    waveform = np.clip(waveform, -1.0, 1.0).astype(np.float32)
+    return fix_length(waveform, num_samples) if num_samples else waveform
+
+
+def load_clips(paths, sample_rate, num_samples, workers=None) -> np.ndarray:
+    """(N, num_samples) float32 from N files, decoded in parallel; the first bad file raises."""
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    if not paths:
+        return np.zeros((0, num_samples), np.float32)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        clips = list(pool.map(lambda p: load_clip(p, sample_rate, num_samples), paths))
+    return np.stack(clips)
+
+
+# ------------------------------------------------------------------------- labels from names
+def compile_pattern(pattern: str, what="label_pattern"):
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"{what} {pattern!r}: not a valid regular expression ({error})") from None
+
+
+def labels_from_names(paths, pattern: str, origin: str):
+    """Label strings from file names: group 1 of `pattern` (or the whole match) per file.
+
+    Raises ValueError when the pattern matches no file, or names the first file it misses
+    (an example is never dropped silently).
+    """
+    regex = compile_pattern(pattern)
+    labels, missed = [], []
+    for path in paths:
+        match = regex.search(os.path.basename(path))
+        if match is None:
+            missed.append(path)
+            continue
+        labels.append(match.group(1) if regex.groups else match.group(0))
+    if len(missed) == len(paths):
+        example = os.path.basename(paths[0]) if paths else "no files"
+        raise ValueError(
+            f"{origin}: label_pattern {pattern!r} matches none of the {len(paths)} file names "
+            f"(e.g. {example})"
+        )
+    if missed:
+        raise ValueError(
+            f"{missed[0]}: file name does not match label_pattern {pattern!r} "
+            f"({len(missed)} of {len(paths)} files do not)"
+        )
+    return labels
+
+
+def sort_class_names(names):
+    """Sorted class names; numerically when all are integers (so '10' follows '9')."""
+    names = sorted(set(names))
+    if all(re.fullmatch(r"-?\d+", n) for n in names):
+        return sorted(names, key=int)
+    return names
+
+
+def audio_files(folder, extensions=AUDIO_EXTENSIONS):
+    """Audio files directly in `folder`, sorted."""
+    return sorted(
+        str(p) for p in pathlib.Path(folder).iterdir()
+        if p.is_file() and p.suffix.lower() in extensions
+    )
+
+
+def class_folder_files(root, extensions=AUDIO_EXTENSIONS):
+    """(paths, label strings) from root/<class>/<file>; sub-folders starting with _ or . are kept
+    only when they hold audio (speech_commands' `_background_noise_` holds long noise files and is
+    skipped: it is not a class)."""
+    root = pathlib.Path(root)
+    paths, labels = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name.startswith(".") or folder.name == "_background_noise_":
+            continue
+        files = audio_files(folder, extensions)
+        paths += files
+        labels += [folder.name] * len(files)
+    return paths, labels
+
+
+# ------------------------------------------------------------------------------ manifests
+def read_manifest(csv_path, path_column="path", label_column="label", split_column="split"):
+    """(paths, label strings, split names or None) from a CSV manifest.
+
+    Paths are relative to the manifest's folder unless absolute. A missing column, an empty
+    path or label, or a missing file is a ValueError naming the manifest and row (the header
+    is row 1).
+    """
+    csv_path = pathlib.Path(csv_path)
+    try:
+        text = csv_path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{csv_path}: not UTF-8 text (byte {error.start})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    columns = reader.fieldnames or []
+    for column in (path_column, label_column):
+        if column not in columns:
+            raise ValueError(
+                f"{csv_path}: no column '{column}' (columns: {', '.join(columns) or 'none'}); "
+                f"choose with --set path_column=... label_column=..."
+            )
+    has_split = split_column in columns
+    paths, labels, splits = [], [], []
+    for row_number, row in enumerate(reader, start=2):
+        path, label = (row.get(path_column) or "").strip(), (row.get(label_column) or "").strip()
+        if not path or not label:
+            empty = path_column if not path else label_column
+            raise ValueError(f"{csv_path} row {row_number}: empty '{empty}'")
+        full = pathlib.Path(path) if os.path.isabs(path) else csv_path.parent / path
+        if not full.is_file():
+            raise ValueError(f"{csv_path} row {row_number}: no such file {full}")
+        paths.append(str(full))
+        labels.append(label)
+        splits.append((row.get(split_column) or "train").strip().lower() if has_split else None)
+    if not paths:
+        raise ValueError(f"{csv_path}: no rows")
+    return paths, labels, (splits if has_split else None)
+
+
+# ------------------------------------------------------------------------- SourceData
+SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "validation": "val", "valid": "val"}
+
+
+def move_matching(named, pattern, to="test"):
+    """Move files whose name matches `pattern` from the training split into split `to`.
+
+    For sources without a given split, e.g. FSDD, where '_[5-9]\\.wav$' holds out takes 5-9.
+    """
+    regex = compile_pattern(pattern, "test_pattern")
+    base = "train" if "train" in named else "all"
+    paths, labels, origin = named[base]
+    chosen = [i for i, p in enumerate(paths) if regex.search(os.path.basename(p))]
+    if not chosen:
+        raise ValueError(f"{origin}: test_pattern {pattern!r} matches none of the {len(paths)} file names")
+    if len(chosen) == len(paths):
+        raise ValueError(f"{origin}: test_pattern {pattern!r} matches every file; nothing left to train on")
+    if to in named:
+        raise ValueError(f"{origin}: test_pattern given but the source already has a '{to}' split")
+    keep = sorted(set(range(len(paths))) - set(chosen))
+    named = dict(named)
+    named["train"] = ([paths[i] for i in keep], [labels[i] for i in keep], f"{origin} (train)")
+    named[to] = ([paths[i] for i in chosen], [labels[i] for i in chosen], f"{origin} ({pattern})")
+    named.pop("all", None)
+    return named
+
+
+def local_files(path, *, label_pattern="", path_column="path", label_column="label",
+                extensions=AUDIO_EXTENSIONS):
+    """{split: (paths, label strings, origin)} for a local SOURCE path (folder or CSV manifest).
+
+    - a CSV manifest with named columns (and an optional `split` column: train/val/test);
+    - a flat folder of audio files whose labels come from `label_pattern` (FSDD naming);
+    - a folder of `train/`, `test/` (optionally `val/`) class folders;
+    - a folder of class folders.
+    """
+    from datasets import folders  # the framework's listing rules: nothing skipped silently
+
+    path = pathlib.Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in (".csv", ".tsv"):
+            raise ValueError(f"{path}: expected a folder or a CSV manifest")
+        paths, labels, splits = read_manifest(path, path_column, label_column)
+        if splits is None:
+            return {"all": (paths, labels, str(path))}
+        named = {}
+        for row, split in enumerate(splits):
+            if split not in SPLIT_NAMES:
+                raise ValueError(f"{path} row {row + 2}: split '{split}' is not one of train, val, test")
+        for split in ("train", "val", "test"):
+            chosen = [i for i, s in enumerate(splits) if SPLIT_NAMES[s] == split]
+            if chosen:
+                named[split] = ([paths[i] for i in chosen], [labels[i] for i in chosen],
+                                f"{path} ({split})")
+        return named
+    if label_pattern:
+        paths = audio_files(path, extensions)
+        if not paths:
+            raise ValueError(f"{path}: no audio files ({', '.join(extensions)}) directly in this folder")
+        return {"all": (paths, labels_from_names(paths, label_pattern, str(path)), str(path))}
+    loose = audio_files(path, extensions)
+    if loose:
+        raise ValueError(
+            f"{path}: audio files directly in the folder (e.g. {os.path.basename(loose[0])}); "
+            f"give their labels with --set label_pattern='^(\\d+)_' or use one folder per class"
+        )
+    if folders.is_split_folder(path):
+        return {split: (*folders.class_folder_files(path / split, extensions), str(path / split))
+                for split in folders.SPLITS if (path / split).is_dir()}
+    return {"all": (*folders.class_folder_files(path, extensions), str(path))}
+
+
+def decode_splits(named, sample_rate, num_samples, description):
+    """SourceData of in-memory (N, num_samples) waveforms from {split: (paths, labels, origin)}."""
+    from datasets.examples import ArrayExamples, SourceData
+
+    base = "train" if "train" in named else "all"
+    class_names = sort_class_names(named[base][1])
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    for split, (paths, labels, origin) in named.items():
+        unknown = [(p, l) for p, l in zip(paths, labels) if l not in index]
+        if unknown:
+            raise ValueError(f"{unknown[0][0]}: label '{unknown[0][1]}' has no training examples "
+                             f"(classes: {', '.join(class_names)})")
+        waves = load_clips(paths, sample_rate, num_samples)
+        splits[split] = ArrayExamples(labels=np.asarray([index[l] for l in labels], np.int64),
+                                      origin=origin, inputs=waves)
+    counts = ", ".join(f"{len(e)} {name}" for name, e in splits.items())
+    return SourceData(splits, class_names,
+                      f"{description}: {counts} clips at {sample_rate} Hz, {len(class_names)} classes")
+
+
+# ------------------------------------------------------------------------------- TFDS
+def tfds_source(name, data_dir, sample_rate, num_samples):
+    """`tfds:NAME` for audio (spoken_digit, speech_commands): SourceData at `sample_rate`.
+
+    Read with the framework's offline-safe loader. When the set is recorded at the pipeline's
+    rate (speech_commands: 16 kHz) it streams as it is (the pipeline's `conform` scales the
+    int16-range integers and fixes the length in tf.data); otherwise (spoken_digit: 8 kHz) every
+    clip is resampled with librosa and held in memory.
+    """
+    import tensorflow_datasets as tfds
+
+    from datasets.formats import tfds as framework_tfds
+    from datasets.examples import ArrayExamples, SourceData
+
+    data = framework_tfds.load(name, data_dir=data_dir)
+    builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
+    feature = builder.info.features[builder.info.supervised_keys[0]]
+    rate = getattr(feature, "sample_rate", None)
+    if rate is None:
+        raise ValueError(f"tfds:{name}: its input '{builder.info.supervised_keys[0]}' is not audio")
+    if int(rate) == sample_rate:
+        return data
+    import librosa
+
+    import tensorflow as tf
+
+    scale = 1.0 / 32768.0 if tf.as_dtype(feature.tf_dtype).is_integer else 1.0  # int16-range PCM
+    splits = {}
+    for split, examples in data.splits.items():
+        clips = []
+        for index, (audio, _) in enumerate(examples.dataset().as_numpy_iterator()):
+            waveform = np.asarray(audio, np.float32).reshape(len(audio), -1).mean(axis=1) * scale
+            if waveform.size == 0 or not np.any(waveform):
+                raise ValueError(f"{examples.origin} example {index}: "
+                                 f"{'zero-length' if waveform.size == 0 else 'silent'} clip")
+            waveform = librosa.resample(waveform, orig_sr=int(rate), target_sr=sample_rate)
+            clips.append(fix_length(np.clip(waveform, -1, 1), num_samples))
+        splits[split] = ArrayExamples(labels=examples.labels, origin=examples.origin,
+                                      inputs=np.stack(clips).astype(np.float32))
+    return SourceData(splits, data.class_names,
+                      f"{data.description} (resampled {int(rate)} -> {sample_rate} Hz)")

@@ -1,0 +1,206 @@
+"""`audio`: spoken words and digits (and DTMF tones) from raw waveforms.
+
+Served model: waveform [batch, samples] float32 (any length; centred in `clip_seconds`) ->
+log-mel (tf.signal + librosa's filter bank, matching librosa within 0.01 dB) -> per-example
+standardisation -> [SpecAugment in training] -> conv1d/conv2d from our layers -> softmax.
+A second signature takes `audio_bytes`: a 16-bit PCM WAV file at the model's sample rate,
+decoded in the graph by `tf.audio.decode_wav` (TF Serving's REST API base64-decodes
+`{"b64": ...}` itself). A WAV at another rate is answered with an InvalidArgument error that
+says the rate to use.
+
+Sources: `bundled` (generated DTMF tones, datasets/dtmf.py), `tfds:spoken_digit`,
+`tfds:speech_commands`, folders of class folders (or train/test[/val] of them), a flat folder
+with `--set label_pattern='^(\\d+)_'`, CSV manifests (`--set path_column=... label_column=...`,
+optional `split` column). Local files are decoded up front (datasets/audio.py): any format
+librosa reads, resampled to `sample_rate`, mixed down to mono; bad files stop the run by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from pipelines import register
+from pipelines.core.base import Pipeline
+from pipelines.core.config import BaseConfig
+
+
+@dataclasses.dataclass
+class AudioConfig(BaseConfig):
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    network: str = "conv1d"  # conv1d (time x mel-channels) or conv2d (time x mel image)
+    width: int = 64  # channels of the first block; doubles per block
+    dropout: float = 0.3
+    # Signal and features (defaults: 16 kHz, 1 s, 32 ms windows, 10 ms hop, 64 Slaney mels).
+    sample_rate: int = 16000
+    clip_seconds: float = 1.0
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float = 0.0  # 0: sample_rate / 2 (librosa's default)
+    top_db: float = 80.0  # per example; 0 disables
+    # Training-only augmentation.
+    time_shift_seconds: float = 0.1
+    speed_change: float = 0.0  # random speed (tempo and pitch) within +-this fraction, e.g. 0.1
+    end_trim: float = 0.0  # silence a random part, up to this fraction, of each word's end, e.g. 0.3
+    time_masks: int = 2
+    time_mask_frames: int = 10
+    freq_masks: int = 2
+    freq_mask_bins: int = 8
+    # Sources.
+    label_pattern: str = ""  # flat folder: regex on file names, group 1 is the label
+    test_pattern: str = ""  # files whose name matches form the test split (FSDD: '_[5-9]\.wav$')
+    path_column: str = "path"  # CSV manifests
+    label_column: str = "label"
+    bundled_per_class: int = 100  # DTMF clips per key for training (a third of that for test)
+
+    @property
+    def num_samples(self):
+        return int(round(self.clip_seconds * self.sample_rate))
+
+
+@register
+class Audio(Pipeline):
+    name = "audio"
+    summary = "spoken words/digits and DTMF tones from raw waveforms (log-mel in the model, 1D CNN)"
+    sources = ("bundled (DTMF tones), tfds:spoken_digit, tfds:speech_commands, class folders of "
+               "audio files, a flat folder with --set label_pattern=REGEX, CSV manifests")
+    Config = AudioConfig
+    input_name = "waveform"
+    file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+    networks = ("conv1d", "conv2d")
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        if not 0 <= self.config.speed_change < 1:
+            raise ValueError(f"speed_change must be in [0, 1), got {self.config.speed_change}")
+        if not 0 <= self.config.end_trim < 1:
+            raise ValueError(f"end_trim must be in [0, 1), got {self.config.end_trim}")
+
+    # ------------------------------------------------------------------ data
+    def bundled(self):
+        from datasets.synthetic import dtmf
+        from datasets.examples import ArrayExamples, SourceData
+
+        c = self.config
+        n = max(1, c.bundled_per_class)
+        train = dtmf.generate(n, seed=1000 + c.seed, sample_rate=c.sample_rate, num_samples=c.num_samples)
+        test = dtmf.generate(max(1, n // 3), seed=2000 + c.seed, sample_rate=c.sample_rate,
+                             num_samples=c.num_samples)
+        splits = {
+            "train": ArrayExamples(labels=train[1], origin="bundled DTMF (train)", inputs=train[0]),
+            "test": ArrayExamples(labels=test[1], origin="bundled DTMF (test)", inputs=test[0]),
+        }
+        return SourceData(splits, list(dtmf.CLASS_NAMES),
+                          f"bundled DTMF tones: {len(train[1])} train, {len(test[1])} test clips "
+                          f"at {c.sample_rate} Hz, 12 keys")
+
+    def read_source(self, source, data_dir=None):
+        """`tfds:NAME` recorded at another sample rate is resampled here (librosa)."""
+        if not source.startswith("tfds:"):
+            return None
+        from datasets.formats import audio
+
+        c = self.config
+        return audio.tfds_source(source[len("tfds:"):], data_dir, c.sample_rate, c.num_samples)
+
+    def read_path(self, path):
+        """Every local audio source: decoded (and resampled) up front into memory."""
+        from datasets.formats import audio
+
+        c = self.config
+        named = audio.local_files(path, label_pattern=c.label_pattern, path_column=c.path_column,
+                                  label_column=c.label_column, extensions=self.file_extensions)
+        if c.test_pattern:
+            named = audio.move_matching(named, c.test_pattern)
+        return audio.decode_splits(named, c.sample_rate, c.num_samples, str(path))
+
+    def check_file(self, path):
+        from datasets.formats import audio
+
+        audio.load_clip(path, self.config.sample_rate)
+
+    def decode_file(self, path):
+        import tensorflow as tf
+
+        return self._decode_wav(tf.io.read_file(path))
+
+    def conform(self, x):
+        """Any source's clip (float, or int16-range integers from TFDS) -> [num_samples] float32."""
+        import tensorflow as tf
+
+        from pipelines.audio.features import fix_length
+
+        if x.dtype.is_integer:
+            x = tf.cast(x, tf.float32) / 32768.0
+        return fix_length(tf.cast(x, tf.float32), self.config.num_samples)
+
+    def augment(self, x, seed):
+        from pipelines.audio.features import random_end_trim, random_speed, random_time_shift
+
+        c = self.config
+        if c.end_trim > 0:
+            x = random_end_trim(x, c.end_trim, seed + 5)
+        if c.speed_change > 0:
+            x = random_speed(x, c.speed_change, seed + 3)
+        shift = int(c.time_shift_seconds * c.sample_rate)
+        return random_time_shift(x, shift, seed) if shift > 0 else x
+
+    # ----------------------------------------------------------------- model
+    def input_spec(self):
+        import tensorflow as tf
+
+        return tf.TensorSpec([None], tf.float32)  # any length: centred in clip_seconds
+
+    def preprocess(self, x):
+        from pipelines.audio.pipeline import features as f
+
+        c = self.config
+        x = f.FixLength(c.num_samples, name="fix_length")(x)  # [B, num_samples]
+        x = f.LogMelSpectrogram(
+            sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length, n_mels=c.n_mels,
+            fmin=c.fmin, fmax=c.fmax or None, top_db=c.top_db or None, name="log_mel",
+        )(x)  # [B, frames, n_mels]
+        x = f.PerExampleStandardize(name="standardize")(x)
+        return f.SpecAugment(c.time_masks, c.time_mask_frames, c.freq_masks, c.freq_mask_bins,
+                             name="spec_augment")(x)
+
+    def network(self, x, num_classes):
+        from networks.audio import NETWORKS
+
+        c = self.config
+        return NETWORKS[c.network](x, num_classes, width=c.width, dropout=c.dropout)
+
+    def optimizer(self, steps_per_epoch):
+        import keras
+
+        c = self.config
+        schedule = keras.optimizers.schedules.CosineDecay(
+            c.learning_rate, decay_steps=max(1, c.epochs * steps_per_epoch), alpha=0.01)
+        return keras.optimizers.Adam(schedule)
+
+    # --------------------------------------------------------------- serving
+    def decode_bytes(self, data):
+        """A WAV file (scalar string) -> [num_samples] float32, in the graph."""
+        from pipelines.audio.features import fix_length
+
+        return fix_length(self._decode_wav(data), self.config.num_samples)
+
+    def read_file(self, path):
+        from datasets.formats import audio
+
+        return audio.load_clip(path, self.config.sample_rate, self.config.num_samples)
+
+    def _decode_wav(self, data):
+        """tf ops: 16-bit PCM WAV bytes -> mono [samples]; another sample rate is an error."""
+        import tensorflow as tf
+
+        audio, rate = tf.audio.decode_wav(data)  # [samples, channels], scalar int32
+        check = tf.debugging.assert_equal(
+            rate, self.config.sample_rate,
+            message=f"audio_bytes: the WAV must be sampled at {self.config.sample_rate} Hz "
+                    f"(16-bit PCM); resample it first",
+        )
+        with tf.control_dependencies([check]):
+            return tf.reduce_mean(audio, axis=-1)  # stereo -> mono

@@ -1,0 +1,247 @@
+"""The `Pipeline` base class: what a domain pipeline says, and nothing the framework does for it.
+
+How a new pipeline plugs in
+===========================
+Write one module `pipelines/<name>.py` (it is imported automatically by `pipelines.get`):
+
+    import dataclasses
+    from pipelines import register
+    from pipelines.core.base import Pipeline
+    from pipelines.core.config import BaseConfig
+
+    @dataclasses.dataclass
+    class SpeechConfig(BaseConfig):            # practitioner's defaults; `--set key=value`
+        epochs: int = 20
+        network: str = "dscnn"                 # overridable like every field
+        sample_rate: int = 8000
+
+    @register
+    class Speech(Pipeline):
+        name = "speech"                        # `cnn train speech`
+        summary = "spoken digits (FSDD) ..."   # one line for `cnn pipelines`
+        sources = "bundled, tfds:spoken_digit, folders of .wav, ..."  # for `cnn pipelines`
+        Config = SpeechConfig
+        input_name = "waveform"                # serving input key: image, waveform, text, volume
+        file_extensions = (".wav",)            # files that folder / CSV sources accept
+
+        # ---- data (return `datasets.examples` objects; see datasets/sources.py) ----
+        def bundled(self): ...                 # -> SourceData; the offline default source
+        def read_source(self, source, data_dir): ...  # optional: claim any SOURCE string first
+        def read_path(self, path): ...         # optional: domain formats (IDX, .npz keys...)
+        def check_file(self, path): ...        # raise ValueError naming a bad file
+        def decode_file(self, path): ...       # tf ops: path tensor -> example tensor
+        def conform(self, x): ...              # tf ops: any example -> fixed training shape/dtype
+        def augment(self, x, seed): ...        # tf ops on ONE example; training only
+        def input_dataset(self, examples, batch_size, training, seed): ...  # optional: own tf.data
+                                               # (targets other than one class per example)
+
+        # ---- model (Keras; convolution/pooling only from our `layers`) ----
+        def input_spec(self): ...              # tf.TensorSpec of ONE served example (None dims ok)
+        def preprocess(self, x): ...           # Keras ops in the model: resize, scale, features
+        def network(self, x, num_classes): ... # x (preprocessed KerasTensor) -> logits
+        def optimizer(self, steps_per_epoch): ...
+
+        # ---- optional ----
+        def decode_bytes(self, data): ...      # tf ops: encoded file (scalar string) -> example;
+                                               # adds a `<input_name>_bytes` serving signature
+        def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
+        def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
+
+The framework (pipelines/training.py, evaluation.py, export.py, serving.py) then provides, for
+every pipeline: source parsing (`bundled`, `tfds:NAME`, class folders, train/test folders, CSV
+manifests, .npz), the stratified seeded hold-out, tf.data (parallel decode, cache, seeded shuffle,
+augmentation in training only, prefetch), `fit` with checkpoints, BackupAndRestore (`--resume`),
+TensorBoard and CSV history, mixed precision and XLA, the test report (metrics.json,
+confusion_matrix.png), and the versioned, atomic SavedModel export with `serving_default`
+(`<input_name>` -> `probabilities`, `class_id`, `label`).
+
+Tasks other than single-label classification (e.g. segmentation) override the task hooks:
+`loss`, `metrics`, `head` (network output -> probabilities), `serving_outputs`
+(probabilities -> named output tensors), `report` (labels, probabilities -> metrics.json dict)
+and `write_prediction` (what `cnn predict` prints or writes for one file).
+
+All tf hooks run in graphs (tf.data, export): core TensorFlow ops only, no `tf.py_function`,
+no Python `if` on tensor values.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from pipelines.core.config import BaseConfig, check_ema_momentum
+
+
+class Pipeline:
+    """A domain's data, preprocessing and network; subclass and `@pipelines.register`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    sources: ClassVar[str] = "bundled"
+    Config: ClassVar[type] = BaseConfig
+    input_name: ClassVar[str] = "input"
+    file_extensions: ClassVar[tuple] = ()
+    networks: ClassVar[tuple] = ()  # names accepted by `config.network`
+
+    def __init__(self, config=None):
+        self.config = config if config is not None else self.Config()
+        if self.networks and self.config.network not in self.networks:
+            raise ValueError(
+                f"unknown network '{self.config.network}' for {self.name} "
+                f"(known: {', '.join(self.networks)})"
+            )
+        check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
+
+    # ------------------------------------------------------------------ data
+    def bundled(self):
+        """The offline default source: a `datasets.examples.SourceData`."""
+        raise ValueError(f"pipeline {self.name} has no bundled data")
+
+    def read_source(self, source, data_dir=None):
+        """A `SourceData` for a SOURCE string this pipeline reads itself, or None (the default).
+
+        Asked first, for every SOURCE (`bundled`, `tfds:NAME`, paths): e.g. the audio pipeline
+        resamples a TFDS set recorded at another sample rate, which `conform` cannot know.
+        """
+        return None
+
+    def read_path(self, path):
+        """A `SourceData` for a domain format at `path` (file or folder), or None if not one."""
+        return None
+
+    def check_file(self, path):
+        """Raise ValueError naming `path` if it cannot be read; called for every file up front."""
+
+    def decode_file(self, path):
+        """tf ops: a scalar string path -> one example (as `conform` expects)."""
+        raise ValueError(f"pipeline {self.name} cannot read files")
+
+    def conform(self, x):
+        """tf ops: one example from any source -> the fixed shape and dtype used in training."""
+        return x
+
+    def augment(self, x, seed):
+        """tf ops: a random variant of one conformed example, for training; `seed` is (2,) int."""
+        return x
+
+    def input_dataset(self, examples, batch_size, training=False, seed=0):
+        """Batches of (model input, target) from `Examples`: the generic tf.data path
+        (pipelines/data.py). Override when a target is not one class per example, e.g.
+        segmentation crops image and label volumes together."""
+        from pipelines.core import data
+
+        return data.input_dataset(self, examples, batch_size, training, seed)
+
+    # ----------------------------------------------------------------- model
+    def input_spec(self):
+        """`tf.TensorSpec` of one served example (without batch); None for free dimensions."""
+        raise NotImplementedError
+
+    def preprocess(self, x):
+        """Keras ops from the served input to the network input (runs in training and serving)."""
+        return x
+
+    def network(self, x, num_classes):
+        """The network body from the preprocessed KerasTensor to logits (num_classes)."""
+        raise NotImplementedError
+
+    def optimizer(self, steps_per_epoch):
+        import keras
+
+        return keras.optimizers.Adam(self.config.learning_rate)
+
+    def adapt(self, train):
+        """Fit in-model state on the training `tf.data.Dataset` of (example, label), if any."""
+
+    def decode_bytes(self, data):
+        """tf ops: one encoded file (scalar string) -> one served example, the same shape for all
+        files (so a batch stacks); defining it adds the `<input_name>_bytes` signature."""
+        raise NotImplementedError
+
+    def read_file(self, path):
+        """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
+        raise ValueError(f"pipeline {self.name} cannot read {path}")
+
+    # ------------------------------------------------------------------ task
+    def head(self, logits):
+        """Network output -> probabilities (float32, for mixed precision)."""
+        import keras
+
+        return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+
+    def loss(self):
+        return "sparse_categorical_crossentropy"
+
+    def metrics(self, num_classes):
+        import keras
+
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return metrics
+
+    def serving_outputs(self, probabilities, labels_of):
+        """Named serving outputs from (batch, classes) probabilities; `labels_of(class_id)` gives
+        the class name strings (a lookup table in the export)."""
+        import tensorflow as tf
+
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "class_id": class_id, "label": labels_of(class_id)}
+
+    def predict_examples(self, predict_batch, examples, batch_size):
+        """(labels, probabilities) of `examples` for `report`; `predict_batch` maps a batch of
+        served inputs to probabilities (Keras model or export). Override to evaluate otherwise,
+        e.g. segmentation predicts whole volumes window by window."""
+        batches = self.input_dataset(examples, batch_size)
+        probabilities = [np.asarray(predict_batch(x), np.float32) for x, _ in batches]
+        return np.asarray(examples.labels), np.concatenate(probabilities)
+
+    def report(self, labels, probabilities, class_names):
+        """The test metrics (metrics.json) from labels (N,) and probabilities (N, classes)."""
+        from pipelines.core import evaluation
+
+        return evaluation.classification_report(labels, probabilities, class_names)
+
+    def predict_file(self, path, serve):
+        """The `cnn predict` line for one file through the export (no bytes input, or custom
+        output); `serve(batch)` returns the serving outputs as NumPy arrays. Override to predict
+        otherwise, e.g. segmentation tiles a whole scan and writes a file."""
+        outputs = {key: value[0] for key, value in serve(self.read_file(path)[None]).items()}
+        return self.write_prediction(path, outputs)
+
+    def write_prediction(self, path, outputs):
+        """One line for `cnn predict` from the serving outputs of one file (NumPy values)."""
+        label = outputs["label"]
+        label = label.decode() if isinstance(label, bytes) else str(label)
+        probability = float(np.max(outputs["probabilities"]))
+        return f"{path}\t{label}\t{probability:.4f}"
+
+    # --------------------------------------------------------------- helpers
+    def has_bytes_input(self):
+        """Whether the export gets a `<input_name>_bytes` signature (`decode_bytes` is defined)."""
+        return type(self).decode_bytes is not Pipeline.decode_bytes
+
+    def custom_predict(self):
+        """Whether `cnn predict` needs this pipeline's code: no bytes signature, or its own output."""
+        return (not self.has_bytes_input()
+                or type(self).write_prediction is not Pipeline.write_prediction
+                or type(self).predict_file is not Pipeline.predict_file)
+
+    def build_model(self, num_classes):
+        """The trained and served model: named input -> preprocess -> network -> head."""
+        import keras
+
+        spec = self.input_spec()
+        inputs = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype.name, name=self.input_name)
+        logits = self.network(self.preprocess(inputs), num_classes)
+        return keras.Model(inputs, self.head(logits), name=f"{self.name}_{self.config.network}")
+
+    def describe(self):
+        """Name, summary, sources and config defaults, for `cnn pipelines`."""
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "sources": self.sources,
+            "input": self.input_name,
+            "networks": list(self.networks),
+            "defaults": dataclasses.asdict(self.Config()),
+        }

@@ -1,0 +1,70 @@
+"""Run folders: what a training run writes, and reading a run back (`--resume`, `cnn evaluate`).
+
+    <run>/config.json          pipeline, config, sources, how the splits were made
+    <run>/history.csv          per-epoch metrics (Keras CSVLogger)
+    <run>/metrics.json         test metrics (Keras names) + per-class precision/recall + confusion
+    <run>/confusion_matrix.png
+    <run>/checkpoints/         last.keras every epoch (best.keras when there is a validation split)
+    <run>/backup/              Keras BackupAndRestore state while training (for --resume)
+    <run>/logs/                TensorBoard
+    <run>/model.keras          the trained model (served input -> probabilities)
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+
+CONFIG = "config.json"
+
+
+def new_run_dir(pipeline_name, base="runs"):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = pathlib.Path(base) / f"{pipeline_name}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = pathlib.Path(base) / f"{pipeline_name}-{stamp}-{suffix}"
+    return path
+
+
+def prepare(run_dir, resume):
+    """Create the folder of a new run, or check the one to resume; never reuse a finished one."""
+    run_dir = pathlib.Path(run_dir)
+    if resume:
+        if not (run_dir / CONFIG).is_file():
+            raise FileNotFoundError(f"{run_dir}: no {CONFIG} here, nothing to resume")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir}: run folder is not empty (use --resume or another --run-dir)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    return run_dir
+
+
+def read_record(run_dir):
+    path = pathlib.Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no {CONFIG})")
+    return json.loads(path.read_text())
+
+
+def write_record(run_dir, record):
+    (pathlib.Path(run_dir) / CONFIG).write_text(json.dumps(record, indent=2))
+
+
+def pipeline_from_record(record):
+    """The Pipeline (with its saved config) that made a run or an export."""
+    import pipelines
+    from pipelines.core.config import from_dict
+
+    cls = pipelines.get(record["pipeline"])
+    return cls(from_dict(cls.Config, record["config"]))
+
+
+def splits_of(pipeline, record):
+    """A run's train/val/test splits, re-read from its recorded sources (same seeded hold-outs)."""
+    from datasets import sources
+
+    data = sources.load(pipeline, record["data"], record["data_dir"])
+    test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
+    return sources.make_splits(data, test, pipeline.config)

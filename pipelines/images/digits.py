@@ -1,0 +1,99 @@
+"""digits: handwritten digit recognition with the networks of the lecture, on our layers.
+
+Networks (`--set network=...`):
+- `lecun1989`: LeCun et al. 1989 style: strided 5x5 convolutions and no pooling layers, then a
+  small fully connected layer. The 1989 sizes are `--set filters=12,12 dense_units=30`; the
+  defaults are wider, with batch normalisation and ReLU, which is what reaches the targets.
+- `lenet5`: LeNet-5 (C1 6@5x5, S2, C3 16@5x5, S4, C5 120, F6 84), pooling S2/S4 by averaging.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from datasets.synthetic import bundled_digits
+from datasets.formats import mnist_idx
+from pipelines import register
+from pipelines.images.base import ImageConfig, ImagePipeline
+
+
+@dataclasses.dataclass
+class DigitsConfig(ImageConfig):
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    network: str = "lecun1989"
+    image_size: int = 16  # as LeCun 1989 (16x16); MNIST at full resolution: --set image_size=28
+    augment_shift: int = 2
+    filters: tuple[int, ...] = (32, 64, 128)  # lecun1989: one strided 5x5 convolution each
+    dense_units: int = 128
+    dropout: float = 0.3
+
+
+@register
+class Digits(ImagePipeline):
+    name = "digits"
+    summary = "handwritten digits 0-9 (LeCun 1989 strided network or LeNet-5)"
+    sources = ("bundled (scikit-learn 8x8 digits), tfds:mnist, MNIST IDX folder, "
+               "image folders (any size, grey or RGB), CSV manifest, .npz")
+    Config = DigitsConfig
+    networks = ("lecun1989", "lenet5")
+    channels = 1
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        if self.config.network == "lenet5" and self.config.image_size < 20:
+            raise ValueError("network lenet5 needs image_size >= 20 (--set image_size=28)")
+
+    def bundled(self):
+        return bundled_digits.load()
+
+    def read_path(self, path):
+        return mnist_idx.detect(path)
+
+    def network(self, x, num_classes):
+        return lecun1989(x, num_classes, self.config) if self.config.network == "lecun1989" \
+            else lenet5(x, num_classes)
+
+    def optimizer(self, steps_per_epoch):
+        import keras
+
+        schedule = keras.optimizers.schedules.CosineDecay(
+            self.config.learning_rate, decay_steps=max(1, steps_per_epoch * self.config.epochs)
+        )
+        return keras.optimizers.Adam(schedule)
+
+
+def lecun1989(x, num_classes, config):
+    """Strided convolutions (no pooling) -> dense -> logits. x: (batch, size, size, 1)."""
+    import keras
+
+    import layers
+
+    for index, filters in enumerate(config.filters):
+        kernel = 5 if index < 2 else 3
+        x = layers.Conv2D(filters, kernel, strides=2, padding="same", use_bias=False,
+                          name=f"h{index + 1}")(x)  # 16 -> 8 -> 4 -> 2 (28 -> 14 -> 7 -> 4)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"h{index + 1}_bn")(x)
+        x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(config.dropout)(x)
+    x = keras.layers.Dense(config.dense_units, activation="relu", name="hidden")(x)
+    x = keras.layers.Dropout(config.dropout)(x)
+    return keras.layers.Dense(num_classes, name="logits")(x)
+
+
+def lenet5(x, num_classes):
+    """LeNet-5 (C1 padded 'same'; the paper's 32x32 is 28x28 with a 2-pixel border).
+    Needs image_size >= 20 (C5 is a 5x5 convolution over S4); 28 gives the shapes below."""
+    import keras
+
+    import layers
+
+    x = layers.Conv2D(6, 5, padding="same", activation="tanh", name="c1")(x)  # 28x28x6
+    x = layers.AveragePooling2D(2, name="s2")(x)  # 14x14x6
+    x = layers.Conv2D(16, 5, activation="tanh", name="c3")(x)  # 10x10x16
+    x = layers.AveragePooling2D(2, name="s4")(x)  # 5x5x16
+    x = layers.Conv2D(120, 5, activation="tanh", name="c5")(x)  # 1x1x120
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(84, activation="tanh", name="f6")(x)
+    return keras.layers.Dense(num_classes, name="logits")(x)

@@ -1,0 +1,49 @@
+"""objects: the generated shapes set, the two networks on our layers, a short training run."""
+import numpy as np
+
+import layers
+import pipelines
+from datasets.synthetic import shapes
+from pipelines.core import config as configs
+from pipelines.core import training
+
+
+def _objects(*assignments):
+    cls = pipelines.get("objects")
+    return cls(configs.override(cls.Config(), list(assignments)))
+
+
+def test_shapes_are_deterministic_balanced_and_varied():
+    images, labels = shapes.generate(6, seed=5)
+    again, _ = shapes.generate(6, seed=5)
+    assert images.shape == (48, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images, again)
+    assert np.bincount(labels).tolist() == [6] * len(shapes.CLASSES)
+    # Not separable by mean colour: class means of the mean pixel overlap heavily.
+    means = images.reshape(48, -1).mean(1)
+    per_class = [means[labels == k].mean() for k in range(len(shapes.CLASSES))]
+    assert np.std(per_class) < np.std(means)
+    data = _objects("bundled_per_class=9").bundled()
+    assert (len(data.splits["train"]), len(data.splits["test"])) == (72, 24)
+    assert data.class_names == list(shapes.CLASSES)
+
+
+def test_networks_use_our_layers():
+    alexnet = _objects().build_model(10)
+    kinds = {type(layer) for layer in alexnet.layers}
+    assert {layers.Conv2D, layers.MaxPooling2D, layers.LocalResponseNormalization} <= kinds
+    assert not any(type(layer).__module__.startswith("keras") and
+                   ("Conv" in type(layer).__name__ or "Pool" in type(layer).__name__) for layer in alexnet.layers)
+    assert alexnet.output.shape == (None, 10)
+    resnet = _objects("network=resnet").build_model(10)
+    assert layers.GlobalAveragePooling2D in {type(layer) for layer in resnet.layers}
+    assert sum(isinstance(layer, layers.Conv2D) for layer in resnet.layers) == 1 + 12 + 2
+
+
+def test_short_training_run_learns_shapes(tmp_path):
+    pipeline = _objects("network=resnet", "width=16", "epochs=4", "bundled_per_class=40",
+                        "batch_size=32", "learning_rate=0.05")
+    result = training.run(pipeline, run_dir=tmp_path / "run", export_dir=tmp_path / "exports", verbose=0)
+    assert result.metrics["examples"] == 8 * 13
+    assert result.metrics["accuracy"] > 1.5 / len(shapes.CLASSES)  # above chance after 4 short epochs
+    assert (result.export_path / "assets" / "class_names.txt").read_text().split() == list(shapes.CLASSES)
