@@ -26,7 +26,7 @@ dev: $(DEVSTAMP)
 DEMO_RUN := runs/demo-digits-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
 	$(BIN)/cnn train digits --data bundled --run-dir $(DEMO_RUN)
-	$(BIN)/python -m datasets.bundled_digits $(DEMO_RUN)/test_digit.png 0
+	$(BIN)/python -m datasets.synthetic.bundled_digits $(DEMO_RUN)/test_digit.png 0
 	$(BIN)/cnn predict "$$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN)/config.json'))['export'])")" $(DEMO_RUN)/test_digit.png
 
 test: $(DEVSTAMP)
