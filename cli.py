@@ -38,7 +38,24 @@ def user_errors(command):
 
 
 def quiet_tensorflow():
+    """Import TensorFlow and initialise its devices with the process's native stderr closed:
+    its start-up lines (absl's InitializeLog warning, the oneDNN and CUDA notices) are written by
+    C++ before TF_CPP_MIN_LOG_LEVEL applies. CNN_DEBUG=1 shows them."""
+    if os.environ.get("CNN_DEBUG"):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()  # the platform probes (CUDA) print now, not later
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,6 +119,8 @@ def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
 def _print_metrics(metrics):
     from pipelines.core.evaluation import headline
 
+    for note in metrics.get("notes", ()):
+        click.echo(note)
     click.echo("test metrics: " + ", ".join(
         f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
         for key, value in headline(metrics).items()))
@@ -127,7 +146,7 @@ def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
     quiet_tensorflow()
     from pipelines.core import config as configs
-    from pipelines.core import runs, training
+    from pipelines.core import runs
 
     base = None
     if resume:
@@ -143,14 +162,25 @@ def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir
         data_dir = data_dir or record["data_dir"]
         mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
     chosen = _make_pipeline(pipeline, base, epochs, batch_size, seed, assignments)
-    result = training.run(
-        chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
-        export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit, verbose=2,
-    )
-    click.echo(f"run folder: {result.run_dir}")
-    _print_metrics(result.metrics)
-    if result.export_path:
-        click.echo(f"SavedModel: {result.export_path}")
+    run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
+                           export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit)
+    click.echo(f"run folder: {run.run_dir}")
+    _print_metrics(run.metrics)
+    if run.export_path:
+        click.echo(f"SavedModel: {run.export_path}")
+
+
+def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **train_options):
+    """The training driver, then the export driver (kept apart: pipelines never import serving);
+    the finished `Run`, with `export_path` set when `export_dir` is given."""
+    from pipelines.core import training
+
+    run = training.train(pipeline, data, **train_options)
+    if export_dir:
+        from serving import export
+
+        export.export_trained(run, pipeline, export_dir)
+    return run
 
 
 @main.command()
@@ -227,9 +257,9 @@ def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
     averages their probabilities; prints each run's and the ensemble's test metrics."""
     quiet_tensorflow()
-    from pipelines.core import ensemble as ensembles
+    from serving import predict as serving
 
-    path, metrics, member_metrics = ensembles.export_ensemble(list(runs), export_dir, name=name, version=version)
+    path, metrics, member_metrics = serving.export_ensemble(list(runs), export_dir, name=name, version=version)
     for run, member in zip(runs, member_metrics):
         click.echo(f"member {run}:")
         _print_metrics(member)
@@ -242,7 +272,6 @@ def ensemble(runs, export_dir, name, version):
 @user_errors
 def list_pipelines():
     """List the pipelines with their data sources and default config."""
-    quiet_tensorflow()
     import pipelines
 
     for name in pipelines.names():

@@ -1,1 +1,1 @@
-"""Data sources for the pipelines: each returns `datasets.examples.SourceData` (see sources.py)."""
+"""Data sources for the pipelines: each returns `datasets.examples.SourceData` (see pipelines/core/sources.py)."""

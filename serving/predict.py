@@ -1,4 +1,5 @@
-"""Using what training produced: evaluate a run folder or an export, predict files with an export.
+"""Using what training produced: evaluate a run folder or an export, predict files with an
+export, export a run (again).
 
 `cnn predict` goes through the SavedModel alone: file bytes into `<input>_bytes`, the outputs
 printed. Only an export whose pipeline declares `custom_predict` (no bytes signature, or its
@@ -9,9 +10,8 @@ from __future__ import annotations
 import json
 import pathlib
 
-import numpy as np
-
-from serving.export import METADATA
+from pipelines.core import evaluation, runs, sources, training
+from serving import export, signatures
 
 
 def is_export(path):
@@ -19,9 +19,9 @@ def is_export(path):
 
 
 def read_metadata(path):
-    file = pathlib.Path(path) / METADATA
+    file = pathlib.Path(path) / export.METADATA
     if not file.is_file():
-        raise FileNotFoundError(f"{path}: not a cnn-suite export (no {METADATA})")
+        raise FileNotFoundError(f"{path}: not a cnn-suite export (no {export.METADATA})")
     return json.loads(file.read_text())
 
 
@@ -29,44 +29,28 @@ def _export_predictor(path, metadata):
     """probabilities (N, classes) for a batch, through the export's serving_default."""
     import tensorflow as tf
 
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    name = metadata["input"]
-    dtype = signature.structured_input_signature[1][name].dtype
-
-    def probabilities(batch):
-        return signature(**{name: tf.cast(batch, dtype)})["probabilities"].numpy()
-
-    return probabilities
+    serve = signatures.caller(tf.saved_model.load(str(path)), metadata["input"])
+    return lambda batch: serve(batch)["probabilities"]
 
 
 def evaluate(model_path, data, data_dir=None, batch_size=None):
     """Test metrics of a run folder or export on SOURCE `data` (its test split, else all of it)."""
-    from datasets import sources
-    from pipelines.core import runs
+    from datasets import splits
 
     model_path = pathlib.Path(model_path)
     if is_export(model_path):
         record = read_metadata(model_path)
+        pipeline = runs.pipeline_from_record(record)
         predictor = _export_predictor(model_path, record)
     elif (model_path / runs.CONFIG).is_file():
-        import keras
-
-        import layers  # noqa: F401  (registers our layers for loading)
-
         record = runs.read_record(model_path)
-        # The pipeline first: importing it registers its own Keras layers (e.g. log-mel).
-        runs.pipeline_from_record(record)
-        model = keras.models.load_model(model_path / "model.keras")
-        predictor = lambda batch: model.predict_on_batch(batch)  # noqa: E731
+        pipeline = runs.pipeline_from_record(record)
+        predictor = runs.load_model(pipeline, runs.finished_model(model_path)).predict_on_batch
     else:
         raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
-    pipeline = runs.pipeline_from_record(record)
-    source = sources.align(sources.load(pipeline, data, data_dir), record["class_names"])
+    source = splits.align(sources.load(pipeline, data, data_dir), record["class_names"])
     examples = source.split("test") or source.split("all") or source.split("train")
-    labels, probabilities = pipeline.predict_examples(
-        predictor, examples, batch_size or pipeline.config.batch_size
-    )
-    metrics = pipeline.report(labels, probabilities, record["class_names"])
+    metrics = training.evaluate(pipeline, predictor, examples, record["class_names"], batch_size)
     metrics["data"] = examples.origin
     return metrics
 
@@ -80,54 +64,34 @@ def predict_files(export_path, files):
     bytes_key = f"{metadata['input']}_bytes"
     pipeline = None
     if metadata.get("custom_predict") or bytes_key not in loaded.signatures:
-        from pipelines.core import runs
-
         pipeline = runs.pipeline_from_record(metadata)
+    serve = signatures.caller(loaded, metadata["input"])
+    serve_bytes = signatures.caller(loaded, bytes_key, bytes_key) if pipeline is None else None
     lines = []
     for file in files:
         file = pathlib.Path(file)
         if not file.is_file():
             raise FileNotFoundError(f"{file}: no such file")
-        if pipeline is None:
-            try:
-                outputs = loaded.signatures[bytes_key](**{bytes_key: tf.constant([file.read_bytes()])})
-            except tf.errors.InvalidArgumentError:
-                raise ValueError(f"{file}: cannot be decoded as {metadata['input']}") from None
-            outputs = {key: value.numpy()[0] for key, value in outputs.items()}
-            label = outputs["label"].decode()
-            lines.append(f"{file}\t{label}\t{float(np.max(outputs['probabilities'])):.4f}")
-        else:
-            signature = loaded.signatures["serving_default"]
-            name = metadata["input"]
-            dtype = signature.structured_input_signature[1][name].dtype
-
-            def serve(batch):
-                outputs = signature(**{name: tf.cast(batch, dtype)})
-                return {key: value.numpy() for key, value in outputs.items()}
-
+        if pipeline is not None:
             lines.append(pipeline.predict_file(str(file), serve))
+            continue
+        try:
+            outputs = serve_bytes([file.read_bytes()])
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"{file}: cannot be decoded as {metadata['input']}") from None
+        lines.append(evaluation.prediction_line(file, outputs["label"][0], outputs["probabilities"][0]))
     return lines
 
 
 def export_run(run_dir, root="saved_models", name=None, version=None):
     """Export a run folder's trained model (again) as a new SavedModel version; its path."""
-    import keras
-
-    import layers  # noqa: F401  (registers our layers for loading)
-    from serving import export
-    from pipelines.core import runs
-    from pipelines.core.config import to_dict
-
     record = runs.read_record(run_dir)
-    model_file = pathlib.Path(run_dir) / "model.keras"
-    if not model_file.is_file():
-        raise FileNotFoundError(f"{run_dir}: the run has not finished (no model.keras)")
-    pipeline = runs.pipeline_from_record(record)  # registers the pipeline's own Keras layers
-    model = keras.models.load_model(model_file)
+    model_file = runs.finished_model(run_dir)
+    pipeline = runs.pipeline_from_record(record)
+    model = runs.load_model(pipeline, model_file)
     return export.export(
         model, pipeline, record["class_names"], root, name=name, version=version,
-        metadata={"config": to_dict(pipeline.config), "run_dir": str(pathlib.Path(run_dir).resolve()),
-                  "custom_predict": pipeline.custom_predict()},
+        provenance={"run_dir": str(pathlib.Path(run_dir).resolve())},
         examples=held_out_examples(pipeline, record),
     )
 
@@ -137,11 +101,24 @@ def held_out_examples(pipeline, record):
     None, with a warning, when the data is no longer there."""
     import warnings
 
-    from pipelines.core import runs
-
     try:
         splits = runs.splits_of(pipeline, record)
     except (OSError, ValueError) as error:
         warnings.warn(f"no warmup records: the run's data cannot be read ({error})", stacklevel=2)
         return None
     return splits.val if splits.val is not None else splits.test
+
+
+def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
+    """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
+    SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
+    from pipelines.core import ensemble
+
+    pipeline, record, model, examples, metrics = ensemble.evaluate_runs(run_dirs)
+    member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
+    path = export.export(
+        model, pipeline, record["class_names"], root, name=name, version=version,
+        provenance={"ensemble_of": [str(pathlib.Path(run_dir).resolve()) for run_dir in run_dirs]},
+        examples=examples,
+    )
+    return path, metrics, member_metrics

@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from serving.signatures import RAW_BYTES, bytes_input
+
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_RECORDS = 1000  # TF Serving reads no more than this
 PER_SIGNATURE = 4
@@ -26,25 +28,13 @@ def served_examples(pipeline, examples, count):
 
 def encode(pipeline, example, reader):
     """One served example encoded as a client sends it to the `<input>_bytes` signature."""
-    import tensorflow as tf
-
-    from serving.export import RAW_BYTES
-
     if reader == RAW_BYTES:
         return np.asarray(example, "<f4").tobytes()
-    if pipeline.input_name == "image":
-        pixels = tf.cast(tf.clip_by_value(tf.round(example), 0, 255), tf.uint8)
-        return tf.io.encode_png(pixels).numpy()
-    if pipeline.input_name == "waveform":
-        clip = tf.clip_by_value(tf.convert_to_tensor(example, tf.float32), -1.0, 1.0)
-        return tf.audio.encode_wav(clip[:, None], pipeline.config.sample_rate).numpy()
-    raise ValueError(f"{pipeline.name}: no warmup encoder for {pipeline.input_name}_bytes")
+    return pipeline.encode_bytes(example)
 
 
 def requests(pipeline, examples):
     """(signature name, input name, one-example batch) for every warmup record."""
-    from serving.export import bytes_input
-
     served = served_examples(pipeline, examples, PER_SIGNATURE)
     name = pipeline.input_name
     # Slices, not example[None]: a string example is a Python bytes object, which cannot be indexed so.

@@ -23,7 +23,7 @@ def trained():
     """{pipeline name: training Result}; every export lies in `<root>/<name>/1`."""
     import pipelines
     from pipelines.core import config as configs
-    from pipelines.core import training
+    import cli
 
     root = pathlib.Path(tempfile.mkdtemp(prefix="cnn-serving-tests-"))
     atexit.register(shutil.rmtree, root, True)
@@ -33,7 +33,7 @@ def trained():
         for name, settings in TINY.items():
             cls = pipelines.get(name)
             pipeline = cls(configs.override(cls.Config(), ["epochs=1", *settings]))
-            results[name] = training.run(pipeline, run_dir=root / "runs" / name,
+            results[name] = cli.train_and_export(pipeline, run_dir=root / "runs" / name,
                                          export_dir=root / "saved_models", verbose=0)
     return results
 

@@ -2,7 +2,8 @@
 
 How a new pipeline plugs in
 ===========================
-Write one module `pipelines/<name>.py` (it is imported automatically by `pipelines.get`):
+Write a module `pipelines/<domain>/pipeline.py` and name it in `pipelines.MODULES` (a pipeline
+of your own registers itself when its module is imported):
 
     import dataclasses
     from pipelines import register
@@ -24,7 +25,7 @@ Write one module `pipelines/<name>.py` (it is imported automatically by `pipelin
         input_name = "waveform"                # serving input key: image, waveform, text, volume
         file_extensions = (".wav",)            # files that folder / CSV sources accept
 
-        # ---- data (return `datasets.examples` objects; see datasets/sources.py) ----
+        # ---- data (return `datasets.examples` objects; see pipelines/core/sources.py) ----
         def bundled(self): ...                 # -> SourceData; the offline default source
         def read_source(self, source, data_dir): ...  # optional: claim any SOURCE string first
         def read_path(self, path): ...         # optional: domain formats (IDX, .npz keys...)
@@ -44,10 +45,11 @@ Write one module `pipelines/<name>.py` (it is imported automatically by `pipelin
         # ---- optional ----
         def decode_bytes(self, data): ...      # tf ops: encoded file (scalar string) -> example;
                                                # adds a `<input_name>_bytes` serving signature
+        def encode_bytes(self, example): ...   # its inverse (NumPy -> bytes), for warmup records
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
         def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
 
-The framework (pipelines/training.py, evaluation.py, export.py, serving.py) then provides, for
+The framework (pipelines/core/: sources, training, evaluation; serving/: export) then provides, for
 every pipeline: source parsing (`bundled`, `tfds:NAME`, class folders, train/test folders, CSV
 manifests, .npz), the stratified seeded hold-out, tf.data (parallel decode, cache, seeded shuffle,
 augmentation in training only, prefetch), `fit` with checkpoints, BackupAndRestore (`--resume`),
@@ -83,15 +85,23 @@ class Pipeline:
     input_name: ClassVar[str] = "input"
     file_extensions: ClassVar[tuple] = ()
     networks: ClassVar[tuple] = ()  # names accepted by `config.network`
+    # Modules that register the pipeline's own Keras layers; imported before a model is loaded.
+    keras_modules: ClassVar[tuple] = ()
 
     def __init__(self, config=None):
-        self.config = config if config is not None else self.Config()
+        self.config = self.resolve_config(config if config is not None else self.Config())
         if self.networks and self.config.network not in self.networks:
             raise ValueError(
                 f"unknown network '{self.config.network}' for {self.name} "
                 f"(known: {', '.join(self.networks)})"
             )
         check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
+
+    @classmethod
+    def resolve_config(cls, config):
+        """The config with the settings that follow from others filled in (e.g. the embedding
+        size from a word-vector file), so the run records what was really built."""
+        return config
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -127,7 +137,7 @@ class Pipeline:
 
     def input_dataset(self, examples, batch_size, training=False, seed=0):
         """Batches of (model input, target) from `Examples`: the generic tf.data path
-        (pipelines/data.py). Override when a target is not one class per example, e.g.
+        (pipelines/core/data.py). Override when a target is not one class per example, e.g.
         segmentation crops image and label volumes together."""
         from pipelines.core import data
 
@@ -159,6 +169,11 @@ class Pipeline:
         files (so a batch stacks); defining it adds the `<input_name>_bytes` signature."""
         raise NotImplementedError
 
+    def encode_bytes(self, example):
+        """One served example (NumPy) encoded as a client sends it to `<input_name>_bytes`: the
+        inverse of `decode_bytes`, for the export's warmup records."""
+        raise NotImplementedError(f"pipeline {self.name} defines decode_bytes but not encode_bytes")
+
     def read_file(self, path):
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")
@@ -170,7 +185,7 @@ class Pipeline:
 
         return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
 
-    def loss(self):
+    def loss(self, num_classes):
         return "sparse_categorical_crossentropy"
 
     def metrics(self, num_classes):
@@ -210,10 +225,9 @@ class Pipeline:
 
     def write_prediction(self, path, outputs):
         """One line for `cnn predict` from the serving outputs of one file (NumPy values)."""
-        label = outputs["label"]
-        label = label.decode() if isinstance(label, bytes) else str(label)
-        probability = float(np.max(outputs["probabilities"]))
-        return f"{path}\t{label}\t{probability:.4f}"
+        from pipelines.core import evaluation
+
+        return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
 
     # --------------------------------------------------------------- helpers
     def has_bytes_input(self):

@@ -81,8 +81,7 @@ def check_members(run_dirs):
     records = []
     for run_dir in run_dirs:
         record = runs.read_record(run_dir)
-        if not (pathlib.Path(run_dir) / "model.keras").is_file():
-            raise FileNotFoundError(f"{run_dir}: the run has not finished (no model.keras)")
+        runs.finished_model(run_dir)
         records.append(record)
     first, pipeline = records[0], runs.pipeline_from_record(records[0])
     first_config = to_dict(pipeline.config)
@@ -111,49 +110,19 @@ def check_members(run_dirs):
 def build(run_dirs):
     """(pipeline, the first run's record, the ensemble Keras model: served input -> mean
     probabilities)."""
-    import layers  # noqa: F401  (registers our layers for loading)
-
-    records, pipeline = check_members(run_dirs)  # making the pipeline registers its Keras layers
-    members = [keras.models.load_model(pathlib.Path(run_dir) / "model.keras") for run_dir in run_dirs]
+    records, pipeline = check_members(run_dirs)
+    members = [runs.load_model(pipeline, runs.finished_model(run_dir)) for run_dir in run_dirs]
     spec = pipeline.input_spec()
     inputs = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype.name, name=pipeline.input_name)
     outputs = MeanProbabilities(members, name="mean_probabilities")(inputs)
     return pipeline, records[0], keras.Model(inputs, outputs, name=f"{pipeline.name}_ensemble")
 
 
-def test_examples(pipeline, record):
-    """The members' common test split, re-read from their sources."""
-    return runs.splits_of(pipeline, record).test
-
-
-def evaluate(pipeline, model, examples, class_names):
-    """The pipeline's test metrics of `model` on `examples`."""
-    labels, probabilities = pipeline.predict_examples(
-        model.predict_on_batch, examples, pipeline.config.batch_size)
-    return pipeline.report(labels, probabilities, class_names)
-
-
 def evaluate_runs(run_dirs):
     """(pipeline, record, ensemble model, the common test examples, the ensemble's test metrics)."""
+    from pipelines.core import training
+
     pipeline, record, model = build(run_dirs)
-    examples = test_examples(pipeline, record)
-    return pipeline, record, model, examples, evaluate(pipeline, model, examples, record["class_names"])
-
-
-def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
-    """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
-    SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
-    import json
-
-    from serving import export
-    from pipelines.core.config import to_dict
-
-    pipeline, record, model, examples, metrics = evaluate_runs(run_dirs)
-    member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
-    path = export.export(
-        model, pipeline, record["class_names"], root, name=name, version=version,
-        metadata={"config": to_dict(pipeline.config), "custom_predict": pipeline.custom_predict(),
-                  "ensemble_of": [str(pathlib.Path(run_dir).resolve()) for run_dir in run_dirs]},
-        examples=examples,
-    )
-    return path, metrics, member_metrics
+    examples = runs.splits_of(pipeline, record).test  # the members' common test split
+    metrics = training.evaluate(pipeline, model.predict_on_batch, examples, record["class_names"])
+    return pipeline, record, model, examples, metrics

@@ -40,6 +40,12 @@ def classification_report(labels, probabilities, class_names):
     return report
 
 
+def prediction_line(path, label, probabilities):
+    """The `cnn predict` line of one file: path, label and the top probability, tab-separated."""
+    label = label.decode() if isinstance(label, bytes) else str(label)
+    return f"{path}\t{label}\t{float(np.max(probabilities)):.4f}"
+
+
 def headline(metrics):
     """The scalar metrics, for printing."""
     return {key: value for key, value in metrics.items() if isinstance(value, (int, float))}

@@ -16,6 +16,7 @@ import json
 import pathlib
 
 CONFIG = "config.json"
+MODEL = "model.keras"
 
 
 def new_run_dir(pipeline_name, base="runs"):
@@ -63,8 +64,34 @@ def pipeline_from_record(record):
 
 def splits_of(pipeline, record):
     """A run's train/val/test splits, re-read from its recorded sources (same seeded hold-outs)."""
-    from datasets import sources
+    from pipelines.core import sources
 
-    data = sources.load(pipeline, record["data"], record["data_dir"])
-    test = sources.load(pipeline, record["test_data"], record["data_dir"]) if record.get("test_data") else None
-    return sources.make_splits(data, test, pipeline.config)
+    return sources.load_splits(pipeline, record["data"], record.get("test_data"), record["data_dir"])
+
+
+def load_model(pipeline, path):
+    """A saved Keras model of `pipeline` (a run's model.keras): our layers and the pipeline's
+    own Keras layers are registered first, so safe-mode loading finds every class."""
+    import importlib
+
+    import keras
+
+    import layers  # noqa: F401  (registers our layers)
+
+    for module in pipeline.keras_modules:
+        importlib.import_module(module)
+    return keras.models.load_model(path)
+
+
+def finished_model(run_dir):
+    """The trained model file of a run folder; FileNotFoundError if the run has not finished."""
+    model_file = pathlib.Path(run_dir) / MODEL
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: the run has not finished (no {MODEL})")
+    return model_file
+
+
+def record_export(run_dir, record, export_path):
+    """Note the run's export in its config.json."""
+    record["export"] = str(export_path)
+    write_record(run_dir, record)

@@ -1,27 +1,33 @@
-"""Train, evaluate and export any pipeline: the one training loop of the project.
-
-`run(pipeline, ...)` reads the sources, splits them, fits with Keras callbacks (checkpoints,
-BackupAndRestore for `--resume`, CSV history, TensorBoard), evaluates on the test split, writes
-the report files and exports the SavedModel.
+"""Train and evaluate any pipeline, in steps that `cnn train`, `cnn export` and `cnn ensemble`
+share: `prepare` (run folder, sources, splits), `fit` (Keras fit with callbacks), `evaluate`
+(test report). Exporting is serving's job: `cli.py` calls it after training.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import pathlib
+import sys
 
-
-from datasets import sources
-from pipelines.core import evaluation, runs
-from serving import export
+from pipelines.core import evaluation, runs, sources
 from pipelines.core.config import check_ema_momentum, to_dict
 
 
 @dataclasses.dataclass
-class Result:
+class Run:
+    """What one training leaves: its folder and record, the splits, the model, the test metrics."""
+
     run_dir: pathlib.Path
+    record: dict
+    splits: object  # datasets.splits.Splits
+    model: object  # keras.Model: served input -> probabilities
     metrics: dict
-    export_path: pathlib.Path | None
+    export_path: pathlib.Path | None = None  # set by whoever exports it (cli.train_and_export)
+
+    @property
+    def held_out(self):
+        """The examples an export warms up with: validation if there is one, else test."""
+        return self.splits.val if self.splits.val is not None else self.splits.test
 
 
 def _callbacks(run_dir, has_val, resume):
@@ -50,9 +56,79 @@ def with_weight_averaging(optimizer, momentum):
     return type(optimizer).from_config({**optimizer.get_config(), "use_ema": True, "ema_momentum": momentum})
 
 
-def predict(model, pipeline, examples, batch_size):
-    """(labels (N,), probabilities (N, classes)) of `examples`, in order."""
-    return pipeline.predict_examples(model.predict_on_batch, examples, batch_size)
+def progress_verbosity():
+    """Keras's progress bar on a terminal; one line per epoch in logs and pipes."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
+            mixed_precision=False, jit=False):
+    """(run folder, its record, the splits): the folder made (or checked, to resume), the
+    sources read and split, and what was done written to config.json."""
+    import keras
+
+    run_dir = runs.prepare(run_dir or runs.new_run_dir(pipeline.name), resume)
+    keras.utils.set_random_seed(pipeline.config.seed)
+    splits = sources.load_splits(pipeline, data, test_data, data_dir)
+    record = {
+        "pipeline": pipeline.name,
+        "config": to_dict(pipeline.config),
+        "data": data or "bundled",
+        "test_data": test_data,
+        "data_dir": data_dir,
+        "mixed_precision": mixed_precision,
+        "jit": jit,
+        "class_names": splits.class_names,
+        "splits": splits.record,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    runs.write_record(run_dir, record)
+    return run_dir, record, splits
+
+
+def build(pipeline, num_classes, mixed_precision=False):
+    """The pipeline's model, in mixed_float16 compute when asked (the global policy restored)."""
+    import keras
+
+    previous_policy = keras.mixed_precision.dtype_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        return pipeline.build_model(num_classes)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+
+
+def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=False,
+        callbacks=(), verbose=None):
+    """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras."""
+    config = pipeline.config
+    train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
+    val = (pipeline.input_dataset(splits.val, config.batch_size)
+           if splits.val is not None else None)
+    pipeline.adapt(train.unbatch())
+    model = build(pipeline, len(splits.class_names), mixed_precision)
+    steps = -(-len(splits.train) // config.batch_size)
+    model.compile(
+        optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
+        loss=pipeline.loss(len(splits.class_names)),
+        metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
+    )
+    model.fit(
+        train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
+        verbose=progress_verbosity() if verbose is None else verbose,
+        callbacks=_callbacks(run_dir, val is not None, resume) + list(callbacks),
+    )
+    model.save(run_dir / "model.keras")
+    return model
+
+
+def evaluate(pipeline, predict_batch, examples, class_names, batch_size=None):
+    """The pipeline's test metrics of `predict_batch` (a batch of served inputs ->
+    probabilities: a Keras model's `predict_on_batch` or an export) on `examples`."""
+    labels, probabilities = pipeline.predict_examples(
+        predict_batch, examples, batch_size or pipeline.config.batch_size)
+    return pipeline.report(labels, probabilities, class_names)
 
 
 def write_report(metrics, run_dir, title):
@@ -63,70 +139,12 @@ def write_report(metrics, run_dir, title):
         )
 
 
-def run(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
-        export_dir="saved_models", resume=False, mixed_precision=False, jit=False,
-        extra_callbacks=(), verbose=1):
-    """Train `pipeline` on SOURCE `data`, test, write the run folder and export; a `Result`."""
-    import keras
-
-    config = pipeline.config
-    run_dir = runs.prepare(run_dir or runs.new_run_dir(pipeline.name), resume)
-    keras.utils.set_random_seed(config.seed)
-
-    source = sources.load(pipeline, data, data_dir)
-    test_source = sources.load(pipeline, test_data, data_dir) if test_data else None
-    splits = sources.make_splits(source, test_source, config)
-    class_names = splits.class_names
-    record = {
-        "pipeline": pipeline.name,
-        "config": to_dict(config),
-        "data": data or "bundled",
-        "test_data": test_data,
-        "data_dir": data_dir,
-        "mixed_precision": mixed_precision,
-        "jit": jit,
-        "class_names": class_names,
-        "splits": splits.record,
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
-    runs.write_record(run_dir, record)
-
-    train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
-    val = (pipeline.input_dataset(splits.val, config.batch_size)
-           if splits.val is not None else None)
-    pipeline.adapt(train.unbatch())
-
-    previous_policy = keras.mixed_precision.dtype_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16")
-    try:
-        model = pipeline.build_model(len(class_names))
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
-    steps = -(-len(splits.train) // config.batch_size)
-    model.compile(
-        optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
-        loss=pipeline.loss(),
-        metrics=pipeline.metrics(len(class_names)), jit_compile=bool(jit),
-    )
-    model.fit(
-        train, validation_data=val, epochs=config.epochs, verbose=verbose,
-        callbacks=_callbacks(run_dir, val is not None, resume) + list(extra_callbacks),
-    )
-    model.save(run_dir / "model.keras")
-
-    labels, probabilities = predict(model, pipeline, splits.test, config.batch_size)
-    metrics = pipeline.report(labels, probabilities, class_names)
+def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
+          mixed_precision=False, jit=False, callbacks=(), verbose=None):
+    """Prepare, fit and evaluate `pipeline` on SOURCE `data`; the finished `Run`."""
+    run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
+                                      mixed_precision, jit)
+    model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose)
+    metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
-
-    export_path = None
-    if export_dir:
-        export_path = export.export(
-            model, pipeline, class_names, export_dir,
-            metadata={"config": to_dict(config), "run_dir": str(pathlib.Path(run_dir).resolve()),
-                      "custom_predict": pipeline.custom_predict()},
-            examples=splits.val if splits.val is not None else splits.test,
-        )
-        record["export"] = str(export_path)
-        runs.write_record(run_dir, record)
-    return Result(run_dir, metrics, export_path)
+    return Run(run_dir, record, splits, model, metrics)

@@ -65,6 +65,13 @@ class ImagePipeline(Pipeline):
         x = keras.layers.Resizing(size, size, name="resize")(x)
         return keras.layers.Rescaling(1.0 / 255.0, name="scale")(x)  # (batch, size, size, C) 0..1
 
+    def encode_bytes(self, example):
+        """(H, W, C) float 0..255 -> PNG bytes."""
+        import tensorflow as tf
+
+        pixels = tf.cast(tf.clip_by_value(tf.round(example), 0, 255), tf.uint8)
+        return tf.io.encode_png(pixels).numpy()
+
     def read_file(self, path):
         from PIL import Image
 

@@ -17,6 +17,8 @@ import urllib.request
 
 import numpy as np
 
+from pipelines.core import evaluation
+
 
 def model_url(server, model, version=None, label=None):
     if version is not None and label is not None:
@@ -88,7 +90,7 @@ def request_body(files, signature_defs, columnar=False):
 def describe(path, outputs):
     """One line per file: path, label, probability; or the shape of each output (segmentation)."""
     if "label" in outputs and "probabilities" in outputs:
-        return f"{path}\t{outputs['label']}\t{float(np.max(outputs['probabilities'])):.4f}"
+        return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
     shapes = " ".join(f"{key}={list(np.shape(value))}" for key, value in sorted(outputs.items()))
     return f"{path}\t{shapes}"
 

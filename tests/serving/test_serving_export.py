@@ -157,17 +157,17 @@ KILLED_EXPORT = """
 import os, signal, sys
 import pipelines
 from pipelines.core import config
-from serving import export
+from serving import export, signatures
 
 cls = pipelines.get("digits")
 pipeline = cls(config.override(cls.Config(), ["image_size=8", "filters=4,4,4", "dense_units=8"]))
-written = export.write_archive
+written = signatures.write_archive
 
 def write_then_die(*args, **kwargs):
     written(*args, **kwargs)  # a complete SavedModel in the temporary folder: the worst moment
     os.kill(os.getpid(), signal.SIGKILL)
 
-export.write_archive = write_then_die
+signatures.write_archive = write_then_die
 export.export(pipeline.build_model(3), pipeline, ["a", "b", "c"], sys.argv[1])
 """
 
@@ -192,17 +192,17 @@ def test_a_killed_export_leaves_no_version(tmp_path):
 def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
     import pipelines
     from pipelines.core import config
-    from serving import export
+    from serving import export, signatures
 
     cls = pipelines.get("digits")
     pipeline = cls(config.override(cls.Config(), ["image_size=8", "filters=4,4,4", "dense_units=8"]))
-    written = export.write_archive
+    written = signatures.write_archive
 
     def write_then_fail(*args, **kwargs):
         written(*args, **kwargs)
         raise OSError("disk full")
 
-    monkeypatch.setattr(export, "write_archive", write_then_fail)
+    monkeypatch.setattr(signatures, "write_archive", write_then_fail)
     with pytest.raises(OSError, match="disk full"):
         export.export(pipeline.build_model(3), pipeline, ["a", "b", "c"], tmp_path)
     assert list((tmp_path / "digits").iterdir()) == []

@@ -9,7 +9,7 @@ import soundfile
 import pipelines
 from datasets.formats import audio
 from datasets.synthetic import dtmf
-from datasets import sources
+from pipelines.core import sources
 from pipelines.core.config import override
 
 
@@ -141,7 +141,7 @@ def test_csv_manifest_with_named_columns_splits_and_row_errors(tmp_path):
     with pytest.raises(ValueError, match=r"m\.csv: no column 'path' \(columns: file, word, split\)"):
         sources.load(audio_pipeline(), str(manifest))
     manifest.write_text("file,word\n0.wav,yes\nmissing.wav,no\n")
-    with pytest.raises(ValueError, match=r"m\.csv row 3: no such file"):
+    with pytest.raises(ValueError, match=r"m\.csv:3: no such file"):
         sources.load(p, str(manifest))
 
 

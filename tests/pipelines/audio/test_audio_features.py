@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from datasets.formats import audio
 from datasets.synthetic import dtmf
-from pipelines.audio.pipeline import features as f
+from pipelines.audio import features as f
 
 FSDD = SHARED_DATA / "fsdd" / "recordings"
 

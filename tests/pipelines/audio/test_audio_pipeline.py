@@ -11,7 +11,6 @@ from click.testing import CliRunner
 import cli
 import pipelines
 from isolated import run_without_project
-from pipelines.core import training
 from pipelines.core.config import override
 
 SETTINGS = ["epochs=20", "bundled_per_class=40", "clip_seconds=0.5", "width=16", "batch_size=32"]
@@ -28,7 +27,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("audio")
     cls = pipelines.get("audio")
     pipeline = cls(override(cls.Config(), SETTINGS))
-    result = training.run(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
+    result = cli.train_and_export(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
     return pipeline, result, root
 
 

@@ -33,7 +33,7 @@ def test_ensemble_export_averages_the_members(members):
 
     import layers  # noqa: F401
     import pipelines  # noqa: F401
-    from pipelines.core import ensemble, runs
+    from pipelines.core import ensemble, runs, training
 
     root, run_dirs = members
     result = CliRunner().invoke(cli.main, ["ensemble", *map(str, run_dirs), "--export-dir", str(root / "exports")])
@@ -48,7 +48,7 @@ def test_ensemble_export_averages_the_members(members):
     # The served probabilities are the mean of the members' own.
     record = runs.read_record(run_dirs[0])
     pipeline = runs.pipeline_from_record(record)
-    examples = ensemble.test_examples(pipeline, record)
+    examples = runs.splits_of(pipeline, record).test
     images, _ = next(iter(pipeline.input_dataset(examples.take(np.arange(16)), 16)))
     images = images.numpy().astype(np.float32)  # (16, H, W, 1) pixel values, as served
     expected = np.mean([keras.models.load_model(r / "model.keras").predict(images, verbose=0) for r in run_dirs], axis=0)
@@ -58,7 +58,7 @@ def test_ensemble_export_averages_the_members(members):
 
     # The printed ensemble accuracy is that of the mean probabilities on the common test split.
     _, _, model = ensemble.build([str(r) for r in run_dirs])
-    metrics = ensemble.evaluate(pipeline, model, examples, record["class_names"])
+    metrics = training.evaluate(pipeline, model.predict_on_batch, examples, record["class_names"])
     line = result.output.split("ensemble of 2:")[1]
     assert f"accuracy={metrics['accuracy']:.4f}" in line and metrics["examples"] == 450
 

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import pipelines
-from datasets import examples, folders, sources
+from datasets import examples, folders, splits
+from pipelines.core import sources
 from datasets.formats import mnist_idx, npz
 from pipelines.core import config as configs
 from pipelines.core import data as input_data
@@ -95,9 +96,9 @@ def test_stratified_split_is_seeded_and_keeps_class_proportions():
 def test_missing_test_split_is_held_out_and_recorded(tmp_path):
     pipeline = _digits()
     data = sources.load(pipeline, str(_class_folders(tmp_path / "all", per_class=8)))
-    splits = sources.make_splits(data, None, pipeline.config)
-    assert splits.record["counts"] == {"train": 12, "val": 0, "test": 4}
-    assert len(splits.record["test_indices"]) == 4 and "stratified" in splits.record["test"]
+    made = splits.make_splits(data, None, pipeline.config)
+    assert made.record["counts"] == {"train": 12, "val": 0, "test": 4}
+    assert len(made.record["test_indices"]) == 4 and "stratified" in made.record["test"]
 
 
 # ----------------------------------------------------------------------- sources
@@ -154,13 +155,13 @@ def test_manifest_missing_file_and_unseen_test_label(tmp_path):
     _write_image(tmp_path / "one.png")
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label\none.png,a\nmissing.png,b\n")
-    with pytest.raises(FileNotFoundError, match=r"m.csv:3: no such file .*missing.png"):
+    with pytest.raises(ValueError, match=r"m.csv:3: no such file .*missing.png"):
         sources.load(_digits(), str(manifest))
     pipeline = _digits()
     train = sources.load(pipeline, str(_class_folders(tmp_path / "train")))
     test = sources.load(pipeline, str(_class_folders(tmp_path / "test", classes=("a", "c"))))
     with pytest.raises(ValueError, match="label 'c' not seen in training"):
-        sources.make_splits(train, test, pipeline.config)
+        splits.make_splits(train, test, pipeline.config)
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         sources.load(pipeline, str(tmp_path / "nowhere"))
 

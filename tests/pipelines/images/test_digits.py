@@ -9,6 +9,7 @@ import layers
 import pipelines
 from pipelines.core import config as configs
 from pipelines.core import training
+import cli
 
 
 def _digits(*assignments):
@@ -51,12 +52,12 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     pipeline = _digits("image_size=8", "epochs=3")
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        training.run(pipeline, run_dir=run_dir, export_dir=None, verbose=0,
-                     extra_callbacks=[Interrupt(epoch=1, batch=5)])
+        training.train(pipeline, run_dir=run_dir, verbose=0,
+                     callbacks=[Interrupt(epoch=1, batch=5)])
     assert (run_dir / "backup").is_dir() and not (run_dir / "metrics.json").exists()
     with pytest.raises(ValueError, match="not empty"):
-        training.run(pipeline, run_dir=run_dir, export_dir=None, verbose=0)
-    result = training.run(pipeline, run_dir=run_dir, export_dir=None, resume=True, verbose=0)
+        training.train(pipeline, run_dir=run_dir, verbose=0)
+    result = training.train(pipeline, run_dir=run_dir, resume=True, verbose=0)
     epochs = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1", "2"]  # epoch 0 kept, epoch 1 redone, nothing lost or repeated
     assert result.metrics["accuracy"] > 0.5
@@ -65,7 +66,7 @@ def test_resume_continues_an_interrupted_run(tmp_path):
 
 def test_mixed_precision_and_jit_train(tmp_path):
     pipeline = _digits("image_size=8", "epochs=1", "filters=8,8", "dense_units=16")
-    result = training.run(pipeline, run_dir=tmp_path / "run", export_dir=tmp_path / "exports",
+    result = cli.train_and_export(pipeline, run_dir=tmp_path / "run", export_dir=tmp_path / "exports",
                           mixed_precision=True, jit=True, verbose=0)
     assert keras.mixed_precision.dtype_policy().name == "float32"  # global policy restored
     model = keras.models.load_model(result.run_dir / "model.keras")

@@ -7,7 +7,7 @@ from project import SHARED_DATA
 
 import pipelines
 from datasets.synthetic import reviews
-from datasets import sources
+from pipelines.core import sources
 from datasets.formats import text
 from pipelines.core.config import override
 
@@ -42,9 +42,9 @@ def test_csv_with_named_columns_through_the_pipeline(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     ("sentence,label\nhello,1\n", r"no column 'text' \(columns: sentence, label\)"),
-    ("text,label\nhello,1\n   ,0\n", r"line 3: empty text in column 'text'"),
-    ("text,label\nhello,1\nbye,\n", r"line 3: empty label"),
-    ("text,label\nhello,1,extra\n", r"line 2: 3 fields, the header has 2"),
+    ("text,label\nhello,1\n   ,0\n", r":3: empty text in column 'text'"),
+    ("text,label\nhello,1\nbye,\n", r":3: empty label"),
+    ("text,label\nhello,1,extra\n", r":2: 3 fields, the header has 2"),
     ("", r"empty file"),
 ])
 def test_table_errors_name_file_and_line(tmp_path, content, message):

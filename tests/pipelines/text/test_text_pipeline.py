@@ -8,7 +8,6 @@ from click.testing import CliRunner
 import cli
 import pipelines
 from isolated import run_without_project
-from pipelines.core import training
 from pipelines.core.config import override
 
 SETTINGS = ["epochs=5", "bundled_size=2000", "sequence_length=48"]
@@ -22,7 +21,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("text")
     cls = pipelines.get("text")
     pipeline = cls(override(cls.Config(), SETTINGS))
-    result = training.run(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
+    result = cli.train_and_export(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
     return pipeline, result, root
 
 

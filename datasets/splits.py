@@ -1,41 +1,10 @@
-"""SOURCE strings -> `SourceData`, and the train/val/test splits of a run.
-
-SOURCE is `bundled` (the pipeline's offline data), `tfds:NAME` (TensorFlow Datasets, with
-`data_dir`), or a path: a domain format the pipeline recognises (`Pipeline.read_path`, e.g. MNIST
-IDX files), a `.npz` archive, a CSV manifest `path,label[,split]`, a folder holding `train/` and
-`test/` (optionally `val/`) of class folders, or one folder of class folders.
-"""
+"""The train/val/test splits of a run from read `SourceData`, and labels aligned across sources."""
 from __future__ import annotations
 
 import dataclasses
-import pathlib
-
 import numpy as np
 
-from datasets import folders
-from datasets.formats import npz, tfds as tfds_source
 from datasets.examples import stratified_split
-
-
-def load(pipeline, source, data_dir=None):
-    """The `SourceData` for a SOURCE string, read with `pipeline`'s domain hooks."""
-    source = (source or "bundled").strip()
-    claimed = pipeline.read_source(source, data_dir)
-    if claimed is not None:
-        return claimed
-    if source == "bundled":
-        return pipeline.bundled()
-    if source.startswith("tfds:"):
-        return tfds_source.load(source[len("tfds:"):], data_dir=data_dir)
-    path = pathlib.Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{source}: no such file or folder (SOURCE is bundled, tfds:NAME or a path)")
-    special = pipeline.read_path(path)
-    if special is not None:
-        return special
-    if path.is_file() and path.suffix.lower() == ".npz":
-        return npz.load(path)
-    return folders.load(path, tuple(pipeline.file_extensions), pipeline.check_file)
 
 
 def align(data, class_names):
