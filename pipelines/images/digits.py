@@ -51,8 +51,13 @@ class Digits(ImagePipeline):
         return mnist_idx.detect(path)
 
     def network(self, x, num_classes):
-        return lecun1989(x, num_classes, self.config) if self.config.network == "lecun1989" \
-            else lenet5(x, num_classes)
+        from networks.lenet import lecun1989, lenet5
+
+        c = self.config
+        if c.network == "lecun1989":
+            return lecun1989(x, num_classes, filters=tuple(c.filters), dense_units=c.dense_units,
+                             dropout=c.dropout)
+        return lenet5(x, num_classes)
 
     def optimizer(self, steps_per_epoch):
         import keras
@@ -62,38 +67,3 @@ class Digits(ImagePipeline):
         )
         return keras.optimizers.Adam(schedule)
 
-
-def lecun1989(x, num_classes, config):
-    """Strided convolutions (no pooling) -> dense -> logits. x: (batch, size, size, 1)."""
-    import keras
-
-    import layers
-
-    for index, filters in enumerate(config.filters):
-        kernel = 5 if index < 2 else 3
-        x = layers.Conv2D(filters, kernel, strides=2, padding="same", use_bias=False,
-                          name=f"h{index + 1}")(x)  # 16 -> 8 -> 4 -> 2 (28 -> 14 -> 7 -> 4)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"h{index + 1}_bn")(x)
-        x = keras.layers.Activation("relu")(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(config.dropout)(x)
-    x = keras.layers.Dense(config.dense_units, activation="relu", name="hidden")(x)
-    x = keras.layers.Dropout(config.dropout)(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)
-
-
-def lenet5(x, num_classes):
-    """LeNet-5 (C1 padded 'same'; the paper's 32x32 is 28x28 with a 2-pixel border).
-    Needs image_size >= 20 (C5 is a 5x5 convolution over S4); 28 gives the shapes below."""
-    import keras
-
-    import layers
-
-    x = layers.Conv2D(6, 5, padding="same", activation="tanh", name="c1")(x)  # 28x28x6
-    x = layers.AveragePooling2D(2, name="s2")(x)  # 14x14x6
-    x = layers.Conv2D(16, 5, activation="tanh", name="c3")(x)  # 10x10x16
-    x = layers.AveragePooling2D(2, name="s4")(x)  # 5x5x16
-    x = layers.Conv2D(120, 5, activation="tanh", name="c5")(x)  # 1x1x120
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(84, activation="tanh", name="f6")(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)

@@ -48,8 +48,16 @@ class Objects(ImagePipeline):
         return shapes.load(per_class, max(1, per_class // 3))
 
     def network(self, x, num_classes):
-        build = alexnet if self.config.network == "alexnet" else resnet
-        return build(x, num_classes, self.config)
+        c = self.config
+        if c.network == "alexnet":
+            from networks.alexnet import alexnet
+
+            return alexnet(x, num_classes, width=c.width, dropout=c.dropout)
+        from networks.resnet import resnet
+
+        # stages of width/2, width, 2*width filters; 0.4 of AlexNet's dropout before the logits
+        return resnet(x, num_classes, widths=(c.width // 2, c.width, 2 * c.width),
+                      dropout=c.dropout * 0.4)
 
     def optimizer(self, steps_per_epoch):
         import keras
@@ -60,62 +68,3 @@ class Objects(ImagePipeline):
         return keras.optimizers.SGD(schedule, momentum=self.config.momentum,
                                     weight_decay=self.config.weight_decay)
 
-
-def alexnet(x, num_classes, config):
-    """x: (batch, 32, 32, 3) -> logits."""
-    import keras
-
-    import layers
-
-    width = config.width
-    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="conv1")(x)  # 32x32
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 16x16
-    x = layers.LocalResponseNormalization(name="norm1")(x)
-    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="conv2")(x)
-    x = layers.LocalResponseNormalization(name="norm2")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # 8x8
-    x = layers.Conv2D(2 * width, 3, padding="same", activation="relu", name="conv3")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool3")(x)  # 4x4
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(6 * width, activation="relu", name="fc1")(x)
-    x = keras.layers.Dropout(config.dropout)(x)
-    x = keras.layers.Dense(3 * width, activation="relu", name="fc2")(x)
-    x = keras.layers.Dropout(config.dropout)(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)
-
-
-def _block(x, filters, stride, name):
-    """A basic residual block: two 3x3 convolutions; a 1x1 strided shortcut when shapes change."""
-    import keras
-
-    import layers
-
-    shortcut = x
-    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_a")(x)
-    y = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_a_bn")(y)
-    y = keras.layers.Activation("relu")(y)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b")(y)
-    y = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_b_bn")(y)
-    if stride != 1 or shortcut.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
-        shortcut = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
-    return keras.layers.Activation("relu")(keras.layers.Add()([y, shortcut]))
-
-
-def resnet(x, num_classes, config):
-    """x: (batch, 32, 32, 3) -> logits; stages of width/2, width, 2*width filters."""
-    import keras
-
-    import layers
-
-    width = config.width // 2
-    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
-    x = keras.layers.Activation("relu")(x)
-    for stage, filters in enumerate((width, 2 * width, 4 * width)):  # 32 -> 16 -> 8
-        for block in range(2):
-            stride = 2 if stage > 0 and block == 0 else 1
-            x = _block(x, filters, stride, f"stage{stage + 1}_block{block + 1}")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dropout(config.dropout * 0.4)(x)
-    return keras.layers.Dense(num_classes, name="logits")(x)

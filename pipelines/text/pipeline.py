@@ -203,7 +203,7 @@ class Text(Pipeline):
         return self.vectorizer()(RepairUtf8(name="repair_utf8")(x))  # [B, sequence_length] int64
 
     def network(self, x, num_classes):
-        from pipelines.text.vectorisation import kim_cnn
+        from networks.kim import kim_cnn
 
         c = self.config
         weights = self.pretrained_matrix() if c.pretrained_embeddings else None

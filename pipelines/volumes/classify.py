@@ -224,14 +224,15 @@ class Volumes(VolumePipeline):
     def network(self, x, num_classes):
         import keras
 
+        from networks.cnn3d import cnn3d
+        from networks.resnet import resnet3d
         from pipelines.volumes.transforms import FlipAveraged
-        from networks import volumes3d as volume_networks
 
-        build = getattr(volume_networks, self.config.network)
+        build = {"cnn3d": cnn3d, "resnet3d": resnet3d}[self.config.network]
 
         def body(inputs):
-            return build(inputs, num_classes, tuple(self.config.filters), self.config.dropout,
-                         self.config.pooling)
+            return build(inputs, num_classes, filters=tuple(self.config.filters),
+                         dropout=self.config.dropout, pooling=self.config.pooling)
 
         if not (self.config.tta_flips and self.config.flip_axes):
             return body(x)

@@ -162,7 +162,7 @@ class Segment(VolumePipeline):
 
     # ----------------------------------------------------------------- model
     def network(self, x, num_classes):
-        from networks.volumes3d import unet3d
+        from networks.unet import unet3d
 
         return unet3d(x, num_classes, self.config.base_filters, self.config.depth)
 

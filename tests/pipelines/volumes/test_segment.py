@@ -59,7 +59,7 @@ def test_sliding_window_covers_every_voxel_once_averaged():
 def test_unet_shapes_and_divisibility():
     import keras
 
-    from networks.volumes3d import unet3d
+    from networks.unet import unet3d
 
     inputs = keras.Input((16, 8, 8, 1))
     assert tuple(unet3d(inputs, 3, base_filters=2, depth=2).shape) == (None, 16, 8, 8, 3)

@@ -1,0 +1,27 @@
+"""AlexNet scaled to 32x32 colour images, as TensorFlow's CIFAR-10 tutorial model."""
+import keras
+
+import layers
+from networks.blocks import logits
+
+
+def alexnet(x, num_classes, width=64, dropout=0.5):
+    """(N, 32, 32, 3) -> (N, num_classes): the AlexNet recipe at 32x32.
+
+    5x5 convolutions with ReLU, overlapping 3x3/2 max pooling, local response normalisation,
+    two fully connected layers (6 and 3 x width) with dropout. No batch norm (AlexNet predates
+    it); `width` is the filters of the first convolutions.
+    """
+    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="conv1")(x)  # (N, 32, 32, w)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # (N, 16, 16, w)
+    x = layers.LocalResponseNormalization(name="norm1")(x)
+    x = layers.Conv2D(width, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.LocalResponseNormalization(name="norm2")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # (N, 8, 8, w)
+    x = layers.Conv2D(2 * width, 3, padding="same", activation="relu", name="conv3")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool3")(x)  # (N, 4, 4, 2w)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(6 * width, activation="relu", name="fc1")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(3 * width, activation="relu", name="fc2")(x)
+    return logits(x, num_classes, dropout, dropout_name=None)
