@@ -104,8 +104,9 @@ def gradcheck(layer_names, quick, modules, list_only):
 
 
 # ---------------------------------------------------------------- pipelines (train/evaluate/...)
-def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
-    """The pipeline with its config: defaults (or a resumed run's), then CLI options, then --set."""
+def _make_pipeline(name, base_config, recipe, epochs, batch_size, seed, assignments):
+    """The pipeline with its config: defaults (or a resumed run's), then the recipe's settings,
+    then CLI options, then --set."""
     import pipelines
     from pipelines.core import config as configs
 
@@ -113,7 +114,8 @@ def _make_pipeline(name, base_config, epochs, batch_size, seed, assignments):
     config = base_config if base_config is not None else cls.Config()
     options = [f"{key}={value}" for key, value in
                (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if value is not None]
-    return cls(configs.override(config, [*options, *assignments]))
+    settings = recipe.settings if recipe else ()
+    return cls(configs.override(config, [*settings, *options, *assignments]))
 
 
 def _print_metrics(metrics):
@@ -129,6 +131,8 @@ def _print_metrics(metrics):
 @main.command()
 @click.argument("pipeline")
 @click.option("--data", default=None, metavar="SOURCE", help="bundled (default), tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--recipe", "recipe_name", default=None, metavar="NAME",
+              help="Start from a named recipe's settings (`cnn recipes`); options and --set override them.")
 @click.option("--test-data", default=None, metavar="SOURCE", help="Test split; default: the source's own, else a stratified hold-out.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
 @click.option("--epochs", type=int, default=None)
@@ -141,9 +145,14 @@ def _print_metrics(metrics):
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 compute.")
 @click.option("--jit", is_flag=True, help="Compile the training step with XLA.")
 @user_errors
-def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
+def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
           export_dir, resume, mixed_precision, jit):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
+    from pipelines.core import recipes
+
+    if recipe_name and resume:
+        raise ValueError("--resume continues with the run's recorded settings; drop --recipe")
+    recipe = recipes.get(recipe_name, pipeline) if recipe_name else None  # before TensorFlow loads
     quiet_tensorflow()
     from pipelines.core import config as configs
     from pipelines.core import runs
@@ -161,9 +170,13 @@ def train(pipeline, data, test_data, data_dir, epochs, batch_size, seed, run_dir
         data, test_data = data or record["data"], test_data or record["test_data"]
         data_dir = data_dir or record["data_dir"]
         mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
-    chosen = _make_pipeline(pipeline, base, epochs, batch_size, seed, assignments)
+        recipe_name = record.get("recipe")
+    chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
                            export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit)
+    if recipe_name:  # the config it resolved to is already in the record
+        run.record["recipe"] = recipe_name
+        runs.write_record(run.run_dir, run.record)
     click.echo(f"run folder: {run.run_dir}")
     _print_metrics(run.metrics)
     if run.export_path:
@@ -281,6 +294,25 @@ def list_pipelines():
         click.echo(f"  sources: {info['sources']}")
         defaults = " ".join(f"{key}={value}" for key, value in info["defaults"].items())
         click.echo(f"  defaults: {defaults}")
+
+
+@main.command("recipes")
+@click.argument("pipeline", required=False)
+@user_errors
+def list_recipes(pipeline):
+    """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
+    import pipelines
+    from pipelines.core import recipes
+
+    if pipeline and pipeline not in pipelines.names():
+        raise ValueError(f"unknown pipeline '{pipeline}' (known: {', '.join(pipelines.names())})")
+    for recipe in recipes.for_pipeline(pipeline) if pipeline else recipes.every():
+        click.echo(f"{recipe.name} ({recipe.pipeline})")
+        click.echo(f"  data: {recipe.data}")
+        click.echo(f"  settings: {' '.join(recipe.settings) or '(the defaults)'}")
+        click.echo(f"  measured: {recipe.result or 'none recorded'}")
+        if recipe.recorded:
+            click.echo(f"  recorded: {recipe.recorded}")
 
 
 # ------------------------------------------------------------------------------- serving

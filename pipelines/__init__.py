@@ -16,6 +16,17 @@ MODULES = {
     "segment": "pipelines.volumes.segment",
 }
 
+# Each pipeline's named recipes (pipelines/core/recipes.py): pure data, so `cnn recipes` and
+# `--recipe` need no TensorFlow.
+RECIPE_MODULES = {
+    "digits": "pipelines.images.recipes",
+    "objects": "pipelines.images.recipes",
+    "audio": "pipelines.audio.recipes",
+    "text": "pipelines.text.recipes",
+    "volumes": "pipelines.volumes.recipes",
+    "segment": "pipelines.volumes.recipes",
+}
+
 _REGISTRY = {}
 
 

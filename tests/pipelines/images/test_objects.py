@@ -29,7 +29,7 @@ def test_shapes_are_deterministic_balanced_and_varied():
 
 
 def test_networks_use_our_layers():
-    alexnet = _objects().build_model(10)
+    alexnet = _objects("network=alexnet").build_model(10)
     kinds = {type(layer) for layer in alexnet.layers}
     assert {layers.Conv2D, layers.MaxPooling2D, layers.LocalResponseNormalization} <= kinds
     assert not any(type(layer).__module__.startswith("keras") and

@@ -1,0 +1,53 @@
+"""digits and objects recipes: measured settings with their data layouts (pure data, no
+TensorFlow; see pipelines/core/recipes.py). Results are copied from docs/BENCHMARKS.md."""
+from pipelines.core.recipes import Recipe
+
+RECIPES = (
+    Recipe(
+        name="digits-bundled",
+        pipeline="digits",
+        settings=(),
+        data="bundled (scikit-learn's 8x8 digits, upscaled; 25% stratified hold-out)",
+        result="99.78% test accuracy (450 images), 20 epochs at 16x16, 13 s",
+        recorded="docs/BENCHMARKS.md, digits (2026-11-30 row)",
+    ),
+    Recipe(
+        name="mnist",
+        pipeline="digits",
+        settings=("image_size=28", "epochs=10", "batch_size=128"),
+        data="an MNIST IDX folder: train-/t10k-images-idx3-ubyte.gz and train-/t10k-labels-idx1-ubyte.gz "
+             "(official 60,000 / 10,000 split)",
+        result="99.48% test accuracy (10,000), 8.3 min on 2 shared cores",
+        recorded="docs/BENCHMARKS.md, digits > MNIST (2026-11-30)",
+    ),
+    Recipe(
+        name="cifar10-resnet",
+        pipeline="objects",
+        settings=("network=resnet", "learning_rate=0.05", "epochs=40"),
+        data="a folder train/<class>/*.jpg + test/<class>/*.jpg of CIFAR-10 "
+             "(measured on 10,000 / 2,000 JPEGs, quality ~75)",
+        result="76.85% test accuracy (2,000), 40 epochs, 46.8 min on 2 cores",
+        recorded="docs/BENCHMARKS.md, objects",
+    ),
+    Recipe(
+        name="cifar10-alexnet",
+        pipeline="objects",
+        settings=("network=alexnet", "learning_rate=0.01", "epochs=30"),
+        data="a folder train/<class>/*.jpg + test/<class>/*.jpg of CIFAR-10",
+        result="",  # the defaults before issue 12; never benchmarked here
+    ),
+    Recipe(
+        name="shapes-resnet",
+        pipeline="objects",
+        settings=("network=resnet", "learning_rate=0.05", "epochs=15"),
+        data="bundled (generated shapes on textures, 8 classes, 2,400 / 800)",
+        result="",
+    ),
+    Recipe(
+        name="shapes-alexnet",
+        pipeline="objects",
+        settings=("network=alexnet", "learning_rate=0.01", "epochs=15"),
+        data="bundled (generated shapes on textures, 8 classes, 2,400 / 800)",
+        result="",
+    ),
+)
