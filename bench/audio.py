@@ -1,4 +1,5 @@
-"""audio benchmark: FSDD held-out accuracy of the audio pipeline (target >= 99.5%).
+"""audio benchmark: FSDD held-out accuracy of the audio pipeline (target >= 99.5%), the `fsdd`
+recipe, and bundled DTMF, the `dtmf-bundled` recipe.
 
 FSDD's official train split (takes 5-49, ../shared/data/fsdd) with takes 5-9 held out (300
 clips, never trained on; but top_db and end_trim were chosen by studying their errors, so this
@@ -17,21 +18,19 @@ import tempfile
 import time
 
 FSDD = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd" / "recordings"
-FSDD_SETTINGS = [r"label_pattern=^(\d+)_", r"test_pattern=_[5-9]\.wav$", "sample_rate=8000",
-                 "n_fft=256", "hop_length=80", "epochs=40", "time_mask_frames=5", "freq_mask_bins=6",
-                 "top_db=50", "end_trim=0.3"]
 FSDD_SEEDS = (0, 1, 2)  # one run per seed, then their ensemble
 
 
-def _train(assignments, data, run_dir):
+def _train(recipe, data, run_dir, seed=0):
     import pipelines
     from pipelines.core import config as configs
+    from pipelines.core import recipes
     from pipelines.core import training
 
     cls = pipelines.get("audio")
-    pipeline = cls(configs.override(cls.Config(), assignments))
+    pipeline = cls(configs.override(cls.Config(), [*recipes.get(recipe, "audio").settings, f"seed={seed}"]))
     start = time.perf_counter()
-    result = training.run(pipeline, data=data, run_dir=run_dir, export_dir=None, verbose=0)
+    result = training.train(pipeline, data=data, run_dir=run_dir, verbose=0)
     return result.metrics, time.perf_counter() - start
 
 
@@ -46,9 +45,9 @@ def _fsdd_rows(folder):
     rows, run_dirs, total = [], [], 0.0
     for seed in FSDD_SEEDS:
         run_dirs.append(folder / f"fsdd-seed{seed}")
-        metrics, seconds = _train(FSDD_SETTINGS + [f"seed={seed}"], str(FSDD), run_dirs[-1])
+        metrics, seconds = _train("fsdd", str(FSDD), run_dirs[-1], seed)
         total += seconds
-        rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | conv1d, 8 kHz, 1 s, "
+        rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | `fsdd`: conv1d, 8 kHz, 1 s, "
                     f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} "
                     f"({seconds / 60:.1f} min; errors: {_errors(metrics)}) | >= 99.5% |")
     from pipelines.core import ensemble
@@ -67,8 +66,8 @@ def run(argv):
              "| measurement | setting | result | target |", "|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="bench-audio-") as name:  # the runs, for their ensemble
         folder = pathlib.Path(name)
-        metrics, seconds = _train(["epochs=20"], "bundled", folder / "dtmf")
-        lines.append(f"| bundled DTMF test accuracy (12 keys, {metrics['examples']} clips) | conv1d, 16 kHz, 1 s, "
+        metrics, seconds = _train("dtmf-bundled", "bundled", folder / "dtmf")
+        lines.append(f"| bundled DTMF test accuracy (12 keys, {metrics['examples']} clips) | `dtmf-bundled`: conv1d, 16 kHz, 1 s, "
                      f"20 epochs | {metrics['accuracy']:.2%} ({seconds:.0f} s) | (no target; chance 8.3%) |")
         if "--quick" not in argv and FSDD.is_dir():
             lines += _fsdd_rows(folder)

@@ -1,5 +1,6 @@
-"""digits benchmarks: bundled and MNIST test accuracy, and training throughput of the digits
-network built from our layers vs the same network from keras.layers.
+"""digits benchmarks: bundled and MNIST test accuracy (the `digits-bundled` and `mnist`
+recipes), and training throughput of the digits network built from our layers vs the same
+network from keras.layers.
 
 `python -m bench digits [--quick]`; --quick skips MNIST (the longest part).
 """
@@ -13,17 +14,18 @@ import time
 MNIST = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 
 
-def _train(assignments, data="bundled"):
+def _train(recipe, data="bundled"):
     import pipelines
     from pipelines.core import config as configs
-    from pipelines.core import training
+    from pipelines.core import recipes
+    import cli
 
     cls = pipelines.get("digits")
-    pipeline = cls(configs.override(cls.Config(), assignments))
+    pipeline = cls(configs.override(cls.Config(), recipes.get(recipe, "digits").settings))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        result = training.run(pipeline, data=data, run_dir=pathlib.Path(folder) / "run",
-                              export_dir=None, verbose=0)
+        result = cli.train_and_export(pipeline, data=data, run_dir=pathlib.Path(folder) / "run",
+                                      export_dir=None, verbose=0)
     return result.metrics, time.perf_counter() - start, pipeline.config
 
 
@@ -62,8 +64,8 @@ def run(argv):
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              f"(shared with other work), TensorFlow CPU build, `python -m bench digits`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]
-    metrics, seconds, config = _train([])
-    lines.append(f"| bundled test accuracy (450 images, 25% stratified split, seed 0) | lecun1989 defaults, "
+    metrics, seconds, config = _train("digits-bundled")
+    lines.append(f"| bundled test accuracy (450 images, 25% stratified split, seed 0) | `digits-bundled`: lecun1989, "
                  f"{config.epochs} epochs, {config.image_size}x{config.image_size} | "
                  f"{metrics['accuracy']:.2%} ({seconds:.0f} s) | >= 99.2% |")
     ours, theirs = [], []
@@ -73,7 +75,8 @@ def run(argv):
     lines.append(f"| training throughput, ours / keras.layers | lecun1989, batch 64, 16x16, 100 steps, best of 5 | "
                  f"{max(ours):.1f} / {max(theirs):.1f} steps/s = {max(ours) / max(theirs):.2f}x | >= 0.8x |")
     if "--quick" not in argv and MNIST.is_dir():
-        metrics, seconds, config = _train(["image_size=28", "epochs=10", "batch_size=128"], data=str(MNIST))
-        lines.append(f"| MNIST test accuracy (10,000) | lecun1989, 28x28, {config.epochs} epochs | "
+        metrics, seconds, config = _train("mnist", data=str(MNIST))
+        lines.append(f"| MNIST test accuracy (10,000) | `mnist`: lecun1989, {config.image_size}x{config.image_size}, "
+                     f"batch {config.batch_size}, {config.epochs} epochs | "
                      f"{metrics['accuracy']:.2%} ({seconds / 60:.1f} min) | >= 99.4% |")
     return "\n".join(lines) + "\n"

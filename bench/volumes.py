@@ -1,12 +1,13 @@
-"""AdrenalMNIST3D with the `volumes` pipeline: train on the official train split, report on val.
+"""AdrenalMNIST3D with the `volumes` pipeline and its `adrenalmnist3d` recipe: train on the
+official train split, report on val.
 
 Target (issue 5): ROC AUC >= 0.90 on val (MedMNIST v2 ResNet-18 3D: test AUC 0.827, ACC 0.721;
 a keras-io-style 3D CNN with Keras layers: test AUC 0.87 on this machine). Needs
 ../shared/data/adrenalmnist3d; the section says so and measures nothing when it is absent.
 
-Options: `--epochs=N` (default 30), `--seed=N` (default 0), `--set=KEY=VALUE` (repeatable: a
-config field on top of SETTINGS, for a recorded try), `--quick` (2 epochs, to check the
-wiring). The run folder (model, metrics, export) is kept under the temp directory for later
+Options: `--epochs=N` (default: the recipe's), `--seed=N` (default 0), `--set=KEY=VALUE`
+(repeatable: a config field on top of the recipe, for a recorded try), `--quick` (2 epochs, to
+check the wiring). The run folder (model, metrics, export) is kept under the temp directory for later
 analysis; its path is in the section. The model averages its logits over the 8 flips in
 inference (`tta_flips`); the section also gives the AUC of the same weights without that
 averaging.
@@ -24,11 +25,6 @@ import numpy as np
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adrenalmnist3d"
 NPZ = DATA / "adrenalmnist3d_trainval.npz"
-# the volumes are binary masks (0/255): a window maps them to 0/1, and the mask depth channel
-# gives the network each voxel's depth inside the gland (docs/BENCHMARKS.md, 2026-11-30)
-SETTINGS = ["shape=28,28,28", "filters=16,32,64", "flip_axes=0,1,2", "max_shift=2",
-            "batch_size=16", "learning_rate=0.001", "dropout=0.3", "tta_flips=true",
-            "normalization=window", "window=127.5,255", "mask_depth=5"]
 
 
 def machine():
@@ -63,10 +59,13 @@ def run(argv):
     if not NPZ.is_file():
         return f"## volumes: AdrenalMNIST3D\n\nNot run: {NPZ} is absent.\n"
     import pipelines
-    from pipelines.core import training
+    import cli
+    from pipelines.core import recipes
     from pipelines.core.config import override
 
-    epochs = 2 if "--quick" in argv else _option(argv, "epochs", 30)
+    cls = pipelines.get("volumes")
+    recipe = recipes.get("adrenalmnist3d", "volumes")
+    epochs = 2 if "--quick" in argv else _option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
     seed = _option(argv, "seed", 0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-volumes-"))
     with np.load(NPZ) as archive:
@@ -75,14 +74,12 @@ def run(argv):
                  train_labels=archive["train_labels"])
         np.savez(work / "adrenalmnist3d_val.npz", test_images=archive["val_images"],
                  test_labels=archive["val_labels"])
-    cls = pipelines.get("volumes")
-    extra = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--set=")]
-    settings = SETTINGS + extra
-    config = override(cls.Config(), settings + [f"epochs={epochs}", f"seed={seed}"])
+    extra = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--set=")] + [f"epochs={epochs}", f"seed={seed}"]
+    config = override(cls.Config(), [*recipe.settings, *extra])
     start = time.time()
-    result = training.run(cls(config), str(work / "adrenalmnist3d_train.npz"),
-                          test_data=str(work / "adrenalmnist3d_val.npz"), run_dir=work / "run",
-                          export_dir=str(work / "saved_models"), verbose=2)
+    result = cli.train_and_export(cls(config), str(work / "adrenalmnist3d_train.npz"),
+                                  test_data=str(work / "adrenalmnist3d_val.npz"), run_dir=work / "run",
+                                  export_dir=str(work / "saved_models"), verbose=2)
     seconds = time.time() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak, cpu_minutes = usage.ru_maxrss / 1024 ** 2, (usage.ru_utime + usage.ru_stime) / 60
@@ -91,8 +88,8 @@ def run(argv):
     verdict = "meets" if m.get("auc", 0) >= 0.90 else "misses"
     return (
         "## volumes: AdrenalMNIST3D (train -> val)\n\n"
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train volumes` settings "
-        f"`{' '.join(settings)} epochs={epochs} seed={seed}` ({config.network} from our "
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; `cnn train volumes --recipe {recipe.name}` "
+        f"(`{' '.join(recipe.settings)}`) with `{' '.join(extra)}` ({config.network} from our "
         f"Conv3D/MaxPooling3D/global pooling; the run and its export are kept in {work}).\n\n"
         "| split | examples | accuracy | ROC AUC | AUC without flip averaging | wall time (train+eval+export) | process CPU time | peak RSS |\n"
         "|---|---|---|---|---|---|---|---|\n"
