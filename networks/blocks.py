@@ -62,8 +62,8 @@ def residual_block(x, filters, stride=1, *, momentum, name, names=None, activati
     convolution with batch norm (the projection). Layers `{name}_conv0`, `_bn0`, `_relu0`,
     `_conv1`, `_bn1`, `_proj`, `_proj_bn`, `_add`, `_out`; `names` overrides any of these roles.
     """
-    names = {role: f"{name}_{role}" for role in
-             ("conv0", "bn0", "relu0", "conv1", "bn1", "proj", "proj_bn", "add", "out")} | (names or {})
+    roles = ("conv0", "bn0", "relu0", "conv1", "bn1", "proj", "proj_bn", "add", "out")
+    names = {**{role: f"{name}_{role}" for role in roles}, **(names or {})}
     y = conv_norm_act(x, filters, 3, stride, momentum=momentum, name=name, activation=activation,
                       names={"conv": names["conv0"], "norm": names["bn0"], "act": names["relu0"]})
     y = conv_norm(y, filters, 3, momentum=momentum, conv_name=names["conv1"], norm_name=names["bn1"])
