@@ -21,7 +21,6 @@ the centre cropped out), the same rule the exported model applies to served wave
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import io
 import os
 import pathlib
@@ -29,6 +28,8 @@ import re
 import struct
 
 import numpy as np
+
+from datasets import folders, labels as class_labels, manifests
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 _PCM, _EXTENSIBLE = 1, 0xFFFE
@@ -166,14 +167,6 @@ def labels_from_names(paths, pattern: str, origin: str):
     return labels
 
 
-def sort_class_names(names):
-    """Sorted class names; numerically when all are integers (so '10' follows '9')."""
-    names = sorted(set(names))
-    if all(re.fullmatch(r"-?\d+", n) for n in names):
-        return sorted(names, key=int)
-    return names
-
-
 def audio_files(folder, extensions=AUDIO_EXTENSIONS):
     """Audio files directly in `folder`, sorted."""
     return sorted(
@@ -182,64 +175,7 @@ def audio_files(folder, extensions=AUDIO_EXTENSIONS):
     )
 
 
-def class_folder_files(root, extensions=AUDIO_EXTENSIONS):
-    """(paths, label strings) from root/<class>/<file>; sub-folders starting with _ or . are kept
-    only when they hold audio (speech_commands' `_background_noise_` holds long noise files and is
-    skipped: it is not a class)."""
-    root = pathlib.Path(root)
-    paths, labels = [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name.startswith(".") or folder.name == "_background_noise_":
-            continue
-        files = audio_files(folder, extensions)
-        paths += files
-        labels += [folder.name] * len(files)
-    return paths, labels
-
-
-# ------------------------------------------------------------------------------ manifests
-def read_manifest(csv_path, path_column="path", label_column="label", split_column="split"):
-    """(paths, label strings, split names or None) from a CSV manifest.
-
-    Paths are relative to the manifest's folder unless absolute. A missing column, an empty
-    path or label, or a missing file is a ValueError naming the manifest and row (the header
-    is row 1).
-    """
-    csv_path = pathlib.Path(csv_path)
-    try:
-        text = csv_path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{csv_path}: not UTF-8 text (byte {error.start})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = reader.fieldnames or []
-    for column in (path_column, label_column):
-        if column not in columns:
-            raise ValueError(
-                f"{csv_path}: no column '{column}' (columns: {', '.join(columns) or 'none'}); "
-                f"choose with --set path_column=... label_column=..."
-            )
-    has_split = split_column in columns
-    paths, labels, splits = [], [], []
-    for row_number, row in enumerate(reader, start=2):
-        path, label = (row.get(path_column) or "").strip(), (row.get(label_column) or "").strip()
-        if not path or not label:
-            empty = path_column if not path else label_column
-            raise ValueError(f"{csv_path} row {row_number}: empty '{empty}'")
-        full = pathlib.Path(path) if os.path.isabs(path) else csv_path.parent / path
-        if not full.is_file():
-            raise ValueError(f"{csv_path} row {row_number}: no such file {full}")
-        paths.append(str(full))
-        labels.append(label)
-        splits.append((row.get(split_column) or "train").strip().lower() if has_split else None)
-    if not paths:
-        raise ValueError(f"{csv_path}: no rows")
-    return paths, labels, (splits if has_split else None)
-
-
 # ------------------------------------------------------------------------- SourceData
-SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "validation": "val", "valid": "val"}
-
-
 def move_matching(named, pattern, to="test"):
     """Move files whose name matches `pattern` from the training split into split `to`.
 
@@ -272,25 +208,13 @@ def local_files(path, *, label_pattern="", path_column="path", label_column="lab
     - a folder of `train/`, `test/` (optionally `val/`) class folders;
     - a folder of class folders.
     """
-    from datasets import folders  # the framework's listing rules: nothing skipped silently
-
     path = pathlib.Path(path)
     if path.is_file():
         if path.suffix.lower() not in (".csv", ".tsv"):
             raise ValueError(f"{path}: expected a folder or a CSV manifest")
-        paths, labels, splits = read_manifest(path, path_column, label_column)
-        if splits is None:
-            return {"all": (paths, labels, str(path))}
-        named = {}
-        for row, split in enumerate(splits):
-            if split not in SPLIT_NAMES:
-                raise ValueError(f"{path} row {row + 2}: split '{split}' is not one of train, val, test")
-        for split in ("train", "val", "test"):
-            chosen = [i for i, s in enumerate(splits) if SPLIT_NAMES[s] == split]
-            if chosen:
-                named[split] = ([paths[i] for i in chosen], [labels[i] for i in chosen],
-                                f"{path} ({split})")
-        return named
+        return manifests.read_file_manifest(
+            path, path_column, label_column,
+            column_hint="; choose with --set path_column=... label_column=...")
     if label_pattern:
         paths = audio_files(path, extensions)
         if not paths:
@@ -312,18 +236,10 @@ def decode_splits(named, sample_rate, num_samples, description):
     """SourceData of in-memory (N, num_samples) waveforms from {split: (paths, labels, origin)}."""
     from datasets.examples import ArrayExamples, SourceData
 
-    base = "train" if "train" in named else "all"
-    class_names = sort_class_names(named[base][1])
-    index = {name: i for i, name in enumerate(class_names)}
-    splits = {}
-    for split, (paths, labels, origin) in named.items():
-        unknown = [(p, l) for p, l in zip(paths, labels) if l not in index]
-        if unknown:
-            raise ValueError(f"{unknown[0][0]}: label '{unknown[0][1]}' has no training examples "
-                             f"(classes: {', '.join(class_names)})")
-        waves = load_clips(paths, sample_rate, num_samples)
-        splits[split] = ArrayExamples(labels=np.asarray([index[l] for l in labels], np.int64),
-                                      origin=origin, inputs=waves)
+    class_names, indices = class_labels.index_splits(named)
+    splits = {split: ArrayExamples(labels=indices[split], origin=origin,
+                                   inputs=load_clips(paths, sample_rate, num_samples))
+              for split, (paths, _, origin) in named.items()}
     counts = ", ".join(f"{len(e)} {name}" for name, e in splits.items())
     return SourceData(splits, class_names,
                       f"{description}: {counts} clips at {sample_rate} Hz, {len(class_names)} classes")

@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from datasets.formats.nifti import VolumeError, is_nifti
-from datasets.manifests import read_rows, resolve
+from datasets import manifests
+from datasets.formats.nifti import NIFTI_SUFFIXES, VolumeError, is_nifti
 
 
 @dataclasses.dataclass
@@ -105,12 +105,12 @@ def read_decathlon(folder, class_names=None) -> Pairs:
 
 def read_pairs_csv(csv_path, class_names=None) -> Pairs:
     """The pairs of a CSV with columns image,label (paths relative to the CSV; optional split)."""
-    rows = read_rows(csv_path, [("image",), ("label",)])
-    images, labels, splits = [], [], []
-    for number, row in rows:
-        images.append(resolve(csv_path, row["image"], number, "image"))
-        labels.append(resolve(csv_path, row["label"], number, "label"))
-        splits.append(row["split"].lower())
+    records = manifests.read_records(csv_path, ["image", "label"], ["split"], error=VolumeError)
+    images = [manifests.resolve(csv_path, line, record["image"], "image", NIFTI_SUFFIXES, VolumeError)
+              for line, record in records]
+    labels = [manifests.resolve(csv_path, line, record["label"], "label", NIFTI_SUFFIXES, VolumeError)
+              for line, record in records]
+    splits = manifests.split_names(csv_path, records, VolumeError)
     return Pairs(images, labels, list(class_names) if class_names else None, os.fspath(csv_path), splits)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from datasets import labels as class_labels
 from datasets.examples import ArrayExamples, SourceData
 
 _KEYS = {
@@ -39,8 +40,9 @@ def load(path):
             raise ValueError(f"{path}: labels outside 0..{len(class_names) - 1} of class_names")
         lookup = {value: int(value) for value in values}
     else:
-        class_names = [str(value) for value in values]
-        lookup = {value: i for i, value in enumerate(values)}
+        by_name = {str(value): value for value in values}
+        class_names = class_labels.class_order(by_name)
+        lookup = {by_name[name]: i for i, name in enumerate(class_names)}
     splits = {}
     for split, (x, y, origin) in found.items():
         unknown = sorted(set(np.unique(y)) - set(lookup))

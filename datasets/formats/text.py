@@ -3,95 +3,42 @@
 The strings stay raw: standardisation and tokenisation happen in the model (TextVectorization),
 so what trains is what serves. Here we only read, validate and label.
 
-Bad input is reported on one line naming the file and the line or row, and nothing is dropped:
+Bad input is reported on one line, `FILE:LINE: message` (see datasets/manifests.py), and nothing
+is dropped:
 - a table without the named text/label columns (the message lists the columns it has);
 - a row with too few or too many fields (e.g. a TSV read with the wrong quoting);
 - an empty (or whitespace-only) text, an empty label;
 - bytes that are not UTF-8 (the line number and the offending byte are named).
 
 Quoting: TSV files (GLUE's SST-2 among them) contain bare `"` characters inside sentences, so
-`.tsv` is read with `csv.QUOTE_NONE` by default; `.csv` with the usual quoting. Override with
+`.tsv` is read without quoting by default; `.csv` with the usual quoting. Override with
 `--set quoting=none|minimal` (and `delimiter=`).
 """
 from __future__ import annotations
 
-import csv
-import io
 import pathlib
 
 import numpy as np
 
-QUOTING = {"none": csv.QUOTE_NONE, "minimal": csv.QUOTE_MINIMAL}
-
-
-def decode_utf8(data: bytes, path) -> str:
-    """UTF-8 text (a BOM is dropped); ValueError naming the line and byte that are not UTF-8."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start})"
-        ) from None
+from datasets import labels as class_labels, manifests
 
 
 def read_table(path, text_column="text", label_column="label", delimiter="", quoting="auto"):
-    """(texts, label strings) from a CSV/TSV file with a header row.
-
-    Rows are numbered as lines of the file (the header is line 1); with quoting a row may span
-    several lines and is named by the line it starts on.
-    """
-    path = pathlib.Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
-    text = decode_utf8(data, path)
-    tsv = path.suffix.lower() == ".tsv"
-    delimiter = delimiter or ("\t" if tsv else ",")
-    if delimiter in ("\\t", "tab"):
-        delimiter = "\t"
-    if quoting == "auto":
-        quoting = "none" if tsv else "minimal"
-    if quoting not in QUOTING:
-        raise ValueError(f"quoting '{quoting}': expected auto, none or minimal")
-    # strict: a quote in the middle of a quoted field is an error, not silently merged rows.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=QUOTING[quoting],
-                        strict=quoting == "minimal")
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ValueError(f"{path}: empty file (expected a header row)") from None
-    header = [h.strip() for h in header]
-    for column in (text_column, label_column):
-        if column not in header:
-            raise ValueError(
-                f"{path}: no column '{column}' (columns: {', '.join(header) or 'none'}); "
-                f"choose with --set text_column=... label_column=..."
-            )
-    t, l = header.index(text_column), header.index(label_column)
+    """(texts, label strings) from a CSV/TSV file with a header row, read by `datasets.manifests`
+    (errors `FILE:LINE: ...`, the header is line 1). Texts are kept as written, labels stripped."""
+    quoted = manifests.dialect(path, delimiter, quoting)[1] == "minimal"
+    quoting_hint = " (try --set quoting=none)" if quoted else ""
+    records = manifests.read_records(
+        path, [text_column, label_column], delimiter=delimiter, quoting=quoting, hint=quoting_hint,
+        column_hint="; choose with --set text_column=... label_column=...")
     texts, labels = [], []
-    line = reader.line_num + 1
-    try:
-        for row in reader:
-            if len(row) != len(header):
-                raise ValueError(
-                    f"{path} line {line}: {len(row)} fields, the header has {len(header)}"
-                    + (" (try --set quoting=none)" if quoting == "minimal" else "")
-                )
-            if not row[t].strip():
-                raise ValueError(f"{path} line {line}: empty text in column '{text_column}'")
-            if not row[l].strip():
-                raise ValueError(f"{path} line {line}: empty label in column '{label_column}'")
-            texts.append(row[t])
-            labels.append(row[l].strip())
-            line = reader.line_num + 1
-    except csv.Error as error:
-        hint = " (try --set quoting=none)" if quoting == "minimal" else ""
-        raise ValueError(f"{path} line {line}: {error}{hint}") from None
-    if not texts:
-        raise ValueError(f"{path}: no rows after the header")
+    for line, record in records:
+        if not record[text_column].strip():
+            raise ValueError(f"{path}:{line}: empty text in column '{text_column}'")
+        if not record[label_column].strip():
+            raise ValueError(f"{path}:{line}: empty label in column '{label_column}'")
+        texts.append(record[text_column])
+        labels.append(record[label_column].strip())
     return texts, labels
 
 
@@ -101,7 +48,7 @@ def read_text_file(path) -> str:
         data = path.read_bytes()
     except OSError as error:
         raise ValueError(f"{path}: cannot read ({error.strerror})") from None
-    text = decode_utf8(data, path)
+    text = manifests.decode_utf8(data, path)
     if not text.strip():
         raise ValueError(f"{path}: empty text")
     return text
@@ -137,37 +84,16 @@ def class_folder_texts(root, classes=(), extensions=(".txt",)):
     return texts, labels
 
 
-def sort_class_names(names):
-    """Sorted class names; numerically when all are integers (so '10' follows '9')."""
-    names = sorted(set(names))
-    try:
-        return sorted(names, key=int)
-    except ValueError:
-        return names
-
-
 def to_source(named, description):
     """SourceData of in-memory strings from {split: (texts, label strings, origin)}."""
     from datasets.examples import ArrayExamples, SourceData
 
-    base = "train" if "train" in named else "all"
-    class_names = sort_class_names(named[base][1])
-    index = {name: i for i, name in enumerate(class_names)}
-    splits = {}
-    for split, (texts, labels, origin) in named.items():
-        unknown = sorted(set(labels) - set(index))
-        if unknown:
-            raise ValueError(f"{origin}: label '{unknown[0]}' has no training examples "
-                             f"(classes: {', '.join(class_names)})")
-        splits[split] = ArrayExamples(
-            labels=np.asarray([index[x] for x in labels], np.int64), origin=origin,
-            inputs=np.asarray(texts, dtype=object),
-        )
+    class_names, indices = class_labels.index_splits(named)
+    splits = {split: ArrayExamples(labels=indices[split], origin=origin,
+                                   inputs=np.asarray(texts, dtype=object))
+              for split, (texts, _, origin) in named.items()}
     counts = ", ".join(f"{len(e)} {name}" for name, e in splits.items())
     return SourceData(splits, class_names, f"{description}: {counts} texts, {len(class_names)} classes")
-
-
-SPLIT_FILES = {"train": "train", "val": "dev", "test": "test"}
 
 
 def local_source(path, text_column="text", label_column="label", delimiter="", quoting="auto",

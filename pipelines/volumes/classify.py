@@ -4,7 +4,7 @@ Data (SOURCE): `bundled` (generated phantoms with/without a lesion, written as N
 manifest), class folders `<root>/[train|val|test/]<class>/*.nii.gz`, a CSV manifest `image,label[,split]` of .nii/.nii.gz files (paths relative to the
 CSV; `filename` is accepted for `image`), or a MedMNIST 3D `.npz` (`train_images`,
 `train_labels`, `val_*`, `test_*`). NIfTI files are reoriented to RAS and optionally resampled
-to `target_spacing` when read (datasets/nifti.py), then kept in memory: 3D sets are small, and
+to `target_spacing` when read (datasets/volumes.py), then kept in memory: 3D sets are small, and
 decoding NIfTI needs nibabel, which tf.data graphs cannot call.
 
 Training input: each volume is centre padded (with its minimum intensity) or cropped to `shape`;
@@ -26,10 +26,9 @@ import dataclasses
 
 import numpy as np
 
+from datasets import volumes
 from datasets.formats import medmnist, nifti
 from datasets.synthetic import phantoms
-from datasets import manifests as volume_manifest
-from datasets.examples import ArrayExamples, SourceData
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
@@ -77,34 +76,6 @@ def spacing_of(config):
     if len(spacing) != 3 or min(spacing) <= 0:
         raise ValueError(f"target_spacing must be one or three positive sizes in mm, got {spacing}")
     return spacing
-
-
-def load_nifti_classification(csv_path, target_spacing, listing=None):
-    """SourceData of a NIfTI manifest (or of a class-folder `listing`); every file decoded and
-    validated up front."""
-    splits, class_names = listing or volume_manifest.read_classification(csv_path)
-    index = {name: i for i, name in enumerate(class_names)}
-    examples = {}
-    for split, (paths, labels) in splits.items():
-        volumes = [nifti.load_volume(path, target_spacing).data for path in paths]  # (D, H, W) each
-        examples[split] = ArrayExamples(
-            labels=np.asarray([index[label] for label in labels], np.int64),
-            origin=f"{csv_path} ({split})" if split != "all" else str(csv_path),
-            inputs=volumes,
-        )
-    if "all" in examples and len(examples) > 1:
-        raise nifti.VolumeError(f"{csv_path}: some rows have a split and some do not")
-    kind = "NIfTI class folders" if listing else "NIfTI manifest"
-    return SourceData(examples, class_names, f"{kind} {csv_path}")
-
-
-def load_medmnist(path):
-    splits, class_names = medmnist.load(path)
-    examples = {
-        split: ArrayExamples(labels=labels, origin=f"{path} ({split})", inputs=images)  # (N, D, H, W)
-        for split, (images, labels) in splits.items()
-    }
-    return SourceData(examples, class_names, f"MedMNIST 3D {path}")
 
 
 class VolumePipeline(Pipeline):
@@ -172,17 +143,17 @@ class Volumes(VolumePipeline):
     # ------------------------------------------------------------------ data
     def bundled(self):
         manifest = phantoms.write_classification(count=self.config.bundled_count, seed=0)
-        return load_nifti_classification(manifest, self.spacing)
+        return volumes.nifti_manifest(manifest, self.spacing)
 
     def read_path(self, path):
         path = str(path)
         if path.lower().endswith(".csv"):
-            return load_nifti_classification(path, self.spacing)
+            return volumes.nifti_manifest(path, self.spacing)
         if path.lower().endswith(".npz") and medmnist.is_medmnist_npz(path):
-            return load_medmnist(path)
-        listing = volume_manifest.read_class_folders(path)
-        if listing is not None:
-            return load_nifti_classification(path, self.spacing, listing)
+            return volumes.medmnist_source(path)
+        folders = volumes.nifti_class_folders(path, self.spacing)
+        if folders is not None:
+            return folders
         if nifti.is_nifti(path):
             raise nifti.VolumeError(f"{path}: a single volume is not a data set; list volumes in a CSV image,label")
         return None

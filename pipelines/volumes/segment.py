@@ -2,7 +2,7 @@
 
 Data (SOURCE): `bundled` (generated phantoms: organ 1, lesion 2, MSD layout), a Medical
 Segmentation Decathlon task folder (`imagesTr/`, `labelsTr/`, optional `dataset.json`), or a CSV
-`image,label[,split]`. Every pair is read up front (datasets/decathlon.py): reoriented to RAS,
+`image,label[,split]`. Every pair is read up front (datasets/volumes.py): reoriented to RAS,
 optionally resampled to `target_spacing` (labels by nearest neighbour), checked for equal shape
 and affine and for label values inside the declared classes (`dataset.json` labels, or
 `class_names`). Pairs are held in memory as one (D, H, W, 2) array each, image and label
@@ -31,9 +31,9 @@ import os
 
 import numpy as np
 
+from datasets import volumes
 from datasets.formats import decathlon, nifti
 from datasets.synthetic import phantoms
-from datasets.examples import ArrayExamples, SourceData
 from pipelines import register
 from pipelines.core.config import BaseConfig
 from pipelines.volumes.classify import VolumePipeline
@@ -63,30 +63,6 @@ class SegmentConfig(BaseConfig):
     bundled_count: int = 24
 
 
-def pack(image, label):
-    """(D, H, W) image and labels -> (D, H, W, 2) float32 moving together through crops/flips."""
-    return np.stack([image.astype(np.float32), label.astype(np.float32)], axis=-1)
-
-
-def load_pairs_source(pairs, target_spacing, origin):
-    images, labels, class_names = decathlon.load_pairs(pairs, target_spacing)
-    packed = [pack(image, label) for image, label in zip(images, labels)]
-    splits = pairs.splits or [""] * len(packed)
-    groups = {}
-    for index, split in enumerate(splits):
-        groups.setdefault(split or "all", []).append(index)
-    if "all" in groups and len(groups) > 1:
-        raise nifti.VolumeError(f"{origin}: some rows have a split and some do not")
-    examples = {
-        split: ArrayExamples(
-            labels=np.zeros(len(indices), np.int64), origin=origin if split == "all" else f"{origin} ({split})",
-            inputs=[packed[i] for i in indices],
-        )
-        for split, indices in groups.items()
-    }
-    return SourceData(examples, class_names, f"segmentation pairs {origin}")
-
-
 @register
 class Segment(VolumePipeline):
     name = "segment"
@@ -111,14 +87,14 @@ class Segment(VolumePipeline):
     def bundled(self):
         folder = phantoms.write_segmentation(count=self.config.bundled_count, seed=0)
         pairs = decathlon.read_source(folder, self.config.class_names or None)
-        return load_pairs_source(pairs, self.spacing, str(folder))
+        return volumes.segmentation_pairs(pairs, self.spacing, str(folder))
 
     def read_path(self, path):
         path = str(path)
         if os.path.isdir(path) and not decathlon.is_decathlon(path):
             raise nifti.VolumeError(f"{path}: expected an MSD folder with imagesTr/ and labelsTr/")
         pairs = decathlon.read_source(path, self.config.class_names or None)
-        return load_pairs_source(pairs, self.spacing, path)
+        return volumes.segmentation_pairs(pairs, self.spacing, path)
 
     def input_dataset(self, examples, batch_size, training=False, seed=0):
         """(image (B, *shape, 1) float32, labels (B, *shape) int32) batches.

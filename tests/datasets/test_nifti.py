@@ -8,7 +8,7 @@ import pytest
 
 from datasets.formats import decathlon, medmnist, nifti
 from datasets.synthetic import phantoms
-from datasets import manifests as volume_manifest
+from datasets import volumes
 from datasets.formats.nifti import VolumeError
 
 LPS_PERMUTED = np.array([[0, 0, -2.0, 10], [-1.5, 0, 0, 5], [0, 3.0, 0, -4], [0, 0, 0, 1]])
@@ -139,12 +139,12 @@ def test_classification_manifest_resolves_paths_and_names_missing_rows(tmp_path)
     save(tmp_path / "vols" / "b.nii.gz", np.zeros((3, 3, 3), np.float32))
     csv = tmp_path / "manifest.csv"
     csv.write_text("image,label\nvols/a.nii.gz,10\nvols/b.nii.gz,2\n")
-    splits, names = volume_manifest.read_classification(csv)
+    splits, names = volumes.read_classification(csv)
     assert names == ["2", "10"]  # natural order of numeric labels
     assert splits["all"][0] == [str(tmp_path / "vols" / "a.nii.gz"), str(tmp_path / "vols" / "b.nii.gz")]
     csv.write_text("image,label\nvols/a.nii.gz,x\nvols/gone.nii.gz,y\n")
-    with pytest.raises(VolumeError, match=r"manifest.csv:3: image file vols/gone.nii.gz does not exist"):
-        volume_manifest.read_classification(csv)
+    with pytest.raises(VolumeError, match=r"manifest.csv:3: no such file vols/gone.nii.gz"):
+        volumes.read_classification(csv)
 
 
 def test_medmnist_npz_official_format(tmp_path):
@@ -186,10 +186,10 @@ def test_decathlon_layout_pairs_and_errors(tmp_path):
 def test_phantoms_are_deterministic_varied_and_readable(tmp_path):
     manifest = phantoms.write_classification(tmp_path / "a", count=6, seed=3)
     again = phantoms.write_classification(tmp_path / "b", count=6, seed=3)
-    splits, names = volume_manifest.read_classification(manifest)
+    splits, names = volumes.read_classification(manifest)
     assert names == ["healthy", "lesion"] and splits["all"][1] == ["healthy", "lesion"] * 3
     first = [nifti.load_volume(p) for p in splits["all"][0]]
-    second = [nifti.load_volume(p) for p in volume_manifest.read_classification(again)[0]["all"][0]]
+    second = [nifti.load_volume(p) for p in volumes.read_classification(again)[0]["all"][0]]
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.data, b.data)
     assert len({v.data.shape for v in first}) > 1  # varied shapes

@@ -25,7 +25,7 @@ def test_tsv_is_read_without_quoting_so_bare_quotes_survive(tmp_path):
     texts, labels = text.read_table(table, "sentence", "label")
     assert texts == ['"the best film', 'it \'s "fine'] and labels == ["1", "0"]
     # With CSV quoting the opening quote would swallow lines into one field: an error instead.
-    with pytest.raises(ValueError, match=r"t\.tsv line 2: .*\(try --set quoting=none\)"):
+    with pytest.raises(ValueError, match=r"t\.tsv:2: .*\(try --set quoting=none\)"):
         text.read_table(table, "sentence", "label", quoting="minimal")
 
 
@@ -58,7 +58,7 @@ def test_table_errors_name_file_and_line(tmp_path, content, message):
 def test_non_utf8_bytes_name_the_line(tmp_path):
     table = tmp_path / "latin1.csv"
     table.write_bytes("text,label\nfine,1\ncaf\u00e9 au lait,0\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1\.csv line 3: not UTF-8 text \(byte 0xe9"):
+    with pytest.raises(ValueError, match=r"latin1\.csv:3: not UTF-8 text \(byte 0xe9"):
         sources.load(text_pipeline(), str(table))
 
 
@@ -83,7 +83,7 @@ def test_aclimdb_layout_with_chosen_classes(tmp_path):
     assert len(data.split("train")) == 6 and len(data.split("test")) == 6
     assert data.split("train").inputs[3].startswith("great fun")
     (tmp_path / "aclImdb" / "test" / "pos" / "9_9.txt").write_bytes(b"\xff\xfe bad bytes")
-    with pytest.raises(ValueError, match=r"9_9\.txt line 1: not UTF-8"):
+    with pytest.raises(ValueError, match=r"9_9\.txt:1: not UTF-8"):
         sources.load(text_pipeline("classes=neg,pos"), str(tmp_path / "aclImdb"))
     (tmp_path / "aclImdb" / "test" / "pos" / "9_9.txt").write_text("  \n")
     with pytest.raises(ValueError, match=r"9_9\.txt: empty text"):

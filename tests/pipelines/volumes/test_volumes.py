@@ -255,7 +255,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), str(tmp_path / "v" / f"{name}.nii.gz"))
     manifest = tmp_path / "m.csv"
     cases = [
-        ("v/ok.nii.gz,a\nv/missing.nii.gz,b", "m.csv:3: image file v/missing.nii.gz does not exist"),
+        ("v/ok.nii.gz,a\nv/missing.nii.gz,b", "m.csv:3: no such file v/missing.nii.gz"),
         ("v/ok.nii.gz,a\nv/nan.nii.gz,b", "nan.nii.gz: 64 NaN/Inf voxel(s)"),
         ("v/ok.nii.gz,a\nv/flat.nii.gz,b", "flat.nii.gz: expected a 3D volume, got 2D"),
         ("v/ok.nii.gz,a", "needs at least two classes"),

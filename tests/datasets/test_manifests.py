@@ -1,0 +1,64 @@
+"""The one CSV/TSV reader: `FILE:LINE: message` errors, dialects, columns, paths and splits."""
+import pytest
+
+from datasets import manifests
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ("path,label\na.png,x\nmissing.png,y\n", r"m\.csv:3: no such file missing\.png"),
+    ("path,label\na.png,x\n,y\n", r"m\.csv:3: empty path"),
+    ("path,label\na.png,\n", r"m\.csv:2: empty label"),
+    ("path,label\na.png,x,extra\n", r"m\.csv:2: 3 fields, the header has 2"),
+    ("path,label,split\na.png,x,train\na.png,y,training\n", r"m\.csv:3: split 'training' is not one of"),
+    ("path,label,split\na.png,x,train\na.png,y,\n", r"m\.csv:3: empty split"),
+    ("path,label\na.txt,x\n", r"m\.csv:2: a\.txt is not a supported file \(expected \.png\)"),
+    ("file,word\na.png,x\n", r"m\.csv: no column 'path' \(columns: file, word\)"),
+    ("path,label\n", r"m\.csv: no rows after the header"),
+    ('path,label\n"a.png,x\n', r"m\.csv:2: .*"),
+])
+def test_errors_name_the_file_and_line(tmp_path, content, message):
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "a.txt").write_bytes(b"x")
+    with pytest.raises(ValueError, match=message) as error:
+        manifests.read_file_manifest(write(tmp_path / "m.csv", content), extensions=(".png",))
+    assert "\n" not in str(error.value)
+
+
+def test_lines_are_lines_of_the_file(tmp_path):
+    table = write(tmp_path / "t.csv", 'text,label\n"two\nlines",a\n\nlast,\n')
+    records = manifests.read_records(table, ["text", "label"])
+    assert [line for line, _ in records] == [2, 5]  # a quoted row by its first line; blank skipped
+    assert records[0][1]["text"] == "two\nlines"
+    table.write_bytes(b"text,label\nok,a\ncaf\xe9,b\n")
+    with pytest.raises(ValueError, match=r"t\.csv:3: not UTF-8 text \(byte 0xe9"):
+        manifests.read_records(table, ["text", "label"])
+
+
+def test_dialects_and_column_aliases(tmp_path):
+    tsv = write(tmp_path / "t.tsv", 'Sentence\tlabel\nsays "hi\t1\n')
+    assert manifests.read_records(tsv, [("text", "sentence"), "label"]) == [
+        (2, {"text": 'says "hi', "label": "1"})]
+    semicolons = write(tmp_path / "s.csv", 'text;label\n"a; b";1\n')
+    assert manifests.read_records(semicolons, ["text", "label"], delimiter=";")[0][1]["text"] == "a; b"
+    with pytest.raises(ValueError, match=r"s\.csv:2: .* \(hint\)$"):  # read with commas
+        manifests.read_records(semicolons, ["text", "label"], hint=" (hint)")
+
+
+def test_file_manifest_paths_splits_and_optional_header(tmp_path):
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "img" / name).write_bytes(b"x")
+    table = write(tmp_path / "m.csv", "img/a.png,cat,train\nimg/b.png,dog,Validation\n")
+    named = manifests.read_file_manifest(table, header_optional=True)
+    assert named == {"train": ([str(tmp_path / "img" / "a.png")], ["cat"], f"{table} (train)"),
+                     "val": ([str(tmp_path / "img" / "b.png")], ["dog"], f"{table} (val)")}
+    write(table, "img/a.png,cat\nimg/b.png\n")
+    with pytest.raises(ValueError, match=r"m\.csv:2: 1 fields, expected path,label\[,split\]"):
+        manifests.read_file_manifest(table, header_optional=True)
+    write(table, "path,label\nimg/a.png,cat\n")
+    assert list(manifests.read_file_manifest(table)) == ["all"]
