@@ -173,10 +173,8 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         recipe_name = record.get("recipe")
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
-                           export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit)
-    if recipe_name:  # the config it resolved to is already in the record
-        run.record["recipe"] = recipe_name
-        runs.write_record(run.run_dir, run.record)
+                           export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,
+                           recipe=recipe_name)
     click.echo(f"run folder: {run.run_dir}")
     _print_metrics(run.metrics)
     if run.export_path:

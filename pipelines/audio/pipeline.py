@@ -8,10 +8,10 @@ decoded in the graph by `tf.audio.decode_wav` (TF Serving's REST API base64-deco
 `{"b64": ...}` itself). A WAV at another rate is answered with an InvalidArgument error that
 says the rate to use.
 
-Sources: `bundled` (generated DTMF tones, datasets/dtmf.py), `tfds:spoken_digit`,
+Sources: `bundled` (generated DTMF tones, datasets/synthetic/dtmf.py), `tfds:spoken_digit`,
 `tfds:speech_commands`, folders of class folders (or train/test[/val] of them), a flat folder
 with `--set label_pattern='^(\\d+)_'`, CSV manifests (`--set path_column=... label_column=...`,
-optional `split` column). Local files are decoded up front (datasets/audio.py): any format
+optional `split` column). Local files are decoded up front (datasets/formats/audio.py): any format
 librosa reads, resampled to `sample_rate`, mixed down to mono; bad files stop the run by name.
 """
 from __future__ import annotations
@@ -70,6 +70,7 @@ class Audio(Pipeline):
     input_name = "waveform"
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
     networks = ("conv1d", "conv2d")
+    keras_modules = ("pipelines.audio.features",)
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -154,7 +155,7 @@ class Audio(Pipeline):
         return tf.TensorSpec([None], tf.float32)  # any length: centred in clip_seconds
 
     def preprocess(self, x):
-        from pipelines.audio.pipeline import features as f
+        from pipelines.audio import features as f
 
         c = self.config
         x = f.FixLength(c.num_samples, name="fix_length")(x)  # [B, num_samples]
@@ -186,6 +187,13 @@ class Audio(Pipeline):
         from pipelines.audio.features import fix_length
 
         return fix_length(self._decode_wav(data), self.config.num_samples)
+
+    def encode_bytes(self, example):
+        """[samples] float -> 16-bit PCM WAV bytes at the model's sample rate."""
+        import tensorflow as tf
+
+        clip = tf.clip_by_value(tf.convert_to_tensor(example, tf.float32), -1.0, 1.0)
+        return tf.audio.encode_wav(clip[:, None], self.config.sample_rate).numpy()
 
     def read_file(self, path):
         from datasets.formats import audio

@@ -62,9 +62,10 @@ def progress_verbosity():
 
 
 def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-            mixed_precision=False, jit=False):
+            mixed_precision=False, jit=False, recipe=None):
     """(run folder, its record, the splits): the folder made (or checked, to resume), the
-    sources read and split, and what was done written to config.json."""
+    sources read and split, and what was done written to config.json (with the name of the
+    `recipe` the config started from, if any)."""
     import keras
 
     run_dir = runs.prepare(run_dir or runs.new_run_dir(pipeline.name), resume)
@@ -72,6 +73,7 @@ def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=Non
     splits = sources.load_splits(pipeline, data, test_data, data_dir)
     record = {
         "pipeline": pipeline.name,
+        "recipe": recipe,
         "config": to_dict(pipeline.config),
         "data": data or "bundled",
         "test_data": test_data,
@@ -140,10 +142,10 @@ def write_report(metrics, run_dir, title):
 
 
 def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-          mixed_precision=False, jit=False, callbacks=(), verbose=None):
+          mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None):
     """Prepare, fit and evaluate `pipeline` on SOURCE `data`; the finished `Run`."""
     run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
-                                      mixed_precision, jit)
+                                      mixed_precision, jit, recipe)
     model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose)
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")

@@ -8,13 +8,13 @@ lookup table live inside the SavedModel (tracked by the export), so a client sen
 Bytes that are not UTF-8 are repaired in the graph (U+FFFD) before standardisation, so a bad
 request gets an answer, not an error; an empty string is valid and maps to all-padding.
 
-Sources: `bundled` (generated reviews, datasets/reviews.py), `tfds:imdb_reviews`,
+Sources: `bundled` (generated reviews, datasets/synthetic/reviews.py), `tfds:imdb_reviews`,
 `tfds:ag_news_subset`, CSV/TSV files (`--set text_column=sentence label_column=label`,
 `quoting=none|minimal`, `delimiter=`), a folder with train/dev/test tables (SST-2), folders of
 class folders of .txt (aclImdb: `--set classes=neg,pos`).
 
 Pre-trained word vectors (Kim's CNN-static / CNN-non-static): `--set pretrained_embeddings=FILE`
-(GloVe / word2vec / fastText text format, `.gz` too; datasets/word_vectors.py) initialises the
+(GloVe / word2vec / fastText text format, `.gz` too; datasets/formats/word_vectors.py) initialises the
 Embedding rows of the vocabulary's words from the file (other words: random, with the vectors'
 variance); `embedding_dim` is then the file's; `--set trainable_embeddings=false` keeps them
 fixed; `--set pretrained_vocabulary=N` also adds the file's first N words (the most frequent)
@@ -76,6 +76,7 @@ class Text(Pipeline):
     input_name = "text"
     file_extensions = (".txt",)
     networks = ("kim",)
+    keras_modules = ("pipelines.text.vectorisation",)
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -90,12 +91,17 @@ class Text(Pipeline):
             raise ValueError(f"pretrained_vocabulary={self.config.pretrained_vocabulary}: expected >= 0")
         if self.config.pretrained_vocabulary and not path:
             raise ValueError("pretrained_vocabulary needs pretrained_embeddings=FILE (the words' vectors)")
-        if path and pathlib.Path(path).is_file():
-            # embedding_dim is the file's (recorded in the run's config). A served model is
-            # rebuilt from its record without the file, and keeps the recorded dimension.
-            from datasets.formats import word_vectors
 
-            self.config = dataclasses.replace(self.config, embedding_dim=word_vectors.dimension(path))
+    @classmethod
+    def resolve_config(cls, config):
+        """embedding_dim is the vector file's (recorded in the run's config). A served model is
+        rebuilt from its record without the file, and keeps the recorded dimension."""
+        path = config.pretrained_embeddings
+        if not (path and pathlib.Path(path).is_file()):
+            return config
+        from datasets.formats import word_vectors
+
+        return dataclasses.replace(config, embedding_dim=word_vectors.dimension(path))
 
     # ------------------------------------------------------------------ data
     def bundled(self):
@@ -232,7 +238,6 @@ class Text(Pipeline):
             raise ValueError(f"{c.pretrained_embeddings}: {matrix.shape[1]}-d vectors, but the "
                              f"config says embedding_dim={c.embedding_dim}")
         self.embedding_coverage = coverage
-        print(coverage.summary(), flush=True)
         return matrix
 
     def report(self, labels, probabilities, class_names):
@@ -240,6 +245,7 @@ class Text(Pipeline):
         if self.embedding_coverage is not None:
             metrics["pretrained_embeddings"] = {
                 **self.embedding_coverage.as_dict(), "trainable": self.config.trainable_embeddings}
+            metrics["notes"] = [self.embedding_coverage.summary()]
         return metrics
 
     def read_file(self, path):

@@ -84,6 +84,7 @@ class VolumePipeline(Pipeline):
 
     input_name = "volume"
     file_extensions = nifti.NIFTI_SUFFIXES
+    keras_modules = ("pipelines.volumes.transforms",)
     crops_per_case = 1  # optimizer steps per case and epoch, relative to the framework's count
 
     def __init__(self, config=None):

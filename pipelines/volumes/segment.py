@@ -14,7 +14,7 @@ least `shape`, and each step takes a random `shape` crop, centred on a foregroun
 probability `foreground_fraction`, with random flips along `flip_axes`; intensity jitter after
 normalisation (model layer, training only). Loss: cross-entropy + soft Dice.
 
-Evaluation covers whole volumes: overlapping `shape` windows (pipelines/sliding_window.py),
+Evaluation covers whole volumes: overlapping `shape` windows (pipelines/volumes/inference.py),
 probabilities averaged, argmax; metrics.json has `dice_<class>` per foreground class and
 `mean_dice`, averaged over the test cases.
 
@@ -71,6 +71,7 @@ class Segment(VolumePipeline):
                "folder (imagesTr/labelsTr[/dataset.json]), CSV image,label[,split]")
     Config = SegmentConfig
     networks = ("unet3d",)
+    keras_modules = ("pipelines.volumes.transforms", "pipelines.volumes.losses")
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -105,7 +106,7 @@ class Segment(VolumePipeline):
         """
         import tensorflow as tf
 
-        from pipelines.volumes.classify import transforms as vl
+        from pipelines.volumes import transforms as vl
 
         shape, autotune = self.shape, tf.data.AUTOTUNE
 
@@ -142,19 +143,15 @@ class Segment(VolumePipeline):
 
         return unet3d(x, num_classes, self.config.base_filters, self.config.depth)
 
-    def loss(self):
+    def loss(self, num_classes):
         from pipelines.volumes.losses import DiceCrossEntropy
 
-        return DiceCrossEntropy(self._classes, self.config.dice_weight)
+        return DiceCrossEntropy(num_classes, self.config.dice_weight)
 
     def metrics(self, num_classes):
         from pipelines.volumes.losses import MeanDice
 
         return [MeanDice(num_classes)]
-
-    def build_model(self, num_classes):
-        self._classes = num_classes  # the loss needs it; the framework asks for the loss later
-        return super().build_model(num_classes)
 
     # ------------------------------------------------------------ evaluation
     def predict_examples(self, predict_batch, examples, batch_size):

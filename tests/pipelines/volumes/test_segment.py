@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import cli
 from datasets.formats import nifti
-from pipelines.volumes.classify import losses as dice, inference as sliding_window
+from pipelines.volumes import inference as sliding_window, losses as dice
 from tests.isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "base_filters=4", "depth=2", "bundled_count=8", "batch_size=4",
