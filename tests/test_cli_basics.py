@@ -74,3 +74,22 @@ def test_gradcheck_module_registers_user_layers_and_fails_a_wrong_one(tmp_path):
     row = next(line for line in result.output.splitlines() if line.startswith("WrongReLU"))
     assert "FAIL dx,fd" in row
     assert result.output.splitlines()[-1] == "1 failing case(s)."
+
+
+def test_tensorflow_start_up_lines_are_not_printed():
+    """absl's InitializeLog warning and the oneDNN/CUDA notices are C++ lines written before
+    TF_CPP_MIN_LOG_LEVEL applies; commands that load TensorFlow keep them off the terminal."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CNN_DEBUG", "TF_CPP_MIN_LOG_LEVEL")}
+    result = subprocess.run(CNN + ["gradcheck", "--list"], capture_output=True, text=True, env=env, check=True)
+    assert "Conv2D" in result.stdout
+    for noise in ("absl::InitializeLog", "oneDNN", "cuda", "cuInit"):
+        assert noise not in result.stderr, result.stderr
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from pipelines.core import training
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert training.progress_verbosity() == 1  # Keras's progress bar
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert training.progress_verbosity() == 2  # one line per epoch in logs and pipes
