@@ -30,15 +30,32 @@ from layers.registry import Case, register
 from layers import catalog  # noqa: F401  (registers the built-in layers)
 
 
+CONVOLUTIONS = (Conv1D, Conv2D, Conv3D)
+TRANSPOSED_CONVOLUTIONS = (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose)
+POOLING = {
+    ("max", False): (MaxPooling1D, MaxPooling2D, MaxPooling3D),
+    ("average", False): (AveragePooling1D, AveragePooling2D, AveragePooling3D),
+    ("max", True): (GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D),
+    ("average", True): (GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D),
+}
+
+
+def _by_rank(types, rank):
+    if rank not in (1, 2, 3):
+        raise ValueError(f"rank must be 1, 2 or 3; received {rank!r}.")
+    return types[rank - 1]
+
+
 def conv_layer(rank, transpose=False):
     """The convolution class for a rank, for pipeline code written once for 1D/2D/3D."""
-    return globals()[f"Conv{rank}D{'Transpose' if transpose else ''}"]
+    return _by_rank(TRANSPOSED_CONVOLUTIONS if transpose else CONVOLUTIONS, rank)
 
 
 def pooling_layer(rank, kind="max", global_=False):
     """The pooling class for a rank: kind 'max' or 'average'."""
-    prefix = "Global" if global_ else ""
-    return globals()[f"{prefix}{'Max' if kind == 'max' else 'Average'}Pooling{rank}D"]
+    if kind not in ("max", "average"):
+        raise ValueError(f"kind must be 'max' or 'average'; received {kind!r}.")
+    return _by_rank(POOLING[kind, bool(global_)], rank)
 
 
 __all__ = [

@@ -1,7 +1,9 @@
 """The built-in layers' registrations: the configuration grid each one is checked on.
 
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
-kernel, sizes not divisible by the stride, dilation, groups, every padding.
+kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
+the ops choose by shape (conv: pointwise, few_channels, im2col; pooling: tiles, taps), which
+tests/layers/test_layers_algorithms.py checks.
 """
 import keras
 import tensorflow as tf
@@ -37,10 +39,14 @@ def _conv_cases(rank, shape):
         dict(kernel_size=3, dilation_rate=2, padding="same"),
         dict(kernel_size=3, groups=2, padding="same"),
         dict(kernel_size=1),
+        dict(kernel_size=1, strides=2, padding="same", groups=2),  # pointwise, strided and grouped
     ]
     if rank == 1:
         base += [dict(kernel_size=3, padding="causal"), dict(kernel_size=2, dilation_rate=3, padding="causal")]
-    return [Case({"filters": 4, **c}, shape) for c in base]
+    wide = shape[:-1] + (ALGORITHM_CHANNELS,)  # past FEW_CHANNELS: stride 1 takes im2col
+    return [Case({"filters": 4, **c}, shape) for c in base] + [
+        Case(dict(filters=4, kernel_size=3, padding="same"), wide)
+    ]
 
 
 def _transpose_cases(shape):
@@ -69,34 +75,18 @@ def _pool_cases(shape):
     return [Case(c, shape) for c in base]
 
 
-SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}
-BENCH = {
-    "Conv1D": [Case(dict(filters=128, kernel_size=5, padding="same"), (64, 400, 64))],
-    "Conv2D": [
-        Case(dict(filters=64, kernel_size=3, padding="same"), (128, 28, 28, 32)),
-        Case(dict(filters=64, kernel_size=3, padding="same"), (128, 32, 32, 64)),
-        Case(dict(filters=64, kernel_size=3, strides=2, padding="same"), (128, 32, 32, 64)),
-    ],
-    "Conv3D": [Case(dict(filters=32, kernel_size=3, padding="same"), (16, 28, 28, 28, 16))],
-    "Conv3DTranspose": [Case(dict(filters=16, kernel_size=2, strides=2), (16, 14, 14, 14, 32))],
-    "Conv2DTranspose": [Case(dict(filters=32, kernel_size=3, strides=2, padding="same"), (64, 16, 16, 64))],
-    "MaxPooling2D": [Case(dict(pool_size=2), (128, 28, 28, 32))],
-    "MaxPooling3D": [Case(dict(pool_size=2), (16, 28, 28, 28, 16))],
-    "AveragePooling2D": [Case(dict(pool_size=2), (128, 28, 28, 32))],
-}
+SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}  # few channels: layers.ops.shifted
+ALGORITHM_CHANNELS = 6
 
 for _rank in (1, 2, 3):
     _shape = SHAPES[_rank]
     for _name in (f"Conv{_rank}D",):
-        register(getattr(conv, _name), cases=_conv_cases(_rank, _shape), reference=_keras(_name),
-                 bench_cases=BENCH.get(_name, ()))
+        register(getattr(conv, _name), cases=_conv_cases(_rank, _shape), reference=_keras(_name))
     _name = f"Conv{_rank}DTranspose"
-    register(getattr(conv, _name), cases=_transpose_cases(_shape), reference=_keras(_name),
-             bench_cases=BENCH.get(_name, ()))
+    register(getattr(conv, _name), cases=_transpose_cases(_shape), reference=_keras(_name))
     for _kind in ("MaxPooling", "AveragePooling"):
         _name = f"{_kind}{_rank}D"
-        register(getattr(pooling, _name), cases=_pool_cases(_shape), reference=_keras(_name),
-                 bench_cases=BENCH.get(_name, ()))
+        register(getattr(pooling, _name), cases=_pool_cases(_shape), reference=_keras(_name))
     for _kind in ("GlobalMaxPooling", "GlobalAveragePooling"):
         _name = f"{_kind}{_rank}D"
         register(getattr(pooling, _name), cases=[Case({}, _shape), Case({"keepdims": True}, _shape)],

@@ -1,15 +1,15 @@
 """Keras convolution layers whose convolution is ours (layers.ops.conv).
 
-Each class inherits its Keras namesake for argument checking, weights, shapes and config, so
-it is a drop-in replacement (same arguments, defaults and weight layout) and only the math
-differs: `call` runs our forward and our hand-written backward.
+Each class inherits its Keras namesake for argument checking, weights, shapes, bias,
+activation and config, so it is a drop-in replacement (same arguments, defaults and weight
+layout) and only the math differs. Convolutions override `convolution_op`, the hook Keras's
+BaseConv offers; transposed convolutions have no such hook, so they override `call`.
 """
 import keras
 import tensorflow as tf
 
 from layers.ops import conv as conv_ops
-
-PACKAGE = "cnn_suite"
+from layers.serialization import serializable
 
 
 def to_channels_last(x, data_format):
@@ -43,9 +43,6 @@ class HandWrittenConv:
         )
         return from_channels_last(z, self.data_format)
 
-    def call(self, inputs):
-        return _bias_and_activation(self, self.convolution_op(inputs, self.kernel))
-
 
 class HandWrittenConvTranspose:
     """Mixin for keras.layers.ConvNDTranspose: our transposed convolution."""
@@ -60,35 +57,31 @@ class HandWrittenConvTranspose:
         return _bias_and_activation(self, from_channels_last(z, self.data_format))
 
 
-def _serializable(cls):
-    return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
-
-
-@_serializable
+@serializable
 class Conv1D(HandWrittenConv, keras.layers.Conv1D):
     """1D convolution (valid, same, causal), our forward and backward."""
 
 
-@_serializable
+@serializable
 class Conv2D(HandWrittenConv, keras.layers.Conv2D):
     """2D convolution, our forward and backward."""
 
 
-@_serializable
+@serializable
 class Conv3D(HandWrittenConv, keras.layers.Conv3D):
     """3D convolution, our forward and backward."""
 
 
-@_serializable
+@serializable
 class Conv1DTranspose(HandWrittenConvTranspose, keras.layers.Conv1DTranspose):
     """1D transposed convolution, our forward and backward."""
 
 
-@_serializable
+@serializable
 class Conv2DTranspose(HandWrittenConvTranspose, keras.layers.Conv2DTranspose):
     """2D transposed convolution, our forward and backward."""
 
 
-@_serializable
+@serializable
 class Conv3DTranspose(HandWrittenConvTranspose, keras.layers.Conv3DTranspose):
     """3D transposed convolution (the U-Net decoder's upsampling), our forward and backward."""

@@ -1,11 +1,11 @@
 """Local response normalisation as a Keras layer (Keras has none; AlexNet needs it)."""
 import keras
 
-from layers.convolution import _serializable
+from layers.serialization import serializable
 from layers.ops.normalization import local_response_normalization
 
 
-@_serializable
+@serializable
 class LocalResponseNormalization(keras.layers.Layer):
     """AlexNet's LRN across channels (channels last, any rank).
 

@@ -1,7 +1,8 @@
 """Keras pooling layers whose pooling is ours (layers.ops.pooling), drop-in for keras.layers."""
 import keras
 
-from layers.convolution import _serializable, from_channels_last, to_channels_last
+from layers.convolution import from_channels_last, to_channels_last
+from layers.serialization import serializable
 from layers.ops import pooling as pool_ops
 
 
@@ -20,39 +21,41 @@ class HandWrittenGlobalPooling:
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        z = self.reduce(x)  # (N, C)
+        return self._shaped(self.reduce(x), x.shape.rank - 2)
+
+    def _shaped(self, z, rank):
+        """(N, C) -> the layer's output, with keepdims and data_format as Keras."""
         if self.keepdims:
-            z = z[(slice(None),) + (None,) * (x.shape.rank - 2)]
-            z = from_channels_last(z, self.data_format)
+            z = from_channels_last(z[(slice(None),) + (None,) * rank], self.data_format)
         return z
 
 
-@_serializable
+@serializable
 class MaxPooling1D(HandWrittenPooling, keras.layers.MaxPooling1D):
     """1D max pooling; gradient to each window's first arg-max."""
 
 
-@_serializable
+@serializable
 class MaxPooling2D(HandWrittenPooling, keras.layers.MaxPooling2D):
     """2D max pooling; gradient to each window's first arg-max."""
 
 
-@_serializable
+@serializable
 class MaxPooling3D(HandWrittenPooling, keras.layers.MaxPooling3D):
     """3D max pooling; gradient to each window's first arg-max."""
 
 
-@_serializable
+@serializable
 class AveragePooling1D(HandWrittenPooling, keras.layers.AveragePooling1D):
     """1D average pooling; padding cells are not counted."""
 
 
-@_serializable
+@serializable
 class AveragePooling2D(HandWrittenPooling, keras.layers.AveragePooling2D):
     """2D average pooling; padding cells are not counted."""
 
 
-@_serializable
+@serializable
 class AveragePooling3D(HandWrittenPooling, keras.layers.AveragePooling3D):
     """3D average pooling; padding cells are not counted."""
 
@@ -65,31 +68,36 @@ class _GlobalAverage(HandWrittenGlobalPooling):
     reduce = staticmethod(pool_ops.global_average_pool)
 
 
-@_serializable
+@serializable
 class GlobalMaxPooling1D(_GlobalMax, keras.layers.GlobalMaxPooling1D):
     """Maximum over time per channel."""
 
 
-@_serializable
+@serializable
 class GlobalMaxPooling2D(_GlobalMax, keras.layers.GlobalMaxPooling2D):
     """Maximum over the image per channel."""
 
 
-@_serializable
+@serializable
 class GlobalMaxPooling3D(_GlobalMax, keras.layers.GlobalMaxPooling3D):
     """Maximum over the volume per channel."""
 
 
-@_serializable
+@serializable
 class GlobalAveragePooling1D(_GlobalAverage, keras.layers.GlobalAveragePooling1D):
-    """Mean over time per channel."""
+    """Mean over time per channel; under a mask (e.g. from Embedding(mask_zero=True)), over
+    the unmasked steps only, as Keras."""
+
+    def call(self, inputs, mask=None):
+        x = to_channels_last(inputs, self.data_format)
+        return self._shaped(pool_ops.global_average_pool(x, mask), 1)
 
 
-@_serializable
+@serializable
 class GlobalAveragePooling2D(_GlobalAverage, keras.layers.GlobalAveragePooling2D):
     """Mean over the image per channel."""
 
 
-@_serializable
+@serializable
 class GlobalAveragePooling3D(_GlobalAverage, keras.layers.GlobalAveragePooling3D):
     """Mean over the volume per channel."""

@@ -24,9 +24,11 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers.ops import geometry as geo
+from layers.ops import geometry as geo, pointwise, shifted
+from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
+FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
 
 
 def _loop_axes(rank):
@@ -40,34 +42,6 @@ def _chunks(geometry, loop_axes):
     tails = list(itertools.product(*[range(g.kernel) for g in geometry[loop_axes:]]))
     for head in heads:
         yield head, [head + tail for tail in tails]
-
-
-def _grouped_matmul(patches, weights, taps, groups):
-    """(M, T*Cin) @ (T*Cg, Cout) where output group g only sees input channels of group g."""
-    if groups == 1:
-        return tf.matmul(patches, weights)
-    cin = patches.shape[-1] // taps
-    cg, cout = cin // groups, weights.shape[-1]
-    p = tf.reshape(patches, [-1, taps, groups, cg])
-    p = tf.reshape(tf.transpose(p, [2, 0, 1, 3]), [groups, -1, taps * cg])  # (G, M, T*Cg)
-    w = tf.reshape(weights, [taps, cg, groups, cout // groups])
-    w = tf.reshape(tf.transpose(w, [2, 0, 1, 3]), [groups, taps * cg, cout // groups])
-    z = tf.matmul(p, w)  # (G, M, Cout/G)
-    return tf.reshape(tf.transpose(z, [1, 0, 2]), [-1, cout])
-
-
-def _grouped_weight_grad(patches, dz, taps, groups):
-    """patches^T @ dz per group: (M, T*Cin), (M, Cout) -> (T*Cg, Cout)."""
-    if groups == 1:
-        return tf.matmul(patches, dz, transpose_a=True)
-    cin, cout = patches.shape[-1] // taps, dz.shape[-1]
-    cg, cog = cin // groups, cout // groups
-    p = tf.reshape(patches, [-1, taps, groups, cg])
-    p = tf.reshape(tf.transpose(p, [2, 0, 1, 3]), [groups, -1, taps * cg])  # (G, M, T*Cg)
-    d = tf.transpose(tf.reshape(dz, [-1, groups, cog]), [1, 0, 2])  # (G, M, Cog)
-    w = tf.matmul(p, d, transpose_a=True)  # (G, T*Cg, Cog)
-    w = tf.transpose(tf.reshape(w, [groups, taps, cg, cog]), [1, 2, 0, 3])
-    return tf.reshape(w, [taps * cg, cout])
 
 
 def _tap_indices(geometry, padded_shape, offsets):
@@ -100,7 +74,7 @@ def correlate(x_padded, kernel, geometry, groups):
         index = _tap_indices(geometry, padded_shape, offsets)  # (prod(O), T)
         patches = tf.reshape(tf.gather(flat, index, axis=1), [-1, len(offsets) * cin])  # (M, T*Cin)
         weights = tf.reshape(kernel[head], [-1, cout])  # (T*Cg, Cout)
-        part = _grouped_matmul(patches, weights, len(offsets), groups)
+        part = grouped_matmul(patches, weights, len(offsets), groups)
         z = part if z is None else z + part
         saved.append(patches)
     return tf.reshape(z, [-1] + [g.out for g in geometry] + [cout]), saved
@@ -110,7 +84,7 @@ def weight_grad(saved_patches, dz, kernel_shape, groups):
     """dL/dW from the forward's patches: one matmul per chunk, stacked in kernel order."""
     dz = tf.reshape(dz, [-1, dz.shape[-1]])
     taps = saved_patches[0].shape[-1] // (kernel_shape[-2] * groups)
-    parts = [_grouped_weight_grad(p, dz, taps, groups) for p in saved_patches]
+    parts = [grouped_weight_grad(p, dz, taps, groups) for p in saved_patches]
     return tf.reshape(parts[0] if len(parts) == 1 else tf.stack(parts), kernel_shape)
 
 
@@ -242,21 +216,9 @@ def _input_grad_by_phases(dz, kernel, geometry, groups):
             for j, q in zip(taps, rows)
         ]
         phases[phase], _ = correlate(padded, sub_kernel, sub, groups)  # (N, *Q, Cin)
-    dx_padded = _interleave(phases, [g.stride for g in geometry], rows, cin)
+    dx_padded = geo.interleave(phases, [g.stride for g in geometry], rows, cin)
     crop = [slice(None)] + [slice(g.before, g.before + g.size) for g in geometry] + [slice(None)]
     return dx_padded[tuple(crop)]
-
-
-def _interleave(phases, strides, rows, channels):
-    """{phase r: (N, *Q, C)} -> (N, *(Q*s), C) with cell q*s + r taken from phase r."""
-    for axis in reversed(range(len(strides))):
-        merged = {}
-        for prefix in itertools.product(*[range(s) for s in strides[:axis]]):
-            stacked = tf.stack([phases[prefix + (r,)] for r in range(strides[axis])], axis=axis + 2)
-            dims = [q * s for q, s in zip(rows[axis:], strides[axis:])]
-            merged[prefix] = tf.reshape(stacked, [-1] + rows[:axis] + dims + [channels])
-        phases = merged
-    return phases[()]
 
 
 def _check_channels(x, kernel, groups, rank):
@@ -272,6 +234,36 @@ def _check_channels(x, kernel, groups, rank):
             f"Kernel expects {cg} input channels per group (x{groups} groups = {cg * groups}); "
             f"the input has {cin} channels."
         )
+
+
+def algorithm(geometry, channels, groups):
+    """The algorithm a convolution of this static shape runs (a key of ALGORITHMS).
+
+    - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
+    - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
+      copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
+    - im2col: everything else.
+    """
+    if all(g.kernel == 1 for g in geometry):
+        return "pointwise"
+    if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
+        return "few_channels"
+    return "im2col"
+
+
+def _im2col_forward(x, kernel, geometry, groups):
+    return correlate(geo.pad(x, geometry), kernel, geometry, groups)
+
+
+def _im2col_backward(dz, kernel, geometry, groups, patches):
+    return input_grad(dz, kernel, geometry, groups), weight_grad(patches, dz, kernel.shape, groups)
+
+
+ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (dx, dW))
+    "pointwise": (pointwise.correlate, pointwise.backward),
+    "few_channels": (shifted.correlate, shifted.backward),
+    "im2col": (_im2col_forward, _im2col_backward),
+}
 
 
 def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
@@ -290,16 +282,12 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
         for n, k, s, d in zip(sizes, kernel.shape[:rank], strides, dilation_rate)
     ]
 
+    forward, backward = ALGORITHMS[algorithm(geometry, x.shape[-1], groups)]
+
     @tf.custom_gradient
     def _conv(x, kernel):
-        z, patches = correlate(geo.pad(x, geometry), kernel, geometry, groups)
-
-        def backward(dz):
-            dx = input_grad(dz, kernel, geometry, groups)
-            dw = weight_grad(patches, dz, kernel.shape, groups)
-            return dx, dw
-
-        return z, backward
+        z, saved = forward(x, kernel, geometry, groups)
+        return z, lambda dz: backward(dz, kernel, geometry, groups, saved)
 
     return _conv(x, kernel)
 

@@ -3,6 +3,7 @@
 Everything here is static (Python ints from the traced shape), so the ops stay free of
 Python control flow on tensor values and trace under `model.export` and XLA.
 """
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -175,3 +176,15 @@ def dilate(x, strides):
         index = [slice(None)] * axis + [slice(0, (n - 1) * stride + 1)]
         x = x[tuple(index)]
     return x
+
+
+def interleave(phases, strides, rows, channels):
+    """{phase r: (N, *Q, C)} -> (N, *(Q*s), C) with cell q*s + r taken from phase r."""
+    for axis in reversed(range(len(strides))):
+        merged = {}
+        for prefix in itertools.product(*[range(s) for s in strides[:axis]]):
+            stacked = tf.stack([phases[prefix + (r,)] for r in range(strides[axis])], axis=axis + 2)
+            dims = [q * s for q, s in zip(rows[axis:], strides[axis:])]
+            merged[prefix] = tf.reshape(stacked, [-1] + rows[:axis] + dims + [channels])
+        phases = merged
+    return phases[()]

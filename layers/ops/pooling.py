@@ -1,17 +1,19 @@
 """Rank-generic max and average pooling (windowed and global), backward written out.
 
-Both are separable: an N-D window is pooled one axis at a time, each axis as a 1D pooling of
-the tensor viewed as (A, L, B) (A: the axes before, B: the axes after). This keeps every
-intermediate small in rank and reads each window with k copies per axis instead of k^rank.
-
-Max pooling routes each dL/dz to one cell: its window's arg-max. Ties go to the first maximal
-cell in row-major window order, deterministically: each axis stage routes to the first maximum
-along its axis, and composing the stages from the last axis to the first picks the
-lexicographically smallest (k1, k2, ...) among the maximal cells. On tie-free inputs this is
-exactly `tf.nn.max_pool`'s gradient. Padding cells hold the dtype's lowest value and never win.
+Every window's cells are laid side by side, (N, *O, T, C) with T = prod(pool_size), by one of
+two readers chosen from the static geometry (`window_reader`):
+- tiles: windows that tile the input (stride = pool size, SAME padding or sizes the windows
+  divide) are one reshape and one transpose, and the backward their inverse;
+- taps: overlapping or gapped windows stack the T strided views, read from the input split
+  into stride phases (unit-stride slices); the backward adds each phase's taps and interleaves
+  the phases, so no zeros are inserted and no view is scattered on its own.
+Max pooling keeps each window's arg-max (argmax takes the first maximal cell in row-major
+window order) and routes dL/dz there as a one-hot; padding cells hold the dtype's lowest
+value and never win. On tie-free inputs this is exactly `tf.nn.max_pool`'s gradient.
 Average pooling spreads dL/dz evenly over the window's real cells; padding cells are not
 counted, as in Keras/TensorFlow SAME pooling.
 """
+import itertools
 import math
 
 import numpy as np
@@ -20,90 +22,64 @@ import tensorflow as tf
 from layers.ops import geometry as geo
 
 
-class _AxisWindows:
-    """The windows of one axis, on tensors viewed as (A, L, B)."""
+def window_reader(geometry):
+    """The reader for these windows: 'tiles' or 'taps' (decided at trace time)."""
+    tiles = all(g.stride == g.kernel and g.padded >= g.out * g.kernel for g in geometry)
+    return "tiles" if tiles else "taps"
 
-    def __init__(self, g):
-        self.g = g
 
-    def gather(self, x):
-        """(A, P, B) padded -> (A, O, k, B)."""
-        g = self.g
-        if g.stride == g.kernel:  # windows tile the axis: a reshape, no copies
-            if g.padded != g.out * g.kernel:
-                x = x[:, : g.out * g.kernel]
-            return tf.reshape(x, [-1, g.out, g.kernel, x.shape[-1]])
-        reader = geo.TapReader(x, [g])  # (A, P, B) is a 1D "image" with B channels
-        return tf.stack([reader((j,)) for j in range(g.kernel)], axis=2)
+class _Tiles:
+    """Windows that tile the (padded) input: (N, O1, k1, O2, k2, .., C) <-> (N, *O, T, C)."""
+
+    def __init__(self, geometry, channels):
+        rank = len(geometry)
+        self.geometry, self.channels = geometry, channels
+        self.split = [d for g in geometry for d in (g.out, g.kernel)]
+        self.perm = [0] + list(range(1, 2 * rank, 2)) + list(range(2, 2 * rank + 1, 2)) + [2 * rank + 1]
+        self.inverse = list(np.argsort(self.perm))
+
+    def gather(self, x_padded):
+        x = x_padded[(slice(None),) + tuple(slice(0, g.out * g.kernel) for g in self.geometry)]
+        x = tf.transpose(tf.reshape(x, [-1] + self.split + [self.channels]), self.perm)
+        return tf.reshape(x, [-1] + [g.out for g in self.geometry] + [math.prod(g.kernel for g in self.geometry), self.channels])
 
     def scatter(self, cols):
-        """(A, O, k, B) -> (A, P, B), summing where windows overlap."""
-        g = self.g
-        if g.stride == g.kernel:
-            x = tf.reshape(cols, [-1, g.out * g.kernel, cols.shape[-1]])
-            if g.padded == g.out * g.kernel:
-                return x
-            return tf.pad(x, [[0, 0], [0, g.padded - g.out * g.kernel], [0, 0]])
-        total = None
-        for j in range(g.kernel):
-            spread = geo.dilate(cols[:, :, j], [g.stride])  # (A, (O-1)*s+1, B)
-            part = tf.pad(spread, [[0, 0], [j, g.padded - (g.out - 1) * g.stride - 1 - j], [0, 0]])
-            total = part if total is None else total + part
-        return total
-
-    def max_with_winners(self, view):
-        """(A, O, k, B) -> the window maxima (A, O, B) and, per tap j > 0, where tap j beats
-        every earlier tap (strictly: on ties the earlier tap keeps the window)."""
-        taps = tf.unstack(view, axis=2)
-        z, beats = taps[0], []
-        for tap in taps[1:]:
-            beats.append(tf.greater(tap, z))
-            z = tf.maximum(z, tap)
-        return z, beats
-
-    @staticmethod
-    def route(dz, beats):
-        """dz (A, O, B) to each window's winning tap -> (A, O, k, B)."""
-        parts, taken = [], None
-        zero = tf.zeros_like(dz)
-        for beat in reversed(beats):  # the last tap that beat all before it wins
-            wins = beat if taken is None else tf.logical_and(beat, tf.logical_not(taken))
-            parts.append(tf.where(wins, dz, zero))
-            taken = beat if taken is None else tf.logical_or(taken, beat)
-        parts.append(dz if taken is None else tf.where(taken, zero, dz))
-        return tf.stack(parts[::-1], axis=2)
+        kernel = [g.kernel for g in self.geometry]
+        x = tf.reshape(cols, [-1] + [g.out for g in self.geometry] + kernel + [self.channels])
+        x = tf.reshape(tf.transpose(x, self.inverse), [-1] + [g.out * g.kernel for g in self.geometry] + [self.channels])
+        return geo.pad_amounts(x, [(0, g.padded - g.out * g.kernel) for g in self.geometry])
 
 
-class _AxisStage:
-    """Pooling along tensor axis `axis` (1-based spatial) with geometry `g`."""
+class _Taps:
+    """Windows that overlap or leave gaps: T strided views, scattered back phase by phase."""
 
-    def __init__(self, shape, axis, g):
-        self.axis, self.g = axis, g
-        self.windows = _AxisWindows(g)
-        self.inner = math.prod(shape[axis + 1:])  # B
-        self.in_shape = [-1] + list(shape[1:])
-        self.out_shape = list(self.in_shape)
-        self.out_shape[axis] = g.out
+    def __init__(self, geometry, channels):
+        self.geometry, self.channels = geometry, channels
+        self.taps = list(itertools.product(*[range(g.kernel) for g in geometry]))
 
-    def padded(self, x, fill):
-        x = tf.reshape(x, [-1, self.g.size, self.inner])  # (A, L, B)
-        if self.g.before == self.g.after == 0:
-            return x
-        return tf.pad(x, [[0, 0], [self.g.before, self.g.after], [0, 0]], constant_values=fill)
+    def gather(self, x_padded):
+        reader = geo.TapReader(x_padded, self.geometry)
+        return tf.stack([reader(tap) for tap in self.taps], axis=-2)  # (N, *O, T, C)
 
-    def unpadded(self, dx):
-        if self.g.padded != self.g.size:
-            dx = dx[:, self.g.before: self.g.before + self.g.size]
-        return tf.reshape(dx, self.in_shape)
+    def scatter(self, cols):
+        """Padded cell q*s + r sums the taps j = r + m*s of windows q - m."""
+        strides = [g.stride for g in self.geometry]
+        rows = [-(-g.padded // g.stride) for g in self.geometry]  # Q per axis
+        phases = {}
+        for phase in itertools.product(*[range(s) for s in strides]):
+            parts = []
+            for t, tap in enumerate(self.taps):
+                if all(j % s == r for j, s, r in zip(tap, strides, phase)):
+                    shift = [j // s for j, s in zip(tap, strides)]
+                    amounts = [(m, q - g.out - m) for m, q, g in zip(shift, rows, self.geometry)]
+                    parts.append(geo.pad_amounts(cols[..., t, :], amounts))
+            phases[phase] = tf.add_n(parts) if parts else tf.zeros(
+                [tf.shape(cols)[0]] + rows + [self.channels], cols.dtype)
+        padded = geo.interleave(phases, strides, rows, self.channels)
+        return padded[(slice(None),) + tuple(slice(0, g.padded) for g in self.geometry)]
 
 
-def _stages(x, geometry):
-    stages, shape = [], x.shape.as_list()
-    for axis, g in enumerate(geometry, start=1):
-        stage = _AxisStage(shape, axis, g)
-        stages.append(stage)
-        shape[axis] = g.out
-    return stages
+READERS = {"tiles": _Tiles, "taps": _Taps}
 
 
 def _pool_geometry(x, pool_size, strides, padding, rank):
@@ -114,27 +90,26 @@ def _pool_geometry(x, pool_size, strides, padding, rank):
     return [geo.axis_geometry(n, k, s, 1, padding) for n, k, s in zip(sizes, pool_size, strides)]
 
 
+def _unpad(x_padded, geometry):
+    return x_padded[(slice(None),) + tuple(slice(g.before, g.before + g.size) for g in geometry)]
+
+
 def max_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the maximum of each window."""
     rank = x.shape.rank - 2 if rank is None else rank
-    stages = _stages(x, _pool_geometry(x, pool_size, strides, padding, rank))
-    lowest = x.dtype.min
+    geometry = _pool_geometry(x, pool_size, strides, padding, rank)
+    windows = READERS[window_reader(geometry)](geometry, x.shape[-1])
+    taps = math.prod(g.kernel for g in geometry)
 
     @tf.custom_gradient
     def _max_pool(x):
-        saved, z = [], x
-        for stage in stages:
-            view = stage.windows.gather(stage.padded(z, lowest))  # (A, O, k, B)
-            z3, beats = stage.windows.max_with_winners(view)  # (A, O, B)
-            saved.append(beats)
-            z = tf.reshape(z3, stage.out_shape)
+        cols = windows.gather(geo.pad(x, geometry, x.dtype.min))  # (N, *O, T, C)
+        winner = tf.argmax(cols, axis=-2, output_type=tf.int32)  # (N, *O, C): first maximal tap
+        z = tf.reduce_max(cols, axis=-2)
 
         def backward(dz):
-            for stage, beats in zip(reversed(stages), reversed(saved)):
-                dz3 = tf.reshape(dz, [-1, stage.g.out, stage.inner])
-                routed = stage.windows.route(dz3, beats)
-                dz = stage.unpadded(stage.windows.scatter(routed))
-            return dz
+            routed = tf.one_hot(winner, taps, axis=rank + 1, dtype=dz.dtype) * dz[..., None, :]  # (N, *O, T, C)
+            return _unpad(windows.scatter(routed), geometry)
 
         return z, backward
 
@@ -157,71 +132,71 @@ def average_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the mean of each window's real cells."""
     rank = x.shape.rank - 2 if rank is None else rank
     geometry = _pool_geometry(x, pool_size, strides, padding, rank)
-    stages = _stages(x, geometry)
-    counts = tf.constant(_window_counts(geometry), dtype=x.dtype)
+    windows = READERS[window_reader(geometry)](geometry, x.shape[-1])
+    counts = tf.constant(_window_counts(geometry), dtype=x.dtype)  # (1, *O, 1)
+    taps = math.prod(g.kernel for g in geometry)
 
     @tf.custom_gradient
     def _average_pool(x):
-        z = x
-        for stage in stages:
-            z = tf.reshape(tf.reduce_sum(stage.windows.gather(stage.padded(z, 0)), axis=2), stage.out_shape)
+        z = tf.reduce_sum(windows.gather(geo.pad(x, geometry)), axis=-2) / counts
 
         def backward(dz):
-            dz = dz / counts
-            for stage in reversed(stages):
-                dz3 = tf.reshape(dz, [-1, stage.g.out, 1, stage.inner])
-                spread = tf.broadcast_to(dz3, [tf.shape(dz3)[0], stage.g.out, stage.g.kernel, stage.inner])
-                dz = stage.unpadded(stage.windows.scatter(spread))
-            return dz
+            share = (dz / counts)[..., None, :]  # (N, *O, 1, C)
+            spread = tf.broadcast_to(share, tf.concat([tf.shape(share)[:-2], [taps, share.shape[-1]]], 0))
+            return _unpad(windows.scatter(spread), geometry)
 
-        return z / counts, backward
+        return z, backward
 
     return _average_pool(x)
 
 
 def _flatten_spatial(x):
-    """(N, *spatial, C) -> (N, S, C) with static S and C."""
-    size = math.prod(x.shape[1:-1])
-    return tf.reshape(x, [-1, size, x.shape[-1]])
+    """(N, *spatial, C) -> (N, S, C); the spatial sizes may be unknown (Keras allows it here)."""
+    return tf.reshape(x, [tf.shape(x)[0], -1, x.shape[-1]])
+
+
+def _check_rank(x):
+    if x.shape.rank is None or x.shape.rank < 3:
+        raise ValueError(f"Expected (batch, spatial..., channels); received shape {tuple(x.shape)}.")
 
 
 def global_max_pool(x):
     """(N, *spatial, C) -> (N, C); the gradient goes to the first maximal cell per channel."""
-    if x.shape.rank is None or x.shape.rank < 3:
-        raise ValueError(f"Expected (batch, spatial..., channels); received shape {tuple(x.shape)}.")
-    shape = [-1] + x.shape[1:].as_list()
+    _check_rank(x)
 
     @tf.custom_gradient
     def _global_max_pool(x):
         flat = _flatten_spatial(x)  # (N, S, C)
+        winner = tf.argmax(flat, axis=1, output_type=tf.int32)  # (N, C): the first maximal cell
         z = tf.reduce_max(flat, axis=1)
 
         def backward(dz):
-            iota = tf.range(flat.shape[1])[None, :, None]
-            index = tf.where(tf.equal(flat, z[:, None, :]), iota, flat.shape[1])
-            first = tf.equal(index, tf.reduce_min(index, axis=1, keepdims=True))
-            routed = tf.where(first, dz[:, None, :], tf.zeros_like(flat))
-            return tf.reshape(routed, shape)
+            routed = tf.one_hot(winner, tf.shape(flat)[1], axis=1, dtype=dz.dtype) * dz[:, None, :]
+            return tf.reshape(routed, tf.shape(x))
 
         return z, backward
 
     return _global_max_pool(x)
 
 
-def global_average_pool(x):
-    """(N, *spatial, C) -> (N, C); the gradient is spread evenly."""
-    if x.shape.rank is None or x.shape.rank < 3:
-        raise ValueError(f"Expected (batch, spatial..., channels); received shape {tuple(x.shape)}.")
-    shape = [-1] + x.shape[1:].as_list()
-    size = math.prod(x.shape[1:-1])
+def global_average_pool(x, mask=None):
+    """(N, *spatial, C) -> (N, C); the gradient is spread evenly.
+
+    mask (N, *spatial), optional: only its true cells count (a padded sequence's real steps).
+    """
+    _check_rank(x)
+    if mask is None:
+        cells = tf.ones([1, tf.reduce_prod(tf.shape(x)[1:-1]), 1], x.dtype)  # (1, S, 1)
+    else:
+        cells = tf.cast(tf.reshape(mask, [tf.shape(x)[0], -1, 1]), x.dtype)  # (N, S, 1)
+    weights = cells / tf.reduce_sum(cells, axis=1, keepdims=True)
 
     @tf.custom_gradient
     def _global_average_pool(x):
-        z = tf.reduce_sum(_flatten_spatial(x), axis=1) / tf.cast(size, x.dtype)
+        z = tf.reduce_sum(_flatten_spatial(x) * weights, axis=1)
 
         def backward(dz):
-            spread = tf.broadcast_to((dz / tf.cast(size, dz.dtype))[:, None, :], [tf.shape(dz)[0], size, dz.shape[-1]])
-            return tf.reshape(spread, shape)
+            return tf.reshape(dz[:, None, :] * weights, tf.shape(x))
 
         return z, backward
 

@@ -1,0 +1,126 @@
+"""The algorithm each shape takes: the choice is checked, and every path is registered (so
+gradcheck, the Keras comparison and finite differences cover it) and matches the NumPy oracle."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from layers import registry
+from layers.ops import conv as conv_ops
+from layers.ops import geometry as geo
+from layers.ops import pooling as pool_ops
+from test_oracle import oracle_conv, oracle_conv_backward, oracle_pool
+
+
+def _geometry(case, kernel_key="kernel_size", pooling=False):
+    shape, config = case.input_shape, case.config
+    rank = len(shape) - 2
+    kernel = geo.normalize_tuple(config[kernel_key], rank, kernel_key)
+    strides = geo.normalize_tuple(config.get("strides") or (kernel if pooling else 1), rank, "strides")
+    dilations = geo.normalize_tuple(1 if pooling else config.get("dilation_rate", 1), rank, "d")
+    padding = config.get("padding", "valid")
+    return [geo.axis_geometry(n, k, s, d, padding) for n, k, s, d in zip(shape[1:-1], kernel, strides, dilations)]
+
+
+def conv_algorithm(case):
+    return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1))
+
+
+def pool_reader(case):
+    return pool_ops.window_reader(_geometry(case, kernel_key="pool_size", pooling=True))
+
+
+@pytest.mark.parametrize(
+    "shape,config,expected",
+    [
+        ((2, 9, 8, 64), dict(kernel_size=1), "pointwise"),
+        ((2, 9, 8, 64), dict(kernel_size=1, strides=2, groups=4), "pointwise"),
+        ((2, 28, 28, 1), dict(kernel_size=5, padding="same"), "few_channels"),
+        ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels"),
+        ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "im2col"),
+        ((2, 28, 28, 32), dict(kernel_size=3), "im2col"),
+        ((2, 28, 28, 2), dict(kernel_size=3, groups=2), "im2col"),
+    ],
+)
+def test_conv_algorithm_by_shape(shape, config, expected):
+    assert conv_algorithm(registry.Case(config, shape)) == expected
+
+
+@pytest.mark.parametrize(
+    "shape,config,expected",
+    [
+        ((2, 28, 28, 8), dict(pool_size=2), "tiles"),
+        ((2, 27, 27, 8), dict(pool_size=2), "tiles"),  # valid: the last row is left out
+        ((2, 27, 27, 8), dict(pool_size=2, padding="same"), "tiles"),
+        ((2, 27, 27, 8), dict(pool_size=3, strides=2), "taps"),  # overlapping
+        ((2, 27, 27, 8), dict(pool_size=2, strides=3), "taps"),  # gaps
+    ],
+)
+def test_pool_reader_by_shape(shape, config, expected):
+    assert pool_reader(registry.Case(config, shape)) == expected
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_every_conv_algorithm_is_registered(rank):
+    """The catalog's cases reach every algorithm, so `cnn gradcheck` checks each one."""
+    cases = registry.get(f"Conv{rank}D").cases
+    assert {conv_algorithm(c) for c in cases} == set(conv_ops.ALGORITHMS)
+
+
+@pytest.mark.parametrize("name", ["MaxPooling2D", "AveragePooling3D", "MaxPooling1D"])
+def test_every_pool_reader_is_registered(name):
+    assert {pool_reader(c) for c in registry.get(name).cases} == set(pool_ops.READERS)
+
+
+ORACLE_GRID = [
+    # rank, size, channels, kernel, strides, padding, dilation, groups: one row per new path
+    (2, 7, 4, 1, 2, "same", 1, 2),  # pointwise, strided, grouped
+    (1, 9, 6, 1, 1, "valid", 1, 1),  # pointwise
+    (2, 8, 1, 5, 1, "same", 1, 1),  # few_channels, one channel
+    (3, 5, 3, 3, 1, "valid", 2, 1),  # few_channels, dilated
+]
+
+
+@pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation,groups", ORACLE_GRID)
+def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups):
+    rng = np.random.default_rng(size * 7 + cin)
+    x = rng.normal(size=(2,) + (size,) * rank + (cin,))
+    w = rng.normal(size=(kernel,) * rank + (cin // groups, 4))
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv_ops.conv(xt, wt, stride, padding, dilation, groups)
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    args = ((stride,) * rank, padding, (dilation,) * rank, groups)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
+    expected_dx, expected_dw = oracle_conv_backward(x, w, g, *args)
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("size,pool,stride,padding", [(8, 2, 2, "valid"), (9, 2, 2, "same"), (9, 3, 2, "same")])
+def test_pool_paths_match_direct_loops_in_3d(mode, size, pool, stride, padding):
+    x = np.random.default_rng(size).normal(size=(1, size, size - 1, size, 3))
+    op = pool_ops.max_pool if mode == "max" else pool_ops.average_pool
+    ours = op(tf.constant(x), pool, stride, padding).numpy()
+    expected = oracle_pool(x, (pool,) * 3, (stride,) * 3, padding, "max" if mode == "max" else "avg")
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+
+
+def test_keras_model_with_unknown_batch_runs_every_path():
+    """Shapes are static but the batch is not: each path traces with batch None."""
+    import layers
+
+    inputs = keras.Input((12, 12, 1))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)  # few_channels
+    x = layers.Conv2D(6, 1)(x)  # pointwise
+    x = layers.MaxPooling2D(2)(x)  # tiles
+    x = layers.Conv2D(8, 3, strides=2)(x)  # im2col
+    x = layers.AveragePooling2D(2, strides=1)(x)  # taps
+    model = keras.Model(inputs, x)
+    model.compile("sgd", "mse")
+    data = np.random.default_rng(0).normal(size=(3, 12, 12, 1)).astype("float32")
+    model.fit(data, np.zeros((3,) + model.output_shape[1:], "float32"), batch_size=2, verbose=0)
