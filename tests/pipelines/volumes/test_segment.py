@@ -10,6 +10,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import cli
+from cli_errors import one_line_error
 from datasets.formats import nifti
 from pipelines.volumes import inference as sliding_window, losses as dice
 from tests.isolated import run_without_project
@@ -134,14 +135,6 @@ print(json.dumps({{"outputs": sorted(out), "p": out["probabilities"].numpy().tol
     np.testing.assert_array_equal(served["seg"], keras_p.argmax(-1))
 
 
-def _cli_error(args):
-    result = CliRunner().invoke(cli.main, args)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output
-    return lines[0]
-
-
 def test_bad_pairs_are_one_line_errors(tmp_path):
     for folder in ("imagesTr", "labelsTr"):
         (tmp_path / "task" / folder).mkdir(parents=True)
@@ -154,13 +147,13 @@ def test_bad_pairs_are_one_line_errors(tmp_path):
     (tmp_path / "task" / "dataset.json").write_text(json.dumps({"labels": {"0": "bg", "1": "x"}}))
     args = lambda i: ["train", "segment", "--run-dir", str(tmp_path / f"r{i}"),  # noqa: E731
                       "--data", str(tmp_path / "task")]
-    assert "labelsTr/a.nii.gz: label shape (6, 6, 5) differs from image" in _cli_error(args(0))
+    assert "labelsTr/a.nii.gz: label shape (6, 6, 5) differs from image" in one_line_error(args(0))
     write("labelsTr", "a.nii.gz", np.zeros((6, 6, 6), np.uint8), np.diag([2.0, 1, 1, 1]))
-    assert "labelsTr/a.nii.gz: label affine differs" in _cli_error(args(1))
+    assert "labelsTr/a.nii.gz: label affine differs" in one_line_error(args(1))
     write("labelsTr", "a.nii.gz", np.full((6, 6, 6), 3, np.uint8))
-    assert "label value(s) 3 outside the declared classes 0..1" in _cli_error(args(2))
+    assert "label value(s) 3 outside the declared classes 0..1" in one_line_error(args(2))
     (tmp_path / "task" / "labelsTr" / "a.nii.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
-    assert "labelsTr/a.nii.gz: corrupt or truncated gzip" in _cli_error(args(3))
+    assert "labelsTr/a.nii.gz: corrupt or truncated gzip" in one_line_error(args(3))
 
 
 def test_learning_rate_schedule_spans_every_crop_of_the_run():

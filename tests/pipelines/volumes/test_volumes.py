@@ -8,6 +8,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import cli
+from cli_errors import one_line_error
 import pipelines
 from datasets.formats import nifti
 from pipelines.core.config import override
@@ -240,14 +241,6 @@ def test_medmnist_npz_source_uses_its_splits(tmp_path):
     assert len(data.split("train")) == 8 and data.split("val").labels.tolist() == [1, 0]
 
 
-def _cli_error(args):
-    result = CliRunner().invoke(cli.main, args)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output
-    return lines[0]
-
-
 def test_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "v").mkdir()
     for name, data in [("ok", np.zeros((4, 4, 4))), ("nan", np.full((4, 4, 4), np.nan)),
@@ -263,11 +256,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     for index, (rows, message) in enumerate(cases):
         manifest.write_text(f"image,label\n{rows}\n")
         args = ["train", "volumes", "--run-dir", str(tmp_path / f"run{index}"), "--data", str(manifest)]
-        assert message in _cli_error(args)
+        assert message in one_line_error(args)
     for setting, message in [("max_rotation=-5", "max_rotation must be in [0, 180) degrees, got -5.0"),
                              ("mask_depth=-1", "mask_depth must be 0 (off) or a number of erosions, got -1")]:
         args = ["train", "volumes", "--run-dir", str(tmp_path / "bad"), "--set", setting]
-        assert message in _cli_error(args)
+        assert message in one_line_error(args)
 
 
 def test_class_folders_of_nifti_files(tmp_path):
