@@ -35,6 +35,9 @@ def prepare(run_dir, resume):
     if resume:
         if not (run_dir / CONFIG).is_file():
             raise FileNotFoundError(f"{run_dir}: no {CONFIG} here, nothing to resume")
+        if (run_dir / MODEL).is_file():  # resuming would retrain from scratch over the result
+            raise ValueError(f"{run_dir}: the run has finished ({MODEL} is there), nothing to resume; "
+                             "`cnn export` and `cnn evaluate` use it, a new run needs another --run-dir")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"{run_dir}: run folder is not empty (use --resume or another --run-dir)")
     run_dir.mkdir(parents=True, exist_ok=True)

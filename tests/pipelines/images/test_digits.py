@@ -53,11 +53,15 @@ def test_resume_continues_an_interrupted_run(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         training.train(pipeline, run_dir=run_dir, verbose=0,
-                     callbacks=[Interrupt(epoch=1, batch=5)])
+                       callbacks=[Interrupt(epoch=1, batch=5)])
     assert (run_dir / "backup").is_dir() and not (run_dir / "metrics.json").exists()
     with pytest.raises(ValueError, match="not empty"):
         training.train(pipeline, run_dir=run_dir, verbose=0)
     result = training.train(pipeline, run_dir=run_dir, resume=True, verbose=0)
+    finished = {name: (run_dir / name).read_bytes() for name in ("model.keras", "metrics.json", "history.csv")}
+    with pytest.raises(ValueError, match="the run has finished .model.keras is there., nothing to resume"):
+        training.train(pipeline, run_dir=run_dir, resume=True, verbose=0)
+    assert {name: (run_dir / name).read_bytes() for name in finished} == finished  # nothing rewritten
     epochs = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1", "2"]  # epoch 0 kept, epoch 1 redone, nothing lost or repeated
     assert result.metrics["accuracy"] > 0.5
