@@ -171,9 +171,31 @@ def trained(tmp_path_factory):
 def test_train_writes_metrics_and_a_versioned_export(trained):
     metrics = json.loads((trained / "run" / "metrics.json").read_text())
     assert metrics["class_names"] == ["healthy", "lesion"]
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["auc"] <= 1.0
     assert metrics["examples"] == 2  # round(20% of 6) per class, stratified
     assert (trained / "saved" / "volumes" / "1" / "saved_model.pb").is_file()
+
+
+def test_metrics_are_those_of_the_saved_model_on_the_test_split(trained, monkeypatch):
+    """Accuracy, loss and AUC recomputed with NumPy and scikit-learn from model.keras's own
+    probabilities on the run's test volumes."""
+    import keras
+    from sklearn.metrics import roc_auc_score
+
+    import layers  # noqa: F401
+    from pipelines.core import runs
+
+    monkeypatch.setenv("CNN_SUITE_DATA", str(trained / "cache"))
+    metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    record = runs.read_record(trained / "run")
+    pipeline = runs.pipeline_from_record(record)
+    test = runs.splits_of(pipeline, record).test
+    volumes, labels = next(iter(pipeline.input_dataset(test, len(test))))
+    labels = labels.numpy().astype(int)
+    assert sorted(labels.tolist()) == [0, 1]
+    p = keras.models.load_model(trained / "run" / "model.keras").predict_on_batch(volumes.numpy())
+    assert metrics["accuracy"] == pytest.approx(np.mean(p.argmax(1) == labels), abs=1e-9)
+    assert metrics["loss"] == pytest.approx(-np.mean(np.log(p[np.arange(2), labels])), rel=1e-4)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, p[:, 1]), abs=1e-9)
 
 
 def test_export_runs_without_the_project_and_matches_the_keras_model(trained):
@@ -203,31 +225,43 @@ print(json.dumps({{"shape": spec.shape.as_list(), "dtype": spec.dtype.name,
     assert served["label"] == [["healthy", "lesion"][i] for i in np.argmax(expected, -1)]
 
 
-def test_predict_prints_the_class_of_a_nifti_scan(trained, tmp_path):
-    data = np.random.default_rng(3).normal(60, 10, (18, 14, 12)).astype(np.float32)
-    affine = np.diag([-1.2, -1.2, 1.5, 1.0])  # LPS: reoriented before fitting
-    scan = tmp_path / "scan.nii.gz"
-    nib.save(nib.Nifti1Image(data, affine), str(scan))
-    result = CliRunner().invoke(cli.main, ["predict", str(trained / "saved" / "volumes" / "1"), str(scan)])
+@pytest.fixture(scope="module")
+def halves_export(tmp_path_factory):
+    """A volumes export of a model with fixed weights: lesion when the right half (RAS axis 0)
+    is brighter than the left (tests/fixed_models.py)."""
+    from fixed_models import halves_classifier
+    from serving import export
+
+    cls = pipelines.get("volumes")
+    root = tmp_path_factory.mktemp("halves")
+    return export.export(halves_classifier(scale=SCALE), cls(override(cls.Config(), SMALL)),
+                         ["healthy", "lesion"], root)
+
+
+SCALE = 2e-4
+
+
+def test_predict_reorients_an_lps_scan_and_fits_it_to_the_model(halves_export, tmp_path):
+    """The same voxels stored RAS and LPS get opposite classes: predict puts axis 0 in RAS order
+    (flipped for LPS) and centre-crops 20 -> 16 voxels before the model."""
+    from fixed_models import halves_probabilities
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(60, 10, (20, 16, 16)).astype(np.float32)
+    data[:10] += 5.0  # brighter at low file indices
+    scans = {"ras": np.diag([1.2, 1.2, 1.5, 1.0]), "lps": np.diag([-1.2, -1.2, 1.5, 1.0])}
+    for name, affine in scans.items():
+        nib.save(nib.Nifti1Image(data, affine), str(tmp_path / f"{name}.nii.gz"))
+    result = CliRunner().invoke(cli.main, ["predict", str(halves_export),
+                                           *(str(tmp_path / f"{name}.nii.gz") for name in scans)])
     assert result.exit_code == 0, result.output
-    path, label, probability = result.output.strip().split("\t")
-    assert path == str(scan) and label in ("healthy", "lesion") and 0.5 <= float(probability) <= 1.0
-    # the same number as the pipeline's own read + the Keras model
-    import keras
-
-    import layers  # noqa: F401
-
-    pipeline = pipelines.get("volumes")(json_config(trained))
-    model = keras.models.load_model(trained / "run" / "model.keras")
-    expected = model.predict_on_batch(pipeline.read_file(str(scan))[None])[0]
-    assert abs(float(probability) - expected.max()) < 1e-4
-
-
-def json_config(run):
-    from pipelines.core.config import from_dict
-
-    record = json.loads((run / "run" / "config.json").read_text())
-    return from_dict(pipelines.get("volumes").Config, record["config"])
+    lines = [line.split("\t") for line in result.output.strip().splitlines()]
+    ras = data[2:18]  # x runs left to right along the file's axis 0
+    lps = np.flip(data, 0)[2:18]  # x runs right to left: flipped into RAS
+    expected = halves_probabilities(np.stack([ras, lps]), SCALE)
+    assert [label for _, label, _ in lines] == ["healthy", "lesion"]
+    assert expected.argmax(1).tolist() == [0, 1] and 0.6 < expected.max(1).min() < 0.99
+    np.testing.assert_allclose([float(p) for _, _, p in lines], expected.max(1), atol=1e-4)
 
 
 def test_medmnist_npz_source_uses_its_splits(tmp_path):

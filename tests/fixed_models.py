@@ -1,0 +1,47 @@
+"""Keras models with hand-set weights, exported like trained ones: what they predict is known
+without running any of the project's code (a NumPy formula gives the expected numbers)."""
+import numpy as np
+
+
+def halves_classifier(shape=(16, 16, 16), scale=0.01):
+    """Two classes from a (*shape, 1) volume: logits [0, scale * (sum of the upper half of axis 0
+    - sum of the lower half)]. Softmax probabilities, as the pipelines' heads give."""
+    import keras
+
+    inputs = keras.Input((*shape, 1), name="volume")
+    conv = keras.layers.Conv3D(2, shape, padding="valid", name="halves")
+    logits = keras.layers.Flatten()(conv(inputs))
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    kernel = np.zeros((*shape, 1, 2), np.float32)
+    half = shape[0] // 2
+    kernel[:half, ..., 0, 1] = -scale
+    kernel[half:, ..., 0, 1] = scale
+    conv.set_weights([kernel, np.zeros(2, np.float32)])
+    return model
+
+
+def halves_probabilities(volumes, scale=0.01):
+    """NumPy: what `halves_classifier` gives for (N, D, H, W) volumes."""
+    half = volumes.shape[1] // 2
+    logit = scale * (volumes[:, half:].sum((1, 2, 3)) - volumes[:, :half].sum((1, 2, 3)))
+    p1 = 1 / (1 + np.exp(-logit))
+    return np.stack([1 - p1, p1], -1)
+
+
+def threshold_segmenter(shape=(16, 16, 16), low=50.0, high=100.0, sharpness=10.0):
+    """Three classes per voxel: 0 below `low`, 1 between, 2 above `high` (a 1x1x1 convolution with
+    logits [0, s(x - low), s(2x - low - high)], then a softmax)."""
+    import keras
+
+    inputs = keras.Input((*shape, 1), name="volume")
+    conv = keras.layers.Conv3D(3, 1, name="thresholds")
+    model = keras.Model(inputs, keras.layers.Softmax()(conv(inputs)))
+    kernel = np.array([0.0, sharpness, 2 * sharpness], np.float32).reshape(1, 1, 1, 1, 3)
+    bias = np.array([0.0, -sharpness * low, -sharpness * (low + high)], np.float32)
+    conv.set_weights([kernel, bias])
+    return model
+
+
+def thresholds(volume, low=50.0, high=100.0):
+    """NumPy: the classes `threshold_segmenter` gives, voxel by voxel."""
+    return (volume > low).astype(np.uint8) + (volume > high).astype(np.uint8)
