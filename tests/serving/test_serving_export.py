@@ -1,6 +1,7 @@
 """The export contract TF Serving relies on, for every pipeline: named signatures with batch None,
 a `*_bytes` signature, core TensorFlow ops only, warmup records that replay, the same predictions
 without the project as in-process, `saved_model_cli` listing it all, and atomic versions."""
+import collections
 import json
 import os
 import pathlib
@@ -106,7 +107,8 @@ def test_warmup_records_replay_and_match_the_keras_model(isolated, name):
     report, outputs = isolated
     result = trained()[name]
     records = warmup.read(result.export_path)
-    assert 1 <= len(records) <= warmup.MAX_RECORDS
+    per_signature = min(4, len(result.held_out))  # README: 4 held-out examples per signature
+    assert collections.Counter(s for s, _ in records) == {s: per_signature for s in report[name]["signatures"]}
     assert [list(r) for r in report[name]["records"]] == [[name, s] for s, _ in records]
     signatures = {s for s, _ in records}
     assert signatures == set(report[name]["signatures"])  # every signature is warmed up
