@@ -60,7 +60,7 @@ def _fsdd_rows(folder):
 
 
 def run(argv):
-    lines = ["## audio (pipelines/audio.py)\n",
+    lines = ["## audio (pipelines/audio/)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              "(shared with other work), TensorFlow 2.21 CPU build, `python -m bench audio`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]

@@ -344,7 +344,7 @@ def pretrained_row(argv):
 
 
 def run(argv):
-    lines = ["## text (pipelines/text.py)\n",
+    lines = ["## text (pipelines/text/)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              "(shared with other work), TensorFlow 2.21 CPU build, `python -m bench text "
              f"{' '.join(argv)}`.\n",
