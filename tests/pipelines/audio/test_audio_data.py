@@ -145,22 +145,26 @@ def test_csv_manifest_with_named_columns_splits_and_row_errors(tmp_path):
         sources.load(p, str(manifest))
 
 
-def test_tfds_source_at_another_rate_is_resampled(monkeypatch):
-    """tfds:spoken_digit (8 kHz int PCM) -> 16 kHz float clips; TFDS mocked (no download)."""
+def mock_tfds_metadata(name, data_dir, splits):
+    """The metadata files TFDS writes when it prepares `name` (split names and sizes), for
+    `tfds.testing.mock_data(policy=USE_FILES)`: without them the mocked builder has no splits."""
     import tensorflow_datasets as tfds
 
-    from datasets.formats import tfds as tfds_source
-    from datasets.examples import DatasetExamples, SourceData
+    builder = tfds.builder(name, data_dir=str(data_dir), try_gcs=False)
+    builder.info.set_splits(tfds.core.SplitDict(
+        [tfds.core.SplitInfo(name=split, shard_lengths=[count], num_bytes=0) for split, count in splits.items()]))
+    pathlib.Path(builder.data_dir).mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_dir)
 
-    def mocked(name, data_dir=None):  # the framework loader, over TFDS's mock examples
-        data = tfds.load(name, split="train", as_supervised=True, try_gcs=False)
-        labels = np.asarray([y for _, y in data.as_numpy_iterator()], np.int64)
-        return SourceData({"train": DatasetExamples(labels=labels, origin="mock", source=data)},
-                          [str(i) for i in range(10)], f"tfds:{name}")
 
-    monkeypatch.setattr(tfds_source, "load", mocked)
-    with tfds.testing.mock_data(num_examples=5):
-        data = sources.load(audio_pipeline("clip_seconds=0.25"), "tfds:spoken_digit")
+def test_tfds_source_at_another_rate_is_resampled(tmp_path):
+    """tfds:spoken_digit (8 kHz int PCM) -> 16 kHz float clips, through the real loader
+    (datasets/formats/tfds.py) over TFDS's mock examples (no download, no patch of ours)."""
+    import tensorflow_datasets as tfds
+
+    mock_tfds_metadata("spoken_digit", tmp_path, {"train": 5})
+    with tfds.testing.mock_data(num_examples=5, data_dir=str(tmp_path), policy=tfds.testing.MockPolicy.USE_FILES):
+        data = sources.load(audio_pipeline("clip_seconds=0.25"), "tfds:spoken_digit", data_dir=str(tmp_path))
         raw = [x for x, _ in tfds.load("spoken_digit", split="train", as_supervised=True,
                                        try_gcs=False).as_numpy_iterator()]
     clips = data.split("train").inputs
