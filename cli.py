@@ -12,8 +12,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
-# Errors a user can cause (bad file, bad argument): one line, no traceback, exit 2.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+# Errors a user can cause (bad file, bad argument) or the machine's state (a full or read-only
+# disk: OSError and its subclasses): one line, no traceback, exit 2. Programming errors (TypeError,
+# AttributeError, ...) keep their traceback.
+USER_ERRORS = (ValueError, OSError)
 
 
 class UserError(click.ClickException):
@@ -29,12 +31,33 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except USER_ERRORS as error:
-            if os.environ.get("CNN_DEBUG"):
+        except Exception as error:
+            message = _user_error_message(error)
+            if message is None or os.environ.get("CNN_DEBUG"):
                 raise
-            raise UserError(f"{type(error).__name__}: {error}") from None
+            raise UserError(message) from None
 
     return wrapper
+
+
+# TensorFlow's file errors for a full disk (ENOSPC -> ResourceExhausted) or a read-only or
+# forbidden one (EROFS, EACCES -> PermissionDenied): TF writes SavedModels and checkpoints itself.
+_TF_DISK_ERRORS = {"ResourceExhaustedError": ("No space left", "Disk quota"),
+                   "PermissionDeniedError": ("",)}
+
+
+def _user_error_message(error):
+    """The one line for a user error (or None: a programming error keeps its traceback)."""
+    if isinstance(error, USER_ERRORS):
+        return f"{type(error).__name__}: {error}"
+    tf = sys.modules.get("tensorflow")
+    needles = _TF_DISK_ERRORS.get(type(error).__name__)
+    if tf is not None and needles and isinstance(error, tf.errors.OpError):
+        text = " ".join(str(error.message).split())
+        if any(needle in text for needle in needles):
+            text = text.split("}} ", 1)[-1].split(" [Op:", 1)[0]  # drop TF's op decorations
+            return f"OSError: {text}"
+    return None
 
 
 def quiet_tensorflow():

@@ -62,6 +62,7 @@ def test_options_and_set_override_the_recipe_and_the_run_records_it(tmp_path):
     assert record["recipe"] == "mnist"
     assert (record["config"]["epochs"], record["config"]["image_size"], record["config"]["batch_size"]) == (1, 8, 128)
 
+    (run_dir / "model.keras").unlink()  # as if interrupted: a finished run refuses --resume
     resumed = CliRunner().invoke(cli.main, ["train", "digits", "--resume", "--run-dir", str(run_dir),
                                             "--export-dir", str(tmp_path / "exports")])
     assert resumed.exit_code == 0, resumed.output
