@@ -24,6 +24,63 @@ class BaseConfig:
     validation_fraction: float = 0.0  # held out of training for validation; 0 = none
     ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
 
+    def __post_init__(self):
+        check(self)
+
+
+# The range of every number a user can give, by field name, for every pipeline's config:
+# every number must be finite; a scalar not named here must be >= 0 (sizes, counts, rates,
+# magnitudes); a tuple of numbers not named here only finite (a CT window's centre may be < 0).
+POSITIVE = {
+    "epochs", "batch_size", "learning_rate", "image_size", "sequence_length", "max_tokens",
+    "embedding_dim", "width", "dense_units", "base_filters", "crops_per_volume", "bundled_count",
+    "bundled_size", "bundled_per_class", "sample_rate", "n_fft", "hop_length", "n_mels",
+    "clip_seconds", "filters", "kernel_sizes",
+}
+FRACTION = {  # in [0, 1)
+    "test_fraction", "validation_fraction", "dropout", "embedding_dropout", "momentum",
+    "ema_momentum", "overlap",
+}
+UNIT = {"foreground_fraction"}  # in [0, 1]
+# Checked by their pipeline, with its own message (only finiteness here).
+DOMAIN_CHECKED = {"shape", "target_spacing", "flip_axes", "max_rotation", "mask_depth", "speed_change",
+                  "end_trim", "pretrained_vocabulary"}
+OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed"}
+
+
+def _range_error(name, value, rule):
+    option = OPTIONS.get(name, f"--set {name}")
+    shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+    return ValueError(f"{option}={shown}: {rule}")
+
+
+def check(config):
+    """Raise a ValueError naming the option unless every number of `config` is in range."""
+    import math
+
+    for field in dataclasses.fields(config):
+        name, value = field.name, getattr(config, field.name)
+        items = value if isinstance(value, tuple) else (value,)
+        numbers = [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if not numbers:
+            continue
+        if not all(math.isfinite(v) for v in numbers):
+            raise _range_error(name, value, "must be a finite number")
+        if name in DOMAIN_CHECKED:
+            continue
+        if name in POSITIVE and not all(v > 0 for v in numbers):
+            raise _range_error(name, value, "must be greater than 0")
+        if name in FRACTION and not all(0 <= v < 1 for v in numbers):
+            raise _range_error(name, value, "must be in [0, 1)")
+        if name in UNIT and not all(0 <= v <= 1 for v in numbers):
+            raise _range_error(name, value, "must be in [0, 1]")
+        if not isinstance(value, tuple) and value < 0:
+            raise _range_error(name, value, "must not be negative")
+    held_out = getattr(config, "test_fraction", 0) + getattr(config, "validation_fraction", 0)
+    if held_out >= 1:
+        raise ValueError(f"--set test_fraction={config.test_fraction} and validation_fraction="
+                         f"{config.validation_fraction}: together they must be less than 1")
+
 
 def check_ema_momentum(momentum):
     """0 (off) or a moving-average momentum in (0, 1); raises a ValueError naming the value."""
