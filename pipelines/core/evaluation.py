@@ -7,9 +7,10 @@ SavedModel evaluated on the same data give the same numbers. Keys follow Keras: 
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
+
+from pipelines.core import files
 
 
 def classification_report(labels, probabilities, class_names):
@@ -52,7 +53,7 @@ def headline(metrics):
 
 
 def write_json(metrics, path):
-    pathlib.Path(path).write_text(json.dumps(metrics, indent=2))
+    files.write_text(path, json.dumps(metrics, indent=2))
 
 
 def plot_confusion_matrix(matrix, class_names, path, title):

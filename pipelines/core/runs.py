@@ -15,6 +15,8 @@ import datetime
 import json
 import pathlib
 
+from pipelines.core import files
+
 CONFIG = "config.json"
 MODEL = "model.keras"
 
@@ -53,7 +55,7 @@ def read_record(run_dir):
 
 
 def write_record(run_dir, record):
-    (pathlib.Path(run_dir) / CONFIG).write_text(json.dumps(record, indent=2))
+    files.write_text(pathlib.Path(run_dir) / CONFIG, json.dumps(record, indent=2))
 
 
 def pipeline_from_record(record):

@@ -31,19 +31,21 @@ class Run:
 
 
 def _callbacks(run_dir, has_val, resume):
+    """Backup (for --resume) and checkpoints, written atomically (pipelines/core/checkpoints.py),
+    CSV history and TensorBoard."""
     import keras
+
+    from pipelines.core import checkpoints as saved
 
     checkpoints = run_dir / "checkpoints"
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(checkpoints / "last.keras")),
+        saved.Backup(run_dir / "backup"),
+        saved.Checkpoint(checkpoints / "last.keras"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
     ]
     if has_val:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
-        ))
+        callbacks.append(saved.Checkpoint(checkpoints / "best.keras", monitor="val_loss"))
     return callbacks
 
 
@@ -121,7 +123,9 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
         verbose=progress_verbosity() if verbose is None else verbose,
         callbacks=_callbacks(run_dir, val is not None, resume) + list(callbacks),
     )
-    model.save(run_dir / "model.keras")
+    from pipelines.core import checkpoints as saved
+
+    saved.save_model(model, run_dir / "model.keras")  # whole or not at all: it marks a finished run
     return model
 
 
