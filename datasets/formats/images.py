@@ -7,18 +7,54 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 _FORMATS = {"PNG", "JPEG", "GIF", "BMP", "MPO"}
 
 
+# Decoding is bounded: an image claiming more pixels than this is refused before it is decoded
+# (a decompression bomb: a few hundred KB of PNG claiming 16384 x 16384 pixels).
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+def _open(path):
+    """A Pillow image of `path`, its size checked against MAX_PIXELS, not yet decoded."""
+    from PIL import Image
+
+    image = Image.open(path)
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise ValueError(f"{path}: {width}x{height} pixels is more than the {MAX_PIXELS} allowed "
+                         "(a decompression bomb?)")
+    return image
+
+
 def check_file(path):
-    """Raise ValueError naming `path` unless it is an image TensorFlow can decode."""
+    """Raise ValueError naming `path` unless it is an image TensorFlow can decode: its chunks
+    verified (CRCs), its size within MAX_PIXELS and its pixel data decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             kind = image.format
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
+            image.verify()  # chunk structure and CRCs; does not decode the pixel data
+        with _open(path) as image:
+            image.load()  # decodes: corrupt compressed data with valid CRCs fails here
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: too many pixels (a decompression bomb?): {error}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from None
     if kind not in _FORMATS:
         raise ValueError(f"{path}: image format {kind} is not supported (use PNG, JPEG, GIF or BMP)")
+
+
+def read(path, mode):
+    """(H, W, C) float32 pixels of an image file in Pillow `mode` ("L" or "RGB"), checked as
+    `check_file` checks (a bad file is a ValueError naming it)."""
+    import numpy as np
+
+    check_file(path)
+    with _open(path) as image:
+        pixels = np.asarray(image.convert(mode), np.float32)
+    return pixels
 
 
 def decode(data, channels, size):

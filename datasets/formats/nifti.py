@@ -32,6 +32,10 @@ from nibabel import orientations
 from scipy import ndimage
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Decoding is bounded: a header claiming more voxels than this (or more bytes than its file can
+# hold) is refused before anything is allocated. 512 x 512 x 1024 covers whole-body CT.
+MAX_VOXELS = 512 * 512 * 1024
+GZIP_MAX_RATIO = 1032  # deflate cannot expand a byte to more than about 1032
 RAS = orientations.axcodes2ornt(("R", "A", "S"))
 
 
@@ -94,6 +98,29 @@ def _broken_gzip(path) -> bool:
     return False
 
 
+def _check_claim(path, image):
+    """Refuse a header whose voxels exceed MAX_VOXELS or the bytes its file can hold, before
+    nibabel allocates for the claim."""
+    shape = tuple(int(n) for n in image.shape)
+    voxels = int(np.prod(shape, dtype=object)) if shape else 0
+    if voxels > MAX_VOXELS:
+        raise VolumeError(f"{path}: the header claims {'x'.join(map(str, shape))} = {voxels} voxels, "
+                          f"more than the {MAX_VOXELS} allowed")
+    header = image.header
+    needed = voxels * header.get_data_dtype().itemsize
+    size = os.path.getsize(path)
+    if path.lower().endswith(".gz"):
+        if needed > size * GZIP_MAX_RATIO:
+            raise VolumeError(f"{path}: the header claims {'x'.join(map(str, shape))} voxels "
+                              f"({needed} bytes), more than its {size}-byte compressed file can hold")
+    else:
+        offset = int(header.get_data_offset()) if hasattr(header, "get_data_offset") else 0
+        if offset + needed > size:
+            raise VolumeError(f"{path}: the header claims {'x'.join(map(str, shape))} voxels "
+                              f"({needed} bytes from offset {offset}), but the file has {size} bytes "
+                              "(truncated?)")
+
+
 def read_image(path):
     """The nibabel image and its voxels as a 3D float array, or a VolumeError naming `path`.
 
@@ -106,8 +133,11 @@ def read_image(path):
     if os.path.isdir(path):
         raise VolumeError(f"{path}: is a folder, expected a .nii or .nii.gz file")
     try:
-        image = nib.load(path)
+        image = nib.load(path)  # the header only: the voxels are read below
+        _check_claim(path, image)
         data = np.asanyarray(image.dataobj)
+    except VolumeError:
+        raise
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise VolumeError(f"{path}: corrupt or truncated gzip ({_one_line(error)})") from None
     except Exception as error:  # nibabel raises many kinds (ImageFileError, HeaderDataError, OSError)

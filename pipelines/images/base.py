@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from datasets.formats import images
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
@@ -73,7 +71,4 @@ class ImagePipeline(Pipeline):
         return tf.io.encode_png(pixels).numpy()
 
     def read_file(self, path):
-        from PIL import Image
-
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L" if self.channels == 1 else "RGB"), np.float32)
+        return images.read(path, "L" if self.channels == 1 else "RGB")

@@ -1,0 +1,121 @@
+"""Hostile and broken files: each is refused with one line naming the file, before training."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli_errors import one_line_error
+from datasets.formats import images
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width, height, idat):
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def corrupt_png(path):
+    """A 16x16 PNG whose every CRC is valid but whose compressed pixel data is not deflate."""
+    rows = b"".join(b"\0" + bytes(range(i, i + 16)) for i in range(16))
+    data = bytearray(zlib.compress(rows))
+    data[2:-4] = bytes(b ^ 0x5A for b in data[2:-4])  # the deflate stream garbled, zlib header kept
+    path.write_bytes(_png(16, 16, bytes(data)))
+    return path
+
+
+def bomb_png(path, side=16384):
+    """A small PNG whose header claims side x side pixels."""
+    path.write_bytes(_png(side, side, zlib.compress(b"\0" * 1024)))
+    return path
+
+
+def test_corrupt_compressed_data_with_valid_crcs_is_named(tmp_path):
+    path = corrupt_png(tmp_path / "garbled.png")
+    with Image.open(path) as image:
+        image.verify()  # what the old up-front check did: it passes
+    with pytest.raises(ValueError, match=r"garbled.png: not a readable image"):
+        images.check_file(path)
+
+
+@pytest.mark.parametrize("side", [16384, 9000])  # Pillow's own bomb error; our lower cap
+def test_decompression_bomb_is_named(tmp_path, side):
+    path = bomb_png(tmp_path / "bomb.png", side)
+    with pytest.raises(ValueError, match=r"bomb.png: .*(decompression bomb|pixels)"):
+        images.check_file(path)
+    with pytest.raises(ValueError, match=r"bomb.png: "):
+        images.read(path, "L")  # what `cnn predict` reads
+
+
+def _folders(tmp_path, bad):
+    root = tmp_path / "data"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / label / f"{i}.png")
+    bad(root / "b" / "9.png")
+    return root
+
+
+@pytest.mark.parametrize("bad, message", [(corrupt_png, "9.png: not a readable image"),
+                                          (bomb_png, "9.png: too many pixels")])
+def test_train_names_the_bad_image_in_one_line(tmp_path, bad, message):
+    root = _folders(tmp_path, bad)
+    line = one_line_error(["train", "digits", "--data", str(root), "--run-dir", str(tmp_path / "run"),
+                           "--export-dir", str(tmp_path / "exports"), "--epochs", "1"])
+    assert message in line and str(root / "b" / "9.png") in line, line
+
+
+def test_good_images_still_pass(tmp_path):
+    path = tmp_path / "ok.png"
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(path)
+    images.check_file(path)
+    assert images.read(path, "RGB").shape == (8, 8, 3)
+
+
+# ------------------------------------------------------------------------------ NIfTI
+def _nifti_claiming(path, shape):
+    """A small 4x4x4 float32 NIfTI file whose header's dims are rewritten to claim `shape`."""
+    import gzip
+
+    import nibabel as nib
+
+    plain = path.with_name("plain.nii")
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), str(plain))
+    data = bytearray(plain.read_bytes())
+    data[40:56] = struct.pack("<8h", 3, *shape, 1, 1, 1, 1)  # dim[0..7] at offset 40
+    data = bytes(data)
+    path.write_bytes(gzip.compress(data) if str(path).endswith(".gz") else data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["huge.nii", "huge.nii.gz"])
+def test_nifti_header_claiming_more_than_its_file_is_refused_before_allocating(tmp_path, name, monkeypatch):
+    from datasets.formats import nifti
+
+    path = _nifti_claiming(tmp_path / name, (512, 512, 512))
+    assert path.stat().st_size < 3000
+    allocated = []
+    monkeypatch.setattr(np, "asanyarray", lambda *a, **k: allocated.append(a) or np.zeros(1))
+    with pytest.raises(nifti.VolumeError, match=rf"{name}: the header claims 512x512x512"):
+        nifti.read_image(path)
+    assert allocated == []  # refused from the header, before the voxels were read
+
+
+def test_nifti_over_the_voxel_cap_is_refused(tmp_path):
+    from datasets.formats import nifti
+
+    path = _nifti_claiming(tmp_path / "cap.nii.gz", (2048, 2048, 1024))
+    with pytest.raises(nifti.VolumeError, match=r"cap.nii.gz: the header claims 2048x2048x1024 = .* voxels, more than"):
+        nifti.read_image(path)
+
+
+def test_nifti_that_fits_its_file_still_loads(tmp_path):
+    from datasets.formats import nifti
+
+    image, data = nifti.read_image(_nifti_claiming(tmp_path / "ok.nii", (4, 4, 4)))
+    assert data.shape == (4, 4, 4)
