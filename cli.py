@@ -359,16 +359,32 @@ def serving_config_command(root, base_path, output_dir, latest, all_versions, la
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8501, show_default=True, help="0 picks a free port.")
 @click.option("--verbose", is_flag=True, help="Log every request.")
+@click.option("--rest-api-timeout-in-ms", "timeout_ms", type=int, default=30_000, show_default=True,
+              help="Close idle or stalled connections after this long (TF Serving's --rest_api_timeout_in_ms).")
+@click.option("--rest-api-num-threads", "threads", type=int, default=None,
+              help="Worker threads answering requests (TF Serving's default: 4 per core).")
+@click.option("--max-body-bytes", type=int, default=2**31 - 1, show_default=True,
+              help="Largest request body; a larger one is answered 413 before it is read.")
+@click.option("--max-batch-size", type=int, default=None,
+              help="Largest batch per request; default: max_batch_size of ROOT/batching_parameters.txt "
+                   "(cnn serving-config), else 1024.")
 @user_errors
-def serve(root, host, port, verbose):
-    """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving)."""
+def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_batch_size):
+    """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving).
+    Serve only exports you trust: a SavedModel is a program."""
     quiet_tensorflow()
     from serving.rest import dev_server
 
-    server = dev_server.make_server(root, host, port, verbose)
-    for model, versions in server.RequestHandlerClass.repository.models.items():
-        click.echo(f"{model}: versions {', '.join(map(str, versions))}")
+    limits = dev_server.Limits(timeout_ms=timeout_ms, max_body_bytes=max_body_bytes, max_batch_size=max_batch_size)
+    if threads is not None:
+        limits.threads = threads
+    server = dev_server.make_server(root, host, port, verbose, limits)
+    for model, versions in server.repository.models.items():
+        if versions:
+            click.echo(f"{model}: versions {', '.join(map(str, versions))}")
     click.echo(f"REST API on http://{host}:{server.server_address[1]}/v1/models/<model> (Ctrl-C stops)")
+    click.echo(f"limits: {limits.threads} threads, {timeout_ms} ms timeout, bodies up to {max_body_bytes} bytes, "
+               f"batches up to {server.max_batch_size}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

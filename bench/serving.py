@@ -133,12 +133,14 @@ def run(argv):
     ]
     table = "\n".join(f"| {what} | {result} |" for what, result in rows)
     return (
-        "## serving (pipelines/dev_server.py, `cnn serve`)\n\n"
+        "## serving (serving/rest/dev_server.py, `cnn serve`)\n\n"
         f"Measured {datetime.date.today()} on {cpu}, {os.cpu_count()} cores, {platform.system()}, "
         f"TensorFlow {tf.__version__} CPU build, `python -m bench serving{' --quick' if quick else ''}`: the digits export "
         f"(lecun1989 defaults, 16x16), client and server on 127.0.0.1. The machine was shared with other "
         f"engineers' training jobs (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
-        "on 2 cores), so these numbers are pessimistic and noisy. `cnn serve` is the development "
-        "server (Python http.server, no batching); production numbers come from TF Serving.\n\n"
+        f"on {os.cpu_count()} cores), so these numbers are pessimistic and noisy. `cnn serve` is the development "
+        "server (waitress, no batching) with its default limits (TF Serving's): a pool of 4 threads per core, "
+        "a 30 s request timeout, bodies up to 2 GiB - 1, batches up to `max_batch_size` (1024); "
+        "production numbers come from TF Serving.\n\n"
         "| measurement | result |\n|---|---|\n" + table + "\n"
     )

@@ -82,6 +82,13 @@ def batching_parameters(cores):
             f"max_enqueued_batches {{ value: {cores} }}\n")
 
 
+def max_batch_size(root):
+    """`max_batch_size` of ROOT/batching_parameters.txt (what `cnn serve` enforces), or None."""
+    path = pathlib.Path(root) / BATCHING
+    match = re.search(r"max_batch_size\s*\{\s*value:\s*(\d+)", path.read_text()) if path.is_file() else None
+    return int(match.group(1)) if match else None
+
+
 def monitoring_config():
     return f'prometheus_config {{\n  enable: true\n  path: "{METRICS_PATH}"\n}}\n'
 

@@ -36,7 +36,8 @@ def parse_path(path):
     if not match:
         raise ApiError(f"Malformed request: {path}", 404)
     version = match["version"]
-    if version is not None and not version.isdigit():
+    # ASCII digits within int64, as TF Serving parses it ("²".isdigit() is True, int("²") fails)
+    if version is not None and not (re.fullmatch(r"[0-9]{1,19}", version) and int(version) < 2**63):
         raise ApiError(f"Failed to convert version: {version} to numeric.", 400)
     action = (match["action"] or "status").lstrip("/:")
     return match["model"], int(version) if version else None, match["label"], action
@@ -100,23 +101,41 @@ def _shape(shape):
     return [-1 if d is None else d for d in shape.as_list()]
 
 
-def request_tensors(body, inputs_of):
+def batch_size(request):
+    """The batch a predict request asks for: its rows, or the first dimension of its inputs."""
+    if "instances" in request:
+        value = request["instances"]
+        return len(value) if isinstance(value, list) else 1
+    value = request.get("inputs")
+    values = value.values() if isinstance(value, dict) and "b64" not in value else [value]
+    return max((len(v) if isinstance(v, list) else 1 for v in values), default=0)
+
+
+def request_tensors(body, inputs_of, max_batch_size=None):
     """The predict request `body` (bytes) -> ({input name: array}, row format?, signature name);
-    `inputs_of(signature name)` gives that signature's {input name: TensorSpec}."""
+    `inputs_of(signature name)` gives that signature's {input name: TensorSpec}. A batch above
+    `max_batch_size` is refused with TF Serving's batching error, before any tensor is built."""
     try:
         request = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(f"JSON Parse error: {error}") from None
+    except RecursionError:
+        raise ApiError("JSON Parse error: the request nests too deeply") from None
     if not isinstance(request, dict):
         raise ApiError("JSON Parse error: the request body must be a JSON object")
     signature = request.get("signature_name", "serving_default")
+    if not isinstance(signature, str):
+        raise ApiError(f"'signature_name' must be a string, not: {json.dumps(signature)[:80]}")
     if "instances" in request and "inputs" in request:
         raise ApiError("Not allowed to have both 'inputs' and 'instances' keys")
+    if "instances" not in request and "inputs" not in request:
+        raise ApiError("Missing 'inputs' or 'instances' key")
+    size = batch_size(request)
+    if max_batch_size is not None and size > max_batch_size:
+        raise ApiError(f"Task size {size} is larger than maximum input batch size {max_batch_size}")
     if "instances" in request:
         return _rows(request["instances"], inputs_of(signature)), True, signature
-    if "inputs" in request:
-        return _columns(request["inputs"], inputs_of(signature)), False, signature
-    raise ApiError("Missing 'inputs' or 'instances' key")
+    return _columns(request["inputs"], inputs_of(signature)), False, signature
 
 
 def _check_names(given, inputs, where):

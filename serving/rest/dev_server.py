@@ -4,15 +4,27 @@ For laptops without TensorFlow Serving; production uses TF Serving (README, "Ser
 TF Serving's rules so that what works here works there: a model is a folder of integer versions;
 the versions served are those `ROOT/models.config` (from `cnn serving-config`) names, else the
 latest one (TF Serving's default policy); labels come from that file; each version is loaded
-with `tf.saved_model.load` and its warmup records are replayed before it is served. Standard
-library HTTP (ThreadingHTTPServer, one thread per connection); request formats in rest_api.py.
+with `tf.saved_model.load` and its warmup records are replayed before it is served; a version
+that fails to load is logged (one line) and the others are served, as TF Serving does.
+
+HTTP is waitress (a production WSGI server), with TF Serving's limits (`Limits`): a fixed pool of
+`--rest_api_num_threads` workers (4 per core), idle and slow connections closed after
+`--rest_api_timeout_in_ms` (30 s), request bodies capped before they are read (413), and the
+batch cap of `batching_parameters.txt` (`max_batch_size`) enforced with TF Serving's error.
+Waitress reads every request's body (Content-Length, chunked, GET) before the next request on the
+connection, so a rejected request cannot leave its body to run as the next one. The standard
+library's http.server did not hold these (see tests/serving/test_dev_server_limits.py).
+Request formats in api.py.
 """
 from __future__ import annotations
 
+import dataclasses
+import http
 import json
+import os
 import pathlib
+import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from serving.rest import api as rest_api
 from serving import model_config as serving_config
@@ -69,7 +81,7 @@ def op_message(text):
 class Repository:
     """The served versions of every model under `root`, loaded up front, with their labels."""
 
-    def __init__(self, root):
+    def __init__(self, root, log=None):
         from google.protobuf import text_format
         from tensorflow_serving.config import model_server_config_pb2
 
@@ -80,12 +92,19 @@ class Repository:
         if config_file.is_file():
             config = text_format.Parse(config_file.read_text(), model_server_config_pb2.ModelServerConfig())
             policies = {entry.name: entry for entry in config.model_config_list.config}
-        self.models, self.labels = {}, {}
+        self.models, self.labels, self.failed = {}, {}, {}
+        log = log or _log
         for name, numbers in versions.items():
             if policies and name not in policies:
                 continue  # TF Serving serves only the models its config lists
-            chosen = _served(numbers, policies.get(name))
-            self.models[name] = {n: Version(name, n, self.root / name / str(n)) for n in chosen}
+            self.models[name], self.failed[name] = {}, {}
+            for number in _served(numbers, policies.get(name)):
+                try:
+                    self.models[name][number] = Version(name, number, self.root / name / str(number))
+                except Exception as error:  # TF Serving logs a failed load and serves the rest
+                    message = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+                    self.failed[name][number] = message
+                    log(f"cnn serve: not serving {name} version {number} ({self.root / name / str(number)}): {message}")
             self.labels[name] = dict(policies[name].version_labels) if name in policies else {}
 
     def versions(self, model, version=None, label=None):
@@ -100,11 +119,30 @@ class Repository:
         if version is None:
             return [served[n] for n in sorted(served)]
         if version not in served:
+            if version in self.failed.get(model, {}):
+                raise ApiError(f"Servable not found for request: Specific({model}, {version}) "
+                               f"(failed to load: {self.failed[model][version]})", 404)
             raise ApiError(f"Servable not found for request: Specific({model}, {version})", 404)
         return [served[version]]
 
     def latest(self, model, version=None, label=None):
-        return self.versions(model, version, label)[-1]
+        versions = self.versions(model, version, label)
+        if not versions:
+            raise ApiError(f"Servable not found for request: Latest({model})", 404)
+        return versions[-1]
+
+    def status(self, model, version=None, label=None):
+        """TF Serving's status: the served versions AVAILABLE, those that failed to load END."""
+        served = status(self.versions(model, version, label))
+        if version is None and label is None:
+            for number, message in sorted(self.failed.get(model, {}).items()):
+                served["model_version_status"].append({"version": str(number), "state": "END", "status": {
+                    "error_code": "UNKNOWN", "error_message": message}})
+        return served
+
+
+def _log(line):
+    print(line, file=sys.stderr, flush=True)
 
 
 def _served(numbers, policy):
@@ -132,72 +170,143 @@ def metadata(version):
             "metadata": {"signature_def": {"signature_def": version.signature_defs}}}
 
 
-def predict(version, body):
-    arrays, row_format, signature = rest_api.request_tensors(body, version.inputs)
+def predict(version, body, max_batch_size=None):
+    arrays, row_format, signature = rest_api.request_tensors(body, version.inputs, max_batch_size)
     return rest_api.response_body(version.predict(signature, arrays), row_format)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    repository: Repository = None
-    verbose = False
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
-    def do_GET(self):
-        self._answer(self._get)
 
-    def do_POST(self):
-        self._answer(self._post)
+@dataclasses.dataclass
+class Limits:
+    """The server's limits, with TF Serving's defaults.
 
-    def _get(self):
-        model, version, label, action = rest_api.parse_path(self.path)
-        if action == "status":
-            return status(self.repository.versions(model, version, label))
-        if action == "metadata":
-            return metadata(self.repository.latest(model, version, label))
-        raise ApiError(f"Unsupported method GET for {self.path}", 405)
+    timeout_ms: `--rest_api_timeout_in_ms` (30 s): an idle or stalled connection (a request that
+      stops arriving, a client that stops reading) is closed after it.
+    threads: `--rest_api_num_threads` (4 per core): the fixed pool that answers requests; more
+      connections wait in line (up to `connection_limit`), they do not get a thread each.
+    max_body_bytes: the largest request body, 2 GiB - 1 (the 2^31 - 1 byte message limit TF
+      Serving sets); a larger Content-Length is answered 413 before any of the body is read.
+    max_batch_size: the batch cap; None reads `max_batch_size` from ROOT/batching_parameters.txt
+      (`cnn serving-config`), else 1024, the value that file holds by default.
+    """
+    timeout_ms: int = 30_000
+    threads: int = dataclasses.field(default_factory=lambda: 4 * _cores())
+    max_body_bytes: int = 2**31 - 1
+    max_batch_size: int | None = None
+    connection_limit: int = 100
 
-    def _post(self):
-        model, version, label, action = rest_api.parse_path(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if action == "predict":
-            return predict(self.repository.latest(model, version, label), body)
-        if action in ("classify", "regress"):
-            raise ApiError(f"Expected {action} signature method_name to be tensorflow/serving/{action}. "
-                           "Was: tensorflow/serving/predict (these exports are predict-only)")
-        raise ApiError(f"Unsupported method POST for {self.path}", 405)
+    def check(self):
+        for name in ("timeout_ms", "threads", "max_body_bytes", "connection_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if self.max_batch_size is not None and self.max_batch_size < 1:
+            raise ValueError(f"max-batch-size {self.max_batch_size}: must be at least 1")
 
-    def _answer(self, handle):
+
+class App:
+    """The WSGI application: TF Serving's REST API over a Repository."""
+
+    def __init__(self, repository, max_batch_size, verbose=False):
+        self.repository, self.max_batch_size, self.verbose = repository, max_batch_size, verbose
+
+    def __call__(self, environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        # waitress has read the whole body already (Content-Length or chunked, any method)
+        body = environ["wsgi.input"].read()
         try:
-            code, reply = 200, handle()
+            code, reply = 200, self.handle(method, path, body)
         except ApiError as error:
             code, reply = error.status, {"error": error.message}
+        except RecursionError:
+            code, reply = 400, {"error": "JSON Parse error: the request nests too deeply"}
         except Exception as error:  # a bug must still answer, as TF Serving's 500 does
             code, reply = 500, {"error": f"{type(error).__name__}: {error}"}
         data = json.dumps(reply).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format, *args):
         if self.verbose:
-            super().log_message(format, *args)
+            _log(f'{environ.get("REMOTE_ADDR", "-")} "{method} {path}" {code} {len(data)}')
+        start_response(f"{code} {http.HTTPStatus(code).phrase}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def handle(self, method, path, body):
+        model, version, label, action = rest_api.parse_path(path)
+        if method == "GET":
+            if action == "status":
+                return self.repository.status(model, version, label)
+            if action == "metadata":
+                return metadata(self.repository.latest(model, version, label))
+        elif method == "POST":
+            if action == "predict":
+                return predict(self.repository.latest(model, version, label), body, self.max_batch_size)
+            if action in ("classify", "regress"):
+                raise ApiError(f"Expected {action} signature method_name to be tensorflow/serving/{action}. "
+                               "Was: tensorflow/serving/predict (these exports are predict-only)")
+        raise ApiError(f"Unsupported method {method} for {path}", 405)
 
 
-def make_server(root, host="127.0.0.1", port=8501, verbose=False):
-    """A ThreadingHTTPServer (not yet serving) over the exports in `root`; port 0 picks a free one."""
-    repository = Repository(root)
-    if not repository.models:
+class Server:
+    """The running server: waitress over App, `serve_forever` / `shutdown` / `server_close` as
+    socketserver has them; `server_address` is (host, port)."""
+
+    def __init__(self, repository, host, port, limits, verbose=False):
+        from waitress import wasyncore
+        from waitress.server import create_server
+
+        self.repository, self.limits, self._loop = repository, limits, wasyncore.loop
+        self.max_batch_size = limits.max_batch_size or serving_config.max_batch_size(repository.root) or 1024
+        self.app = App(repository, self.max_batch_size, verbose)
+        seconds = max(1, round(limits.timeout_ms / 1000))
+        self._map = {}
+        self._server = create_server(
+            self.app, map=self._map, host=host, port=port, threads=limits.threads,
+            channel_timeout=seconds, cleanup_interval=max(1, min(seconds, 30) // 2),
+            max_request_body_size=limits.max_body_bytes, connection_limit=limits.connection_limit,
+            expose_tracebacks=False, ident="cnn-serve", clear_untrusted_proxy_headers=False)
+        self.server_address = (host, int(self._server.effective_port))
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+
+    def serve_forever(self):
+        try:
+            while not self._stop.is_set():
+                self._loop(timeout=1.0, map=self._map, count=1)
+        finally:
+            self._stopped.set()
+
+    def shutdown(self):
+        """Stop serve_forever (from another thread) and wait for it."""
+        self._stop.set()
+        self._server.pull_trigger()
+        self._stopped.wait(30)
+
+    def server_close(self):
+        for channel in list(self._map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
+        self._server.task_dispatcher.shutdown(timeout=5)
+
+
+def make_server(root, host="127.0.0.1", port=8501, verbose=False, limits=None, log=None):
+    """The server (not yet serving) over the exports in `root`; port 0 picks a free one."""
+    limits = limits or Limits()
+    limits.check()
+    repository = Repository(root, log)
+    if not any(repository.models.values()):
         raise ValueError(f"{root}: no exported models to serve")
-    handler = type("BoundHandler", (Handler,), {"repository": repository, "verbose": verbose})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return Server(repository, host, port, limits, verbose)
 
 
-def serve_in_thread(root, host="127.0.0.1", port=0):
+def serve_in_thread(root, host="127.0.0.1", port=0, limits=None, log=None):
     """Start a server on a background thread (tests, benchmarks); returns (server, base URL)."""
-    server = make_server(root, host, port)
+    server = make_server(root, host, port, limits=limits, log=log)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{host}:{server.server_address[1]}"
