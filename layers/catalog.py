@@ -2,7 +2,8 @@
 
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
-the ops choose by shape (conv: pointwise, few_channels, im2col; pooling: tiles, taps), which
+the ops choose by shape (conv: pointwise, few_channels, space_to_depth, im2col; average pooling: tiles, taps;
+max pooling: separable, with tiling, overlapping and gapped axis steps), which
 tests/layers/test_layers_algorithms.py checks.
 """
 import keras
@@ -43,9 +44,10 @@ def _conv_cases(rank, shape):
     ]
     if rank == 1:
         base += [dict(kernel_size=3, padding="causal"), dict(kernel_size=2, dilation_rate=3, padding="causal")]
-    wide = shape[:-1] + (ALGORITHM_CHANNELS,)  # past FEW_CHANNELS: stride 1 takes im2col
+    wide = shape[:-1] + (ALGORITHM_CHANNELS,)  # past FEW_CHANNELS: im2col, strided or not
     return [Case({"filters": 4, **c}, shape) for c in base] + [
-        Case(dict(filters=4, kernel_size=3, padding="same"), wide)
+        Case(dict(filters=4, kernel_size=3, padding="same"), wide),
+        Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), wide),
     ]
 
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers.ops import geometry as geo, pointwise, shifted
+from layers.ops import geometry as geo, pointwise, shifted, space_to_depth as s2d
 from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
@@ -242,10 +242,15 @@ def algorithm(geometry, channels, groups):
     - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
     - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
+    - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels: the
+      stride blocks folded into channels, then a stride-1 algorithm (layers.ops.space_to_depth);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):
         return "pointwise"
+    if (groups == 1 and channels <= FEW_CHANNELS and any(g.stride > 1 for g in geometry)
+            and all(g.dilation == 1 for g in geometry)):
+        return "space_to_depth"
     if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
         return "few_channels"
     return "im2col"
@@ -259,9 +264,30 @@ def _im2col_backward(dz, kernel, geometry, groups, patches):
     return input_grad(dz, kernel, geometry, groups), weight_grad(patches, dz, kernel.shape, groups)
 
 
+def _folded(channels, geometry):
+    """The stride-1 geometry and algorithm (forward, backward) of the space-to-depth fold."""
+    inner = s2d.inner_geometry(geometry)
+    return inner, ALGORITHMS[algorithm(inner, math.prod(g.stride for g in geometry) * channels, 1)]
+
+
+def _space_to_depth_forward(x, kernel, geometry, groups):
+    inner, (forward, _) = _folded(x.shape[-1], geometry)
+    folded_kernel = s2d.fold_kernel(kernel, geometry)
+    z, saved = forward(s2d.fold_input(x, geometry), folded_kernel, inner, 1)
+    return z, (folded_kernel, saved)
+
+
+def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
+    folded_kernel, inner_saved = saved
+    inner, (_, backward) = _folded(kernel.shape[-2], geometry)
+    dx, dw = backward(dz, folded_kernel, inner, 1, inner_saved)
+    return s2d.unfold_input(dx, geometry, kernel.shape[-2]), s2d.unfold_kernel(dw, geometry, kernel.shape)
+
+
 ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (dx, dW))
     "pointwise": (pointwise.correlate, pointwise.backward),
     "few_channels": (shifted.correlate, shifted.backward),
+    "space_to_depth": (_space_to_depth_forward, _space_to_depth_backward),
     "im2col": (_im2col_forward, _im2col_backward),
 }
 

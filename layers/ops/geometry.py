@@ -130,38 +130,6 @@ def window_slice(x_padded, geometry, offset):
     return x_padded[tuple(index)]
 
 
-class TapReader:
-    """Reads the view of a padded input that each kernel tap sees: (N, *out, C).
-
-    With strides > 1 a strided slice is TensorFlow's slow generic copy; instead the input is
-    split once into stride phases, (N, P1/s1, s1, P2/s2, s2, ..., C), and every tap becomes a
-    unit-stride slice of one phase.
-    """
-
-    def __init__(self, x_padded, geometry):
-        self.geometry = geometry
-        self.split = any(g.stride > 1 for g in geometry)
-        if not self.split:
-            self.x = x_padded
-            return
-        amounts, shape = [], [-1]
-        for g, padded in zip(geometry, x_padded.shape[1:-1]):
-            needed = max(padded, (g.out - 1) * g.stride + g.effective_kernel)
-            total = -(-needed // g.stride) * g.stride
-            amounts.append((0, total - padded))
-            shape += [total // g.stride, g.stride]
-        self.x = tf.reshape(pad_amounts(x_padded, amounts), shape + [x_padded.shape[-1]])
-
-    def __call__(self, offset):
-        if not self.split:
-            return window_slice(self.x, self.geometry, offset)
-        index = [slice(None)]
-        for g, k in zip(self.geometry, offset):
-            start, phase = divmod(k * g.dilation, g.stride)
-            index += [slice(start, start + g.out), phase]
-        return self.x[tuple(index) + (slice(None),)]
-
-
 def dilate(x, strides):
     """Insert stride-1 zeros between the cells of each spatial axis: length (n-1)*s+1."""
     for axis, stride in enumerate(strides, start=1):

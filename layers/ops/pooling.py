@@ -1,31 +1,31 @@
 """Rank-generic max and average pooling (windowed and global), backward written out.
 
-Every window's cells are laid side by side, (N, *O, T, C) with T = prod(pool_size), by one of
-two readers chosen from the static geometry (`window_reader`):
-- tiles: windows that tile the input (stride = pool size, SAME padding or sizes the windows
-  divide) are one reshape and one transpose, and the backward their inverse;
-- taps: overlapping or gapped windows stack the T strided views, read from the input split
-  into stride phases (unit-stride slices); the backward adds each phase's taps and interleaves
-  the phases, so no zeros are inserted and no view is scattered on its own.
-Max pooling keeps each window's arg-max (argmax takes the first maximal cell in row-major
-window order) and routes dL/dz there as a one-hot; padding cells hold the dtype's lowest
-value and never win. On tie-free inputs this is exactly `tf.nn.max_pool`'s gradient.
-Average pooling spreads dL/dz evenly over the window's real cells; padding cells are not
-counted, as in Keras/TensorFlow SAME pooling.
+Windowed pooling takes one of two algorithms, chosen from the static geometry (`algorithm`):
+- separable: one spatial axis at a time (`max_pool.py`, `average_pool.py`), each axis's taps
+  read as unit-stride slices of its stride phases: sum(k) output-sized passes, not prod(k).
+  Max pooling takes it on every shape; average pooling on overlapping or gapped windows;
+- tiles: average pooling over windows that tile the input (stride = pool size, SAME padding
+  or sizes the windows divide) is one reshape, one transpose and one sum, and the backward
+  their inverse (measured faster there than separable: 1.2x vs 1.5x Keras's time).
+Max pooling routes dL/dz to each window's first maximal cell in row-major window order
+(ties included); on tie-free inputs this is exactly `tf.nn.max_pool`'s gradient. Average
+pooling spreads dL/dz evenly over the window's real cells; padding cells are not counted, as
+in Keras/TensorFlow SAME pooling.
 """
-import itertools
 import math
 
 import numpy as np
 import tensorflow as tf
 
 from layers.ops import geometry as geo
+from layers.ops import average_pool as separable_average
+from layers.ops import max_pool as separable_max
 
 
-def window_reader(geometry):
-    """The reader for these windows: 'tiles' or 'taps' (decided at trace time)."""
+def algorithm(mode, geometry):
+    """'separable' or 'tiles' for these windows (decided at trace time); mode 'max' or 'average'."""
     tiles = all(g.stride == g.kernel and g.padded >= g.out * g.kernel for g in geometry)
-    return "tiles" if tiles else "taps"
+    return "tiles" if tiles and mode == "average" else "separable"
 
 
 class _Tiles:
@@ -50,38 +50,6 @@ class _Tiles:
         return geo.pad_amounts(x, [(0, g.padded - g.out * g.kernel) for g in self.geometry])
 
 
-class _Taps:
-    """Windows that overlap or leave gaps: T strided views, scattered back phase by phase."""
-
-    def __init__(self, geometry, channels):
-        self.geometry, self.channels = geometry, channels
-        self.taps = list(itertools.product(*[range(g.kernel) for g in geometry]))
-
-    def gather(self, x_padded):
-        reader = geo.TapReader(x_padded, self.geometry)
-        return tf.stack([reader(tap) for tap in self.taps], axis=-2)  # (N, *O, T, C)
-
-    def scatter(self, cols):
-        """Padded cell q*s + r sums the taps j = r + m*s of windows q - m."""
-        strides = [g.stride for g in self.geometry]
-        rows = [-(-g.padded // g.stride) for g in self.geometry]  # Q per axis
-        phases = {}
-        for phase in itertools.product(*[range(s) for s in strides]):
-            parts = []
-            for t, tap in enumerate(self.taps):
-                if all(j % s == r for j, s, r in zip(tap, strides, phase)):
-                    shift = [j // s for j, s in zip(tap, strides)]
-                    amounts = [(m, q - g.out - m) for m, q, g in zip(shift, rows, self.geometry)]
-                    parts.append(geo.pad_amounts(cols[..., t, :], amounts))
-            phases[phase] = tf.add_n(parts) if parts else tf.zeros(
-                [tf.shape(cols)[0]] + rows + [self.channels], cols.dtype)
-        padded = geo.interleave(phases, strides, rows, self.channels)
-        return padded[(slice(None),) + tuple(slice(0, g.padded) for g in self.geometry)]
-
-
-READERS = {"tiles": _Tiles, "taps": _Taps}
-
-
 def _pool_geometry(x, pool_size, strides, padding, rank):
     sizes = geo.spatial_shape(x, rank)
     pool_size = geo.normalize_tuple(pool_size, rank, "pool_size")
@@ -97,23 +65,7 @@ def _unpad(x_padded, geometry):
 def max_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the maximum of each window."""
     rank = x.shape.rank - 2 if rank is None else rank
-    geometry = _pool_geometry(x, pool_size, strides, padding, rank)
-    windows = READERS[window_reader(geometry)](geometry, x.shape[-1])
-    taps = math.prod(g.kernel for g in geometry)
-
-    @tf.custom_gradient
-    def _max_pool(x):
-        cols = windows.gather(geo.pad(x, geometry, x.dtype.min))  # (N, *O, T, C)
-        winner = tf.argmax(cols, axis=-2, output_type=tf.int32)  # (N, *O, C): first maximal tap
-        z = tf.reduce_max(cols, axis=-2)
-
-        def backward(dz):
-            routed = tf.one_hot(winner, taps, axis=rank + 1, dtype=dz.dtype) * dz[..., None, :]  # (N, *O, T, C)
-            return _unpad(windows.scatter(routed), geometry)
-
-        return z, backward
-
-    return _max_pool(x)
+    return separable_max.max_pool(x, _pool_geometry(x, pool_size, strides, padding, rank))
 
 
 def _window_counts(geometry):
@@ -132,7 +84,9 @@ def average_pool(x, pool_size, strides=None, padding="valid", rank=None):
     """x (N, *spatial, C) -> (N, *out, C): the mean of each window's real cells."""
     rank = x.shape.rank - 2 if rank is None else rank
     geometry = _pool_geometry(x, pool_size, strides, padding, rank)
-    windows = READERS[window_reader(geometry)](geometry, x.shape[-1])
+    if algorithm("average", geometry) == "separable":
+        return separable_average.average_pool(x, geometry)
+    windows = _Tiles(geometry, x.shape[-1])
     counts = tf.constant(_window_counts(geometry), dtype=x.dtype)  # (1, *O, 1)
     taps = math.prod(g.kernel for g in geometry)
 

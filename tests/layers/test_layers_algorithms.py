@@ -1,5 +1,7 @@
 """The algorithm each shape takes: the choice is checked, and every path is registered (so
 gradcheck, the Keras comparison and finite differences cover it) and matches the NumPy oracle."""
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from layers import registry
 from layers.ops import conv as conv_ops
 from layers.ops import geometry as geo
 from layers.ops import pooling as pool_ops
-from test_oracle import oracle_conv, oracle_conv_backward, oracle_pool
+from test_oracle import _pad_same, oracle_conv, oracle_conv_backward, oracle_pool
 
 
 def _geometry(case, kernel_key="kernel_size", pooling=False):
@@ -26,8 +28,17 @@ def conv_algorithm(case):
     return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1))
 
 
-def pool_reader(case):
-    return pool_ops.window_reader(_geometry(case, kernel_key="pool_size", pooling=True))
+def pool_algorithm(case, mode):
+    return pool_ops.algorithm(mode, _geometry(case, kernel_key="pool_size", pooling=True))
+
+
+def separable_steps(case):
+    """The kind of each axis step of separable pooling: tiles, overlapping or gapped."""
+    kinds = {True: "tiles", False: "overlapping"}
+    return {
+        kinds[g.stride == g.kernel] if g.stride <= g.kernel else "gapped"
+        for g in _geometry(case, kernel_key="pool_size", pooling=True)
+    }
 
 
 @pytest.mark.parametrize(
@@ -37,7 +48,12 @@ def pool_reader(case):
         ((2, 9, 8, 64), dict(kernel_size=1, strides=2, groups=4), "pointwise"),
         ((2, 28, 28, 1), dict(kernel_size=5, padding="same"), "few_channels"),
         ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels"),
-        ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "im2col"),
+        ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "space_to_depth"),
+        ((8, 227, 227, 3), dict(kernel_size=11, strides=4), "space_to_depth"),  # AlexNet conv1
+        ((2, 32, 3), dict(kernel_size=11, strides=4), "space_to_depth"),
+        ((2, 8, 8, 8, 1), dict(kernel_size=3, strides=(2, 1, 2), padding="same"), "space_to_depth"),
+        ((2, 28, 28, 8), dict(kernel_size=5, strides=2), "im2col"),  # past FEW_CHANNELS
+        ((2, 28, 28, 3), dict(kernel_size=3, strides=2, groups=3), "im2col"),  # grouped
         ((2, 28, 28, 32), dict(kernel_size=3), "im2col"),
         ((2, 28, 28, 2), dict(kernel_size=3, groups=2), "im2col"),
     ],
@@ -46,18 +62,21 @@ def test_conv_algorithm_by_shape(shape, config, expected):
     assert conv_algorithm(registry.Case(config, shape)) == expected
 
 
-@pytest.mark.parametrize(
-    "shape,config,expected",
-    [
-        ((2, 28, 28, 8), dict(pool_size=2), "tiles"),
-        ((2, 27, 27, 8), dict(pool_size=2), "tiles"),  # valid: the last row is left out
-        ((2, 27, 27, 8), dict(pool_size=2, padding="same"), "tiles"),
-        ((2, 27, 27, 8), dict(pool_size=3, strides=2), "taps"),  # overlapping
-        ((2, 27, 27, 8), dict(pool_size=2, strides=3), "taps"),  # gaps
-    ],
-)
-def test_pool_reader_by_shape(shape, config, expected):
-    assert pool_reader(registry.Case(config, shape)) == expected
+POOL_SHAPES = [
+    ((2, 28, 28, 8), dict(pool_size=2), "tiles"),
+    ((2, 27, 27, 8), dict(pool_size=2), "tiles"),  # valid: the last row is left out
+    ((2, 27, 27, 8), dict(pool_size=2, padding="same"), "tiles"),
+    ((2, 27, 27, 8), dict(pool_size=3, strides=2), "separable"),  # overlapping
+    ((2, 27, 27, 8), dict(pool_size=2, strides=3), "separable"),  # gaps
+]
+
+
+@pytest.mark.parametrize("shape,config,expected", POOL_SHAPES)
+def test_pool_algorithm_by_shape(shape, config, expected):
+    """Max pooling is separable on every shape (it measured faster on all); average on all but tiles."""
+    case = registry.Case(config, shape)
+    assert pool_algorithm(case, "max") == "separable"
+    assert pool_algorithm(case, "average") == expected
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
@@ -67,9 +86,20 @@ def test_every_conv_algorithm_is_registered(rank):
     assert {conv_algorithm(c) for c in cases} == set(conv_ops.ALGORITHMS)
 
 
-@pytest.mark.parametrize("name", ["MaxPooling2D", "AveragePooling3D", "MaxPooling1D"])
-def test_every_pool_reader_is_registered(name):
-    assert {pool_reader(c) for c in registry.get(name).cases} == set(pool_ops.READERS)
+@pytest.mark.parametrize("name", ["AveragePooling1D", "AveragePooling2D", "AveragePooling3D"])
+def test_every_average_pool_algorithm_is_registered(name):
+    assert {pool_algorithm(c, "average") for c in registry.get(name).cases} == {"tiles", "separable"}
+
+
+@pytest.mark.parametrize(
+    "name,mode,expected",
+    [(f"MaxPooling{rank}D", "max", {"tiles", "overlapping", "gapped"}) for rank in (1, 2, 3)]
+    + [(f"AveragePooling{rank}D", "average", {"overlapping", "gapped"}) for rank in (1, 2, 3)],
+)
+def test_every_separable_step_is_registered(name, mode, expected):
+    """The axis steps separable pooling takes in the catalog (tiling average pools take tiles)."""
+    cases = [c for c in registry.get(name).cases if pool_algorithm(c, mode) == "separable"]
+    assert set().union(*(separable_steps(c) for c in cases)) == expected
 
 
 ORACLE_GRID = [
@@ -78,6 +108,11 @@ ORACLE_GRID = [
     (1, 9, 6, 1, 1, "valid", 1, 1),  # pointwise
     (2, 8, 1, 5, 1, "same", 1, 1),  # few_channels, one channel
     (3, 5, 3, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    (2, 9, 3, 5, 2, "same", 1, 1),  # space_to_depth (im2col inside)
+    (1, 13, 1, 4, 4, "valid", 1, 1),  # space_to_depth (pointwise inside)
+    (1, 12, 1, 5, 2, "valid", 1, 1),  # space_to_depth (few_channels inside)
+    (3, 7, 2, 3, 2, "valid", 1, 1),  # space_to_depth, 3D
+    (2, 10, 3, 2, 3, "same", 1, 1),  # space_to_depth, stride larger than the kernel
 ]
 
 
@@ -110,6 +145,74 @@ def test_pool_paths_match_direct_loops_in_3d(mode, size, pool, stride, padding):
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
 
 
+def oracle_max_pool_backward(x, dz, pool, strides, padding):
+    """dL/dx by direct loops: each window's dz to its first maximal real cell, row-major."""
+    rank = x.ndim - 2
+    pads = [_pad_same(n, k, s, 1) if padding == "same" else (0, 0) for n, k, s in zip(x.shape[1:-1], pool, strides)]
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)], constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[-1])):
+        for o in itertools.product(*[range(m) for m in dz.shape[1:-1]]):
+            cells = [tuple(o[i] * strides[i] + t[i] for i in range(rank))
+                     for t in itertools.product(*[range(k) for k in pool])]  # row-major
+            best = max(cells, key=lambda cell: (xp[(n,) + cell + (c,)], -cells.index(cell)))
+            dxp[(n,) + best + (c,)] += dz[(n,) + o + (c,)]
+    return dxp[(slice(None),) + tuple(slice(b, b + m) for (b, _), m in zip(pads, x.shape[1:-1])) + (slice(None),)]
+
+
+@pytest.mark.parametrize(
+    "rank,size,pool,stride,padding",
+    [(1, 9, 3, 2, "same"), (2, 7, 2, 2, "valid"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"),
+     (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same")],
+)
+def test_separable_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding):
+    """Values from {0, 1, 2} (many tied windows, as after ReLU): every dz lands once, on the first
+    maximal cell in row-major window order."""
+    rng = np.random.default_rng(size * 10 + rank)
+    x = rng.integers(0, 3, size=(2,) + (size,) * rank + (3,)).astype(np.float64)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.max_pool(xt, pool, stride, padding)
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    args = ((pool,) * rank, (stride,) * rank, padding)
+    np.testing.assert_array_equal(z.numpy(), oracle_pool(x, *args, "max"))
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, *args), rtol=1e-12)
+
+
+def oracle_average_pool_backward(x, dz, pool, strides, padding):
+    """dL/dx by direct loops: each window's dz shared evenly by its real cells."""
+    rank = x.ndim - 2
+    pads = [_pad_same(n, k, s, 1) if padding == "same" else (0, 0) for n, k, s in zip(x.shape[1:-1], pool, strides)]
+    real = np.pad(np.ones(x.shape[1:-1]), pads)
+    dxp = np.zeros((x.shape[0],) + real.shape + (x.shape[-1],))
+    for o in itertools.product(*[range(m) for m in dz.shape[1:-1]]):
+        box = tuple(slice(o[i] * strides[i], o[i] * strides[i] + pool[i]) for i in range(rank))
+        share = dz[(slice(None),) + o][:, None, :] / real[box].sum()  # (N, 1, C)
+        cells = real[box].reshape(-1)[None, :, None]
+        dxp[(slice(None),) + box] += (share * cells).reshape(dxp[(slice(None),) + box].shape)
+    return dxp[(slice(None),) + tuple(slice(b, b + m) for (b, _), m in zip(pads, x.shape[1:-1])) + (slice(None),)]
+
+
+@pytest.mark.parametrize(
+    "rank,size,pool,stride,padding",
+    [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same")],
+)
+def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, padding):
+    rng = np.random.default_rng(size * 10 + rank)
+    x = rng.normal(size=(2,) + (size,) * rank + (3,))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.average_pool(xt, pool, stride, padding)
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    args = ((pool,) * rank, (stride,) * rank, padding)
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12)
+
+
 def test_keras_model_with_unknown_batch_runs_every_path():
     """Shapes are static but the batch is not: each path traces with batch None."""
     import layers
@@ -117,9 +220,10 @@ def test_keras_model_with_unknown_batch_runs_every_path():
     inputs = keras.Input((12, 12, 1))
     x = layers.Conv2D(4, 3, padding="same")(inputs)  # few_channels
     x = layers.Conv2D(6, 1)(x)  # pointwise
-    x = layers.MaxPooling2D(2)(x)  # tiles
+    x = layers.MaxPooling2D(2)(x)  # separable
     x = layers.Conv2D(8, 3, strides=2)(x)  # im2col
-    x = layers.AveragePooling2D(2, strides=1)(x)  # taps
+    x = layers.AveragePooling2D(2, strides=1)(x)  # separable
+    x = layers.AveragePooling2D(2, padding="same")(x)  # tiles
     model = keras.Model(inputs, x)
     model.compile("sgd", "mse")
     data = np.random.default_rng(0).normal(size=(3, 12, 12, 1)).astype("float32")
