@@ -57,6 +57,27 @@ def read(path, mode):
     return pixels
 
 
+def check_pixels(inputs, origin):
+    """Raise ValueError naming `origin` unless array pixels are 0..255 as image files decode:
+    float pixels in [0, 1] would be rounded to black and white, so they are refused."""
+    import numpy as np
+
+    arrays = inputs if isinstance(inputs, np.ndarray) else np.asarray([], np.uint8)
+    if not isinstance(inputs, np.ndarray) and len(inputs):
+        arrays = np.concatenate([np.ravel(np.asarray(a)) for a in inputs])
+    if arrays.size == 0 or arrays.dtype == np.uint8:
+        return
+    if not np.issubdtype(arrays.dtype, np.number) or np.iscomplexobj(arrays):
+        raise ValueError(f"{origin}: pixels of type {arrays.dtype}, expected numbers 0..255")
+    low, high = float(np.min(arrays)), float(np.max(arrays))
+    if low < 0 or high > 255:
+        raise ValueError(f"{origin}: pixel values {low:g}..{high:g} are outside 0..255")
+    if np.issubdtype(arrays.dtype, np.floating) and high <= 1.0:
+        raise ValueError(f"{origin}: float pixels in {low:g}..{high:g}, but pixels are read as 0..255 "
+                         "(as image files decode; serving expects the same): multiply by 255 "
+                         "(e.g. np.round(x * 255).astype(np.uint8))")
+
+
 def decode(data, channels, size):
     """tf ops: encoded image bytes -> (size, size, channels) uint8; grey or RGB, any size."""
     import tensorflow as tf

@@ -14,9 +14,40 @@ _KEYS = {
 }
 
 
+def _read(path):
+    """{name: array} of every array in the archive, or a ValueError naming `path` (empty,
+    truncated or corrupt archive, object arrays, which would need pickle)."""
+    import os
+    import zipfile
+    import zlib
+
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not an .npz archive")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise ValueError(f"{path}: a single .npy array, expected an .npz archive of named arrays")
+            return {key: archive[key] for key in archive.files}
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable .npz ({error})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
+        raise ValueError(f"{path}: not a readable .npz, truncated or corrupt "
+                         f"({type(error).__name__}: {error})") from None
+
+
+def _check_finite(x, origin):
+    if np.issubdtype(x.dtype, np.inexact):
+        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise ValueError(f"{origin}: {bad} NaN/Inf value(s) of {x.size}")
+    elif not (np.issubdtype(x.dtype, np.number) or x.dtype.kind in "bUS"):
+        raise ValueError(f"{origin}: unsupported array type {x.dtype}")
+
+
 def load(path):
-    with np.load(path, allow_pickle=False) as archive:
-        content = {key: archive[key] for key in archive.files}
+    content = _read(path)
     found = {}
     for split, candidates in _KEYS.items():
         for x_key, y_key in candidates:
@@ -33,6 +64,8 @@ def load(path):
     for split, (x, y, origin) in found.items():
         if len(x) != len(y):
             raise ValueError(f"{origin}: {len(x)} examples but {len(y)} labels")
+        _check_finite(x, origin)
+        _check_finite(y, f"{origin} labels")
     values = np.unique(found[base][1])
     if "class_names" in content:
         class_names = [str(name) for name in content["class_names"]]

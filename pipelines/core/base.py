@@ -30,6 +30,7 @@ of your own registers itself when its module is imported):
         def read_source(self, source, data_dir): ...  # optional: claim any SOURCE string first
         def read_path(self, path): ...         # optional: domain formats (IDX, .npz keys...)
         def check_file(self, path): ...        # raise ValueError naming a bad file
+        def check_arrays(self, inputs, origin): ...  # optional: refuse unusable .npz arrays
         def decode_file(self, path): ...       # tf ops: path tensor -> example tensor
         def conform(self, x): ...              # tf ops: any example -> fixed training shape/dtype
         def augment(self, x, seed): ...        # tf ops on ONE example; training only
@@ -122,6 +123,10 @@ class Pipeline:
 
     def check_file(self, path):
         """Raise ValueError naming `path` if it cannot be read; called for every file up front."""
+
+    def check_arrays(self, inputs, origin):
+        """Raise ValueError naming `origin` if arrays read from a file (an .npz) cannot be this
+        pipeline's examples as they are (e.g. images as floats in [0, 1])."""
 
     def decode_file(self, path):
         """tf ops: a scalar string path -> one example (as `conform` expects)."""

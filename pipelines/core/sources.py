@@ -31,7 +31,10 @@ def load(pipeline, source, data_dir=None):
     if special is not None:
         return special
     if path.is_file() and path.suffix.lower() == ".npz":
-        return npz.load(path)
+        arrays = npz.load(path)
+        for examples in arrays.splits.values():
+            pipeline.check_arrays(examples.inputs, examples.origin)
+        return arrays
     return folders.load(path, tuple(pipeline.file_extensions), pipeline.check_file)
 
 

@@ -27,6 +27,9 @@ class ImagePipeline(Pipeline):
     def check_file(self, path):
         images.check_file(path)
 
+    def check_arrays(self, inputs, origin):
+        images.check_pixels(inputs, origin)
+
     def decode_file(self, path):
         import tensorflow as tf
 

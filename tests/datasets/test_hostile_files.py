@@ -1,4 +1,5 @@
 """Hostile and broken files: each is refused with one line naming the file, before training."""
+import re
 import struct
 import zlib
 
@@ -119,3 +120,102 @@ def test_nifti_that_fits_its_file_still_loads(tmp_path):
 
     image, data = nifti.read_image(_nifti_claiming(tmp_path / "ok.nii", (4, 4, 4)))
     assert data.shape == (4, 4, 4)
+
+
+# ------------------------------------------------------------------------------ .npz
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _digits_npz(path, x):
+    return _npz(path, x_train=x, y_train=np.arange(len(x)) % 2)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p.write_bytes(b""), p)[1], "empty file (0 bytes)"),
+    (lambda p: (p.write_bytes(_digits_npz(p, np.zeros((6, 8, 8), np.uint8)).read_bytes()[:300]), p)[1],
+     "not a readable .npz, truncated or corrupt"),
+    (lambda p: (p.write_bytes(b"PK\x03\x04" + b"\0" * 50), p)[1], "not a readable .npz"),
+])
+def test_empty_and_truncated_npz_are_one_line_naming_the_file(tmp_path, make, message):
+    from datasets.formats import npz
+
+    path = make(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match=re.escape(f"bad.npz: {message}")):
+        npz.load(path)
+    line = one_line_error(["train", "digits", "--data", str(path), "--run-dir", str(tmp_path / "run"),
+                           "--export-dir", str(tmp_path / "exports")])
+    assert str(path) in line and message in line, line
+
+
+def test_npz_nan_and_inf_are_named(tmp_path):
+    from datasets.formats import npz
+
+    x = np.zeros((6, 4), np.float32)
+    x[1, 2], x[3, 0] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"nan.npz \(x_train\): 2 NaN/Inf value\(s\) of 24"):
+        npz.load(_digits_npz(tmp_path / "nan.npz", x))
+
+
+def test_float_pixels_in_unit_range_are_refused_not_rounded_to_black(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 1, (6, 8, 8)).astype(np.float32)
+    path = _digits_npz(tmp_path / "unit.npz", x)
+    line = one_line_error(["train", "digits", "--data", str(path), "--run-dir", str(tmp_path / "run"),
+                           "--export-dir", str(tmp_path / "exports")])
+    assert "unit.npz (x_train): float pixels in 0" in line and "multiply by 255" in line, line
+
+
+def test_pixels_outside_0_255_are_refused_and_0_255_floats_accepted(tmp_path):
+    from datasets.formats import images, npz
+
+    with pytest.raises(ValueError, match=r"outside 0..255"):
+        images.check_pixels(np.full((2, 4, 4), 300.0), "x")
+    source = npz.load(_digits_npz(tmp_path / "ok.npz", np.full((6, 8, 8), 200.0, np.float32)))
+    images.check_pixels(source.splits["train"].inputs, "ok")  # floats 0..255 are fine
+
+
+# ------------------------------------------------------------------------------ CSV manifests
+BOM = "\ufeff"  # Excel's "CSV UTF-8" starts the file with it
+
+
+def _save_volume(path, value, dtype=np.float32):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.full((3, 4, 5), value, dtype), np.eye(4)), str(path))
+
+
+def test_a_manifest_with_a_byte_order_mark_reads_in_every_domain(tmp_path):
+    from datasets import folders, volumes
+    from datasets.formats import decathlon
+
+    for i, label in enumerate("abab"):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+        _save_volume(tmp_path / f"{i}.nii.gz", float(i))
+        _save_volume(tmp_path / f"{i}_lab.nii.gz", i % 2, np.uint8)
+    images_csv = tmp_path / "images.csv"
+    images_csv.write_text(BOM + "path,label\n" + "".join(f"{i}.png,{label}\n" for i, label in enumerate("abab")),
+                          encoding="utf-8")
+    data = folders.load(images_csv, (".png",), images.check_file)
+    assert data.class_names == ["a", "b"] and len(data.split("all")) == 4
+    volumes_csv = tmp_path / "volumes.csv"
+    volumes_csv.write_text(BOM + "image,label\n" + "".join(f"{i}.nii.gz,{label}\n" for i, label in enumerate("abab")),
+                           encoding="utf-8")
+    assert volumes.nifti_manifest(volumes_csv).class_names == ["a", "b"]
+    pairs_csv = tmp_path / "pairs.csv"
+    pairs_csv.write_text(BOM + "image,label,split\n0.nii.gz,0_lab.nii.gz,train\n1.nii.gz,1_lab.nii.gz,test\n",
+                         encoding="utf-8")
+    assert decathlon.read_source(pairs_csv) is not None
+
+
+def test_a_split_typo_is_an_error_in_the_decathlon_pairs(tmp_path):
+    from datasets.formats import decathlon
+    from datasets.formats.nifti import VolumeError
+
+    for i in range(2):
+        _save_volume(tmp_path / f"{i}.nii.gz", float(i))
+        _save_volume(tmp_path / f"{i}_lab.nii.gz", 1, np.uint8)
+    table = tmp_path / "pairs.csv"
+    table.write_text("image,label,split\n0.nii.gz,0_lab.nii.gz,train\n1.nii.gz,1_lab.nii.gz,tset\n")
+    with pytest.raises(VolumeError, match=r"pairs\.csv:3: split 'tset' is not one of train, val, test"):
+        decathlon.read_source(table)
