@@ -26,6 +26,16 @@ def _key(name):
     return (1, 0, parts, name)
 
 
+def check_names(names, origin):
+    """Raise ValueError naming `origin` if a class name holds a line break: an export stores the
+    names one per line (class_names.txt), where it would shift every later class."""
+    for name in names:
+        text = str(name)
+        if "".join(text.splitlines()) != text:
+            raise ValueError(f"{origin}: class name {text!r} contains a line break "
+                             "(class names are stored one per line)")
+
+
 def class_order(names) -> list:
     """The distinct `names` (str) in the one class order described above."""
     return sorted({str(name) for name in names}, key=_key)

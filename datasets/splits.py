@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 
 from datasets.examples import stratified_split
+from datasets.labels import check_names
 
 
 def align(data, class_names):
@@ -41,6 +42,7 @@ def make_splits(data, test_data, config):
     The hold-outs are seeded with `config.seed` and their sizes come from `config.test_fraction`
     and `config.validation_fraction`; what was done is returned in `record`.
     """
+    check_names(data.class_names, data.description)
     train = data.split("train") or data.split("all")
     record = {"data": data.description, "seed": config.seed}
     if test_data is not None:

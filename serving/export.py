@@ -43,6 +43,9 @@ def export(model, pipeline, class_names, root, provenance=None, name=None, versi
 
     `examples` (held-out `Examples`) give the warmup records; without them the export has none.
     `provenance` ({"run_dir": ...} or {"ensemble_of": [...]}) goes into the metadata."""
+    for class_name in class_names:  # assets/class_names.txt holds one name per line
+        if "".join(str(class_name).splitlines()) != str(class_name):
+            raise ValueError(f"class name {str(class_name)!r} contains a line break; it cannot be exported")
     parent = pathlib.Path(root) / (name or pipeline.name)
     if version is not None and (int(version) < 0 or (parent / str(int(version))).exists()):
         raise ValueError(f"{parent / str(version)}: version exists or is negative (never overwritten)")

@@ -78,10 +78,17 @@ def check_members(run_dirs):
 
     if len(run_dirs) < 2:
         raise ValueError("an ensemble needs at least two run folders")
-    records = []
+    records, seen = [], {}
     for run_dir in run_dirs:
         record = runs.read_record(run_dir)
-        runs.finished_model(run_dir)
+        model_file = runs.finished_model(run_dir)
+        stat = model_file.stat()
+        for key in (("folder", pathlib.Path(run_dir).resolve()),
+                    ("model", _digest(str(model_file.resolve()), stat.st_size, stat.st_mtime_ns))):
+            if key in seen:
+                same = "the same run as" if key[0] == "folder" else "a copy of the model of"
+                raise ValueError(f"{run_dir}: {same} {seen[key]}; an ensemble needs different runs")
+            seen[key] = run_dir
         records.append(record)
     first, pipeline = records[0], runs.pipeline_from_record(records[0])
     first_config = to_dict(pipeline.config)

@@ -219,3 +219,39 @@ def test_a_split_typo_is_an_error_in_the_decathlon_pairs(tmp_path):
     table.write_text("image,label,split\n0.nii.gz,0_lab.nii.gz,train\n1.nii.gz,1_lab.nii.gz,tset\n")
     with pytest.raises(VolumeError, match=r"pairs\.csv:3: split 'tset' is not one of train, val, test"):
         decathlon.read_source(table)
+
+
+# ------------------------------------------------------------------------------ class names
+def _pngs(folder, count=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize("layout", ["folders", "csv", "npz"])
+def test_a_class_name_with_a_line_break_is_refused_in_one_line(tmp_path, layout):
+    if layout == "folders":
+        data = tmp_path / "data"
+        _pngs(data / "cat")
+        _pngs(data / "big\ndog")
+    elif layout == "csv":
+        _pngs(tmp_path)
+        data = tmp_path / "m.csv"
+        data.write_text('path,label\n0.png,cat\n1.png,"big\ndog"\n0.png,cat\n1.png,"big\ndog"\n')
+    else:
+        data = _npz(tmp_path / "d.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.array([0, 1, 0, 1]),
+                    class_names=np.array(["cat", "big\ndog"]))
+    line = one_line_error(["train", "digits", "--data", str(data), "--run-dir", str(tmp_path / "run"),
+                           "--export-dir", str(tmp_path / "exports")])
+    assert "class name 'big\\ndog' contains a line break" in line, line
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_the_export_refuses_a_class_name_with_a_line_break_too(tmp_path):
+    """The last guard, for class names from any source (TFDS metadata, a config)."""
+    import pipelines
+    from serving import export
+
+    with pytest.raises(ValueError, match=r"class name 'a\\nb' contains a line break"):
+        export.export(None, pipelines.get("digits")(), ["x", "a\nb"], tmp_path / "exports")
+    assert not (tmp_path / "exports").exists()
