@@ -32,6 +32,9 @@ import numpy as np
 from datasets import folders, labels as class_labels, manifests
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+# Decoding is bounded: a file whose header claims more samples (all channels) than this is refused
+# before it is decoded (2**27 float32 samples: 512 MB, 23 minutes of 48 kHz stereo).
+MAX_SAMPLES = 2**27
 _PCM, _EXTENSIBLE = 1, 0xFFFE
 _PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
@@ -75,6 +78,8 @@ def _decode(path: str, data: bytes):
     if not data:
         raise ValueError(f"{path}: empty file (0 bytes), not an audio file")
     if is_pcm16_wav(data):
+        if len(data) // 2 > MAX_SAMPLES:
+            raise ValueError(f"{path}: about {len(data) // 2} samples, more than the {MAX_SAMPLES} allowed")
         import tensorflow as tf
 
         try:
@@ -84,6 +89,13 @@ def _decode(path: str, data: bytes):
         return audio.numpy().mean(axis=1), int(rate)
     import soundfile
 
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except Exception:  # noqa: BLE001  (not a soundfile format: librosa below, bounded by its bytes)
+        info = None
+    if info is not None and info.frames * max(info.channels, 1) > MAX_SAMPLES:
+        raise ValueError(f"{path}: the header claims {info.frames} frames x {info.channels} channels, "
+                         f"more than the {MAX_SAMPLES} samples allowed")
     try:
         audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception:  # noqa: BLE001  (soundfile raises several types; fall back to librosa/audioread)

@@ -255,3 +255,19 @@ def test_the_export_refuses_a_class_name_with_a_line_break_too(tmp_path):
     with pytest.raises(ValueError, match=r"class name 'a\\nb' contains a line break"):
         export.export(None, pipelines.get("digits")(), ["x", "a\nb"], tmp_path / "exports")
     assert not (tmp_path / "exports").exists()
+
+
+# ------------------------------------------------------------------------------ audio
+@pytest.mark.parametrize("suffix", ["wav", "flac"])
+def test_audio_over_the_sample_cap_is_refused_before_decoding(tmp_path, monkeypatch, suffix):
+    import soundfile
+
+    from datasets.formats import audio
+
+    path = tmp_path / f"long.{suffix}"
+    tone = (0.5 * np.sin(np.arange(4000) / 5.0)).astype(np.float32)
+    soundfile.write(path, tone, 8000, subtype="PCM_16")
+    assert audio.load_clip(path, 8000).shape == (4000,)
+    monkeypatch.setattr(audio, "MAX_SAMPLES", 1000)
+    with pytest.raises(ValueError, match=rf"long.{suffix}: .* more than the 1000"):
+        audio.load_clip(path, 8000)
