@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import pathlib
+import shutil
 import sys
 
 from pipelines.core import evaluation, runs, sources
@@ -70,9 +71,16 @@ def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=Non
     `recipe` the config started from, if any)."""
     import keras
 
-    run_dir = runs.prepare(run_dir or runs.new_run_dir(pipeline.name), resume)
+    run_dir = pathlib.Path(run_dir or runs.new_run_dir(pipeline.name))
+    fresh = not run_dir.exists()
+    run_dir = runs.prepare(run_dir, resume)
     keras.utils.set_random_seed(pipeline.config.seed)
-    splits = sources.load_splits(pipeline, data, test_data, data_dir)
+    try:
+        splits = sources.load_splits(pipeline, data, test_data, data_dir)
+    except BaseException:
+        if fresh:  # made just now and still empty: bad data leaves no folder to clear by hand
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     record = {
         "pipeline": pipeline.name,
         "recipe": recipe,
