@@ -48,6 +48,7 @@ def _conv_cases(rank, shape):
     return [Case({"filters": 4, **c}, shape) for c in base] + [
         Case(dict(filters=4, kernel_size=3, padding="same"), wide),
         Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), wide),
+        FOLD_CASES[rank],
     ]
 
 
@@ -79,6 +80,11 @@ def _pool_cases(shape):
 
 SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}  # few channels: layers.ops.shifted
 ALGORITHM_CHANNELS = 6
+FOLD_CASES = {  # strided on one channel, past conv.FOLD_MIN_COLUMNS: space_to_depth
+    1: Case(dict(filters=4, kernel_size=11, strides=4), (1, 2000, 1)),
+    2: Case(dict(filters=4, kernel_size=5, strides=2, padding="same"), (1, 40, 38, 1)),
+    3: Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), (1, 16, 15, 16, 1)),
+}
 
 for _rank in (1, 2, 3):
     _shape = SHAPES[_rank]

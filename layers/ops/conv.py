@@ -29,6 +29,8 @@ from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
 FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
+FOLD_MIN_COLUMNS = 4096  # space-to-depth from this many im2col columns per example (measured:
+# LeCun's 5x5/2 on 16x16x1, 1600, loses 0.88x -> 1.06x Keras's time; 6912 and up gain 1.1-2.8x)
 
 
 def _loop_axes(rank):
@@ -242,14 +244,17 @@ def algorithm(geometry, channels, groups):
     - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
     - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
-    - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels: the
-      stride blocks folded into channels, then a stride-1 algorithm (layers.ops.space_to_depth);
+    - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
+      least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
+      than the narrow gather): the stride blocks folded into channels, then a stride-1
+      algorithm (layers.ops.space_to_depth);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):
         return "pointwise"
+    columns = math.prod(g.out * g.kernel for g in geometry) * channels
     if (groups == 1 and channels <= FEW_CHANNELS and any(g.stride > 1 for g in geometry)
-            and all(g.dilation == 1 for g in geometry)):
+            and all(g.dilation == 1 for g in geometry) and columns >= FOLD_MIN_COLUMNS):
         return "space_to_depth"
     if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
         return "few_channels"

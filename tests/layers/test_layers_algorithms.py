@@ -50,8 +50,9 @@ def separable_steps(case):
         ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels"),
         ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "space_to_depth"),
         ((8, 227, 227, 3), dict(kernel_size=11, strides=4), "space_to_depth"),  # AlexNet conv1
-        ((2, 32, 3), dict(kernel_size=11, strides=4), "space_to_depth"),
-        ((2, 8, 8, 8, 1), dict(kernel_size=3, strides=(2, 1, 2), padding="same"), "space_to_depth"),
+        ((2, 2000, 1), dict(kernel_size=11, strides=4), "space_to_depth"),  # raw waveform
+        ((2, 16, 16, 16, 1), dict(kernel_size=3, strides=(2, 1, 2), padding="same"), "space_to_depth"),
+        ((64, 16, 16, 1), dict(kernel_size=5, strides=2, padding="same"), "im2col"),  # < FOLD_MIN_COLUMNS
         ((2, 28, 28, 8), dict(kernel_size=5, strides=2), "im2col"),  # past FEW_CHANNELS
         ((2, 28, 28, 3), dict(kernel_size=3, strides=2, groups=3), "im2col"),  # grouped
         ((2, 28, 28, 32), dict(kernel_size=3), "im2col"),
@@ -108,6 +109,7 @@ ORACLE_GRID = [
     (1, 9, 6, 1, 1, "valid", 1, 1),  # pointwise
     (2, 8, 1, 5, 1, "same", 1, 1),  # few_channels, one channel
     (3, 5, 3, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    # space_to_depth, with the size threshold off (the catalog's FOLD_CASES take it by size)
     (2, 9, 3, 5, 2, "same", 1, 1),  # space_to_depth (im2col inside)
     (1, 13, 1, 4, 4, "valid", 1, 1),  # space_to_depth (pointwise inside)
     (1, 12, 1, 5, 2, "valid", 1, 1),  # space_to_depth (few_channels inside)
@@ -117,7 +119,8 @@ ORACLE_GRID = [
 
 
 @pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation,groups", ORACLE_GRID)
-def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups):
+def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups, monkeypatch):
+    monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)  # space_to_depth on these small shapes
     rng = np.random.default_rng(size * 7 + cin)
     x = rng.normal(size=(2,) + (size,) * rank + (cin,))
     w = rng.normal(size=(kernel,) * rank + (cin // groups, 4))
