@@ -18,8 +18,28 @@ import keras
 from pipelines.core.files import fsync, atomic_write, sha256, temporary_name
 
 
+def ensure_space(model, folder):
+    """Raise OSError(ENOSPC) unless `folder`'s disk has room for the model's weights and optimizer
+    state: h5py crashes the process (segmentation fault) when a write meets a full disk, so
+    the check comes first and the error is one line, not a crash."""
+    import errno
+    import shutil
+
+    import numpy as np
+
+    variables = list(model.weights)
+    if getattr(model, "optimizer", None) is not None and getattr(model.optimizer, "built", False):
+        variables += list(model.optimizer.variables)
+    needed = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) + (1 << 20)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device: {free} bytes free, about {needed} needed "
+                      "to save the model", str(folder))
+
+
 def save_model(model, path):
-    """`model.save(path)`, atomically."""
+    """`model.save(path)`, atomically, after checking for room."""
+    ensure_space(model, pathlib.Path(path).parent)
     return atomic_write(path, lambda temporary: model.save(temporary))
 
 
@@ -58,6 +78,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         folder.mkdir(parents=True, exist_ok=True)
         weights, metadata = pathlib.Path(self._weights_path), pathlib.Path(self._training_metadata_path)
         new_weights, new_metadata = temporary_name(weights), temporary_name(metadata)
+        ensure_space(self.model, folder)
         try:
             self.model.save_weights(str(new_weights), overwrite=True)
             fsync(new_weights)

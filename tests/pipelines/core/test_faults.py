@@ -135,3 +135,23 @@ def test_resume_after_a_truncated_backup_through_the_cli(tmp_path):
     history = (run_dir / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history[1:]][-2:] == ["2", "3"]
     assert (run_dir / "model.keras").is_file() and not (run_dir / "backup").exists()
+
+
+def test_a_nearly_full_disk_is_an_oserror_before_h5py_writes(tmp_path, monkeypatch):
+    """h5py crashes the process (SIGSEGV) when its write meets a full disk (seen on a 200 KB
+    tmpfs): the backup and checkpoints check for room first and raise ENOSPC instead."""
+    import collections
+    import shutil
+
+    backup = tmp_path / "backup"
+    _interrupted(backup, after=2)
+    before = {p.name: p.read_bytes() for p in backup.iterdir()}
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(OSError, match="No space left on device: 1000 bytes free") as caught:
+        _model().fit(*DATA, epochs=5, verbose=0, callbacks=[checkpoints.Backup(backup)])
+    assert caught.value.errno == errno.ENOSPC
+    assert {p.name: p.read_bytes() for p in backup.iterdir()} == before
+    with pytest.raises(OSError, match="No space left on device"):
+        checkpoints.save_model(_model(), tmp_path / "model.keras")
+    assert not (tmp_path / "model.keras").exists()
