@@ -122,7 +122,11 @@ def test_batch_cap_option_overrides_and_defaults_to_1024(tmp_path):
         assert json_reply(reply) == {"error": "Task size 3 is larger than maximum input batch size 2"}
     finally:
         _stop(running)
-    assert dev_server.make_server(root, port=0).max_batch_size == 1024  # no batching_parameters.txt
+    unstarted = dev_server.make_server(root, port=0)
+    try:
+        assert unstarted.max_batch_size == 1024  # no batching_parameters.txt
+    finally:
+        unstarted.server_close()
 
 
 def test_idle_connections_do_not_each_hold_a_thread(served):
