@@ -2,9 +2,9 @@
 
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
-the ops choose by shape (conv: pointwise, few_channels, space_to_depth, im2col; average pooling: tiles, taps;
-max pooling: separable, with tiling, overlapping and gapped axis steps), which
-tests/layers/test_layers_algorithms.py checks.
+the ops choose by shape (conv: pointwise, few_channels, space_to_depth, im2col; pooling:
+separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling),
+which tests/layers/test_layers_algorithms.py checks.
 """
 import keras
 import tensorflow as tf

@@ -12,8 +12,8 @@ row-major window order, ties included. On tie-free inputs this is `tf.nn.max_poo
 Why: the T-tap reader with argmax and a one-hot (`pooling.py`, still used by average pooling)
 materialises T copies of the output in the forward and T in the backward. Pooled axis by axis
 it is sum(k) instead of prod(k) output-sized passes, each step on an already shrunk tensor,
-and the backward is selects on bools (no one-hot, no integer winners). Measured 2.3-4x
-faster on the grid's max pooling cases (docs/BENCHMARKS.md).
+and the backward is selects on bools (no one-hot, no integer winners). Measured 1.3-2.3x
+faster than the T-tap reader on the grid's max pooling cases (docs/BENCHMARKS.md).
 
 Along one axis the taps are read by `axis_windows` (unit-stride slices of stride phases).
 Padding cells hold the dtype's lowest value and never win.
