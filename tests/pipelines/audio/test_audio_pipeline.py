@@ -9,9 +9,8 @@ import soundfile
 from click.testing import CliRunner
 
 import cli
-import pipelines
+from factories import train_bundled
 from isolated import run_without_project
-from pipelines.core.config import override
 
 SETTINGS = ["epochs=20", "bundled_per_class=40", "clip_seconds=0.5", "width=16", "batch_size=32"]
 
@@ -24,11 +23,7 @@ def wav_bytes(x, rate=16000):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audio")
-    cls = pipelines.get("audio")
-    pipeline = cls(override(cls.Config(), SETTINGS))
-    result = cli.train_and_export(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
-    return pipeline, result, root
+    return train_bundled("audio", tmp_path_factory.mktemp("audio"), SETTINGS)
 
 
 def test_learns_dtmf_and_writes_the_run(trained):

@@ -6,9 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-import pipelines
+from factories import train_bundled
 from isolated import run_without_project
-from pipelines.core.config import override
 
 SETTINGS = ["epochs=5", "bundled_size=2000", "sequence_length=48"]
 SENTENCES = ["the plot was superb and the cast was charming .",
@@ -18,11 +17,7 @@ SENTENCES = ["the plot was superb and the cast was charming .",
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("text")
-    cls = pipelines.get("text")
-    pipeline = cls(override(cls.Config(), SETTINGS))
-    result = cli.train_and_export(pipeline, "bundled", run_dir=root / "run", export_dir=root / "exports", verbose=0)
-    return pipeline, result, root
+    return train_bundled("text", tmp_path_factory.mktemp("text"), SETTINGS)
 
 
 def test_learns_the_bundled_reviews(trained):
