@@ -2,8 +2,9 @@
 (pipelines/core/files.py).
 
 `Backup` is Keras's BackupAndRestore (`backup/latest.weights.h5` + `training_metadata.json`,
-the previous pair kept as `previous.weights.h5` + `previous_training_metadata.json`) with two changes: every file is written whole or not at all,
-and the metadata records the SHA-256 of its weights file. On resume, a weights file that does
+the previous pair kept as `previous.weights.h5` + `previous_training_metadata.json`) with two
+changes: every file is written whole or not at all, and the metadata records the SHA-256 of its
+weights file. On resume, a weights file that does
 not match its metadata, or does not load, is corrupt or partial: resume falls back to the newest
 good pair and says so; with none, training starts from the first epoch and says so.
 """

@@ -14,13 +14,12 @@ example would inflate the score.
 from __future__ import annotations
 
 import functools
-import hashlib
 import pathlib
 
 import keras
 import tensorflow as tf
 
-from pipelines.core import runs
+from pipelines.core import files, runs
 
 
 class MeanProbabilities(keras.layers.Layer):
@@ -42,11 +41,7 @@ class MeanProbabilities(keras.layers.Layer):
 def _digest(path, size, modified_ns):
     """sha256 of a file; cached per (path, size, mtime): members are compared with the first run
     one by one, and a changed file gets a new key."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return files.sha256(path)
 
 
 def same_source(a, b):
