@@ -391,3 +391,41 @@ def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_ba
         pass
     finally:
         server.server_close()
+
+
+# ------------------------------------------------------------------------------- attacks
+@main.command("attack")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--method", default="pgd", show_default=True, help="fgsm or pgd.")
+@click.option("--epsilon", "epsilons", default=None, metavar="E1,E2,...",
+              help="Budgets in raw-input units (pixels 0-255, waveform amplitude, intensities); "
+                   "default: 0.1 and 0.3 of the input range.")
+@click.option("--steps", type=int, default=10, show_default=True, help="PGD iterations.")
+@click.option("--step-size", type=float, default=None, help="Default: epsilon (FGSM), 2.5 epsilon / steps (PGD).")
+@click.option("--norm", default="inf", show_default=True, help="inf or 2.")
+@click.option("--random-start", is_flag=True, help="Start from a random point of the epsilon ball.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for attack.json, curve.png and examples/; default: attacks/<pipeline>-<method>-<time>.")
+@user_errors
+def attack_command(model, data, method, epsilons, steps, step_size, norm, random_start, data_dir, batch_size,
+                   json_path, out_dir):
+    """Attack MODEL (a run folder or an export) with FGSM or PGD on SOURCE: clean and robust
+    accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON."""
+    from pipelines.core.attacks import Attack, parse_epsilons
+
+    values = parse_epsilons(epsilons) if epsilons is not None else None
+    for value in values or (1.0,):
+        Attack(method, value, norm, steps, step_size, random_start)  # bad options fail before TensorFlow loads
+    quiet_tensorflow()
+    from serving import attack as attacks
+
+    result = attacks.attack(model, data, values, method=method, norm=norm, steps=steps, step_size=step_size,
+                            random_start=random_start, out_dir=out_dir, json_path=json_path,
+                            data_dir=data_dir, batch_size=batch_size)
+    for line in attacks.summary_lines(result):
+        click.echo(line)
+    click.echo(f"results: {os.path.dirname(result['curve'])}")

@@ -195,6 +195,17 @@ class Audio(Pipeline):
         clip = tf.clip_by_value(tf.convert_to_tensor(example, tf.float32), -1.0, 1.0)
         return tf.audio.encode_wav(clip[:, None], self.config.sample_rate).numpy()
 
+    def input_range(self):
+        """Waveform amplitude: attacks' epsilon is in [-1, 1] sample units."""
+        return -1.0, 1.0
+
+    def write_example(self, example, stem):
+        """A 16-bit PCM WAV at the model's sample rate."""
+        from pipelines.core import files
+
+        data = self.encode_bytes(example)
+        return files.atomic_write(f"{stem}.wav", lambda temporary: temporary.write_bytes(data))
+
     def read_file(self, path):
         from datasets.formats import audio
 

@@ -49,6 +49,10 @@ of your own registers itself when its module is imported):
         def encode_bytes(self, example): ...   # its inverse (NumPy -> bytes), for warmup records
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
         def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
+        def input_range(self): ...             # (low, high) of the raw input for attacks and adversarial
+                                               # training; None bound: each example's own; None: no
+                                               # continuous input (text)
+        def write_example(self, example, stem): ...  # one raw example as a file (PNG, WAV, NIfTI)
 
 The framework (pipelines/core/: sources, training, evaluation; serving/: export) then provides, for
 every pipeline: source parsing (`bundled`, `tfds:NAME`, class folders, train/test folders, CSV
@@ -73,6 +77,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from pipelines.core import adversarial
 from pipelines.core.config import BaseConfig, check_ema_momentum
 
 
@@ -97,6 +102,7 @@ class Pipeline:
                 f"(known: {', '.join(self.networks)})"
             )
         check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
+        adversarial.check(self.config, self.name, self.input_range())
 
     @classmethod
     def resolve_config(cls, config):
@@ -182,6 +188,21 @@ class Pipeline:
     def read_file(self, path):
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")
+
+    # --------------------------------------------- attacks (pipelines/core/attacks.py)
+    # The metric `cnn attack` reports per epsilon, from `report` (segmentation: mean_dice).
+    attack_metric: ClassVar[str] = "accuracy"
+
+    def input_range(self):
+        """(low, high) of the served raw input, which attacks clip to and measure epsilon in; a
+        None bound means each example's own minimum or maximum. None (the default): the input is
+        not continuous (e.g. tokens), so there are no gradient attacks or adversarial training."""
+        return None
+
+    def write_example(self, example, stem):
+        """Write one served example (NumPy) as the domain's file, at `stem` plus the domain's
+        suffix; the path written."""
+        raise ValueError(f"pipeline {self.name} cannot write examples")
 
     # ------------------------------------------------------------------ task
     def head(self, logits):

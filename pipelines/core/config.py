@@ -23,6 +23,11 @@ class BaseConfig:
     test_fraction: float = 0.2  # held out (stratified, seeded) when a source has no test split
     validation_fraction: float = 0.0  # held out of training for validation; 0 = none
     ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
+    # adversarial training (pipelines/core/adversarial.py): none, fgsm (fast, random start) or pgd
+    adversarial: str = "none"
+    adversarial_epsilon: float = 0.0  # the L-inf budget in raw-input units (pixels 0..255, amplitude)
+    adversarial_steps: int = 10  # PGD steps per training batch
+    adversarial_fraction: float = 1.0  # share of each batch replaced by its adversarial examples
 
     def __post_init__(self):
         check(self)
@@ -36,12 +41,13 @@ POSITIVE = {
     "embedding_dim", "width", "dense_units", "base_filters", "crops_per_volume", "bundled_count",
     "bundled_size", "bundled_per_class", "sample_rate", "n_fft", "hop_length", "n_mels",
     "clip_seconds", "filters", "kernel_sizes",
+    "adversarial_steps",
 }
 FRACTION = {  # in [0, 1)
     "test_fraction", "validation_fraction", "dropout", "embedding_dropout", "momentum",
     "ema_momentum", "overlap",
 }
-UNIT = {"foreground_fraction"}  # in [0, 1]
+UNIT = {"foreground_fraction", "adversarial_fraction"}  # in [0, 1]
 # Checked by their pipeline, with its own message (only finiteness here).
 DOMAIN_CHECKED = {"shape", "target_spacing", "flip_axes", "max_rotation", "mask_depth", "speed_change",
                   "end_trim", "pretrained_vocabulary"}

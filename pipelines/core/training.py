@@ -10,7 +10,7 @@ import pathlib
 import shutil
 import sys
 
-from pipelines.core import evaluation, runs, sources
+from pipelines.core import adversarial, evaluation, runs, sources
 from pipelines.core.config import check_ema_momentum, to_dict
 
 
@@ -126,6 +126,7 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
         loss=pipeline.loss(len(splits.class_names)),
         metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
     )
+    adversarial.attach(model, pipeline)  # --set adversarial=fgsm|pgd: train on attacked batches
     model.fit(
         train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
         verbose=progress_verbosity() if verbose is None else verbose,

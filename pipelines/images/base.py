@@ -75,3 +75,14 @@ class ImagePipeline(Pipeline):
 
     def read_file(self, path):
         return images.read(path, "L" if self.channels == 1 else "RGB")
+
+    def input_range(self):
+        """Pixel values: attacks' epsilon is in 0..255 units."""
+        return 0.0, 255.0
+
+    def write_example(self, example, stem):
+        """A PNG (pixels rounded to integers)."""
+        from pipelines.core import files
+
+        data = self.encode_bytes(example)
+        return files.atomic_write(f"{stem}.png", lambda temporary: temporary.write_bytes(data))

@@ -116,6 +116,25 @@ class VolumePipeline(Pipeline):
         return IntensityJitter(self.config.jitter_scale, self.config.jitter_shift, seed=self.config.seed,
                                name="intensity_jitter")(x)
 
+    def input_range(self):
+        """Raw intensities: with `normalization=window` (CT) Hounsfield units, -1024..3071 (12-bit
+        CT); otherwise each volume's own minimum..maximum (MRI and masks have no fixed scale)."""
+        if self.config.normalization == "window":
+            return -1024.0, 3071.0
+        return None, None
+
+    def write_example(self, example, stem):
+        """A NIfTI file (float32, identity affine: the model's voxel grid)."""
+        import gzip
+
+        import nibabel
+
+        from pipelines.core import files
+
+        volume = nibabel.Nifti1Image(np.asarray(example, np.float32)[..., 0], np.eye(4))
+        data = gzip.compress(volume.to_bytes())
+        return files.atomic_write(f"{stem}.nii.gz", lambda temporary: temporary.write_bytes(data))
+
     def optimizer(self, steps_per_epoch):
         import keras
 

@@ -153,6 +153,8 @@ class Segment(VolumePipeline):
 
         return [MeanDice(num_classes)]
 
+    attack_metric = "mean_dice"  # `cnn attack` (on each case's centre window)
+
     # ------------------------------------------------------------ evaluation
     def predict_examples(self, predict_batch, examples, batch_size):
         """Whole-volume (labels [(D, H, W)], probabilities [(D, H, W, K)]) of every case."""

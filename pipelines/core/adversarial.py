@@ -1,0 +1,68 @@
+"""Adversarial training for any pipeline with a continuous input: each training batch is (in
+part) replaced by adversarial examples of the current model before the usual step.
+
+`--set adversarial=pgd`: PGD training (Madry et al. 2018): `adversarial_steps` steps of
+2.5 epsilon / steps from a random start. `--set adversarial=fgsm`: "fast" FGSM (Wong et al.
+2020): one step of 1.25 epsilon from a uniform random start. `adversarial_epsilon` is in raw-input
+units (the pipeline's `input_range`), `adversarial_fraction` the share of each batch replaced.
+
+It wraps the model's own `train_step` (the model's class stays keras.Model, so model.keras,
+checkpoints, --resume, mixed precision and the export are those of standard training); the
+attack runs the model in inference mode, so it moves no BatchNorm statistics.
+"""
+from __future__ import annotations
+
+from pipelines.core.attacks import Attack, perturb
+
+CHOICES = ("none", "fgsm", "pgd")
+
+
+def check(config, pipeline_name, input_range):
+    """Raise a ValueError naming the setting unless the adversarial settings can be used;
+    `input_range` is the pipeline's (None: no continuous input)."""
+    method = config.adversarial
+    if method not in CHOICES:
+        raise ValueError(f"--set adversarial={method}: expected one of {', '.join(CHOICES)}")
+    if method == "none":
+        return
+    if input_range is None:
+        raise ValueError(f"--set adversarial={method}: pipeline {pipeline_name} has no continuous input "
+                         "(gradient attacks on tokens are out of scope)")
+    if config.adversarial_epsilon <= 0:
+        raise ValueError(f"--set adversarial={method} needs --set adversarial_epsilon=E > 0 (raw-input units)")
+    if config.adversarial_fraction <= 0:
+        raise ValueError(f"--set adversarial_fraction={config.adversarial_fraction}: must be in (0, 1]")
+
+
+def training_attack(config):
+    """The attack that makes the training examples."""
+    if config.adversarial == "fgsm":
+        return Attack("fgsm", config.adversarial_epsilon, random_start=True)
+    return Attack("pgd", config.adversarial_epsilon, steps=int(config.adversarial_steps), random_start=True)
+
+
+def attach(model, pipeline):
+    """Make `model.fit` train on adversarial examples when the config asks for it (after
+    `compile`, before `fit`); the model unchanged otherwise."""
+    config = pipeline.config
+    if config.adversarial == "none":
+        return model
+    import keras
+    import tensorflow as tf
+
+    attack, fraction = training_attack(config), float(config.adversarial_fraction)
+    low, high = pipeline.input_range()
+    seed = keras.random.SeedGenerator(config.seed)  # not an attribute: the saved model stays plain
+    standard_step = model.train_step
+
+    def adversarial_train_step(data):
+        x, y, weights = keras.utils.unpack_x_y_sample_weight(data)
+        adversarial = perturb(lambda batch: model(batch, training=False), x, y, attack, low, high, seed)
+        count = tf.shape(x)[0]
+        chosen = tf.range(count) < tf.cast(tf.math.ceil(fraction * tf.cast(count, tf.float32)), tf.int32)
+        chosen = tf.reshape(chosen, tf.concat([[count], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        mixed = tf.where(chosen, adversarial, tf.cast(x, adversarial.dtype))  # the first `fraction` of the batch
+        return standard_step((mixed, y) if weights is None else (mixed, y, weights))
+
+    model.train_step = adversarial_train_step
+    return model
