@@ -15,28 +15,24 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import re
 
 import numpy as np
 
 from pipelines.core import evaluation, files, runs, sources
 from pipelines.core.attacks import Attack, perturb
+from serving import predict as served
 
 RESULT = "attack.json"
 CURVE = "curve.png"
-
-
-def _is_export(path):
-    return (pathlib.Path(path) / "saved_model.pb").is_file()
 
 
 def load(model_path):
     """(pipeline, record, predict): `predict` maps a float tensor batch of raw inputs to
     probabilities, differentiably."""
     model_path = pathlib.Path(model_path)
-    if _is_export(model_path):
+    if served.is_export(model_path):
         import tensorflow as tf
-
-        from serving import predict as served
 
         record = served.read_metadata(model_path)
         pipeline = runs.pipeline_from_record(record)
@@ -160,9 +156,10 @@ def _write_examples(pipeline, class_names, originals, adversarial, labels, clean
         if before.ndim == 1:
             names = [class_names[i] for i in (labels[index], before[index], after[index])]
             entry.update(label=names[0], clean_prediction=names[1], adversarial_prediction=names[2])
-            stem = f"{rank}-label_{names[0]}"
-            entry["original"] = str(pipeline.write_example(originals[index], folder / f"{stem}-clean_{names[1]}"))
-            entry["adversarial"] = str(pipeline.write_example(adversarial[index], folder / f"{stem}-adversarial_{names[2]}"))
+            safe = [re.sub(r"[^\w.-]", "_", name) for name in names]  # '#' and '*' keys, '/' ...
+            stem = f"{rank}-label_{safe[0]}"
+            entry["original"] = str(pipeline.write_example(originals[index], folder / f"{stem}-clean_{safe[1]}"))
+            entry["adversarial"] = str(pipeline.write_example(adversarial[index], folder / f"{stem}-adversarial_{safe[2]}"))
         else:
             entry["changed_fraction"] = float(changed[index])
             entry["original"] = str(pipeline.write_example(originals[index], folder / f"{rank}-original"))
