@@ -24,7 +24,7 @@ def _attack(model, out, *options):
 
 def test_attack_through_the_export_in_a_fresh_process_matches_the_run(tmp_path):
     _, run, _ = standard()
-    options = ["--method", "pgd", "--steps", "5", "--epsilon", "10,25.5"]
+    options = ["--method", "pgd", "--steps", "3", "--epsilon", "25.5"]
     output = _attack(run.run_dir, tmp_path / "run", *options, "--json", str(tmp_path / "run.json"))
     assert "epsilon 25.5: accuracy" in output
     fresh = subprocess.run(
@@ -39,8 +39,7 @@ def test_attack_through_the_export_in_a_fresh_process_matches_the_run(tmp_path):
     assert through_export["clean"] == pytest.approx(through_run["clean"], abs=1e-9)
     for by_run, by_export in zip(through_run["robust"], through_export["robust"], strict=True):
         assert by_export["accuracy"] == pytest.approx(by_run["accuracy"], abs=1 / 450 + 1e-9)
-    accuracies = [through_run["clean"]] + [r["accuracy"] for r in through_run["robust"]]
-    assert accuracies == sorted(accuracies, reverse=True) and accuracies[-1] < accuracies[0] - 0.2
+    assert through_run["robust"][0]["accuracy"] < through_run["clean"] - 0.2
 
 
 def test_attack_writes_the_curve_and_examples_with_their_labels(tmp_path):
