@@ -167,20 +167,33 @@ def _print_metrics(metrics):
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir.")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 compute.")
 @click.option("--jit", is_flag=True, help="Compile the training step with XLA.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
+              help="tf.distribute strategy (docs/DISTRIBUTED.md): auto (default; mirrored with 2+ GPUs), "
+                   "default (one device), mirrored (this host's GPUs), multiworker (TF_CONFIG). "
+                   "--batch-size is the global batch over all replicas.")
+@click.option("--worker-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="multiworker: give up joining the cluster, or waiting for a lost worker, after this long "
+                   "(default 300).")
 @user_errors
 def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
-          export_dir, resume, mixed_precision, jit):
+          export_dir, resume, mixed_precision, jit, strategy, worker_timeout):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
     from pipelines.core import recipes
 
     if recipe_name and resume:
         raise ValueError("--resume continues with the run's recorded settings; drop --recipe")
     recipe = recipes.get(recipe_name, pipeline) if recipe_name else None  # before TensorFlow loads
+    from pipelines.core import distribute
+
+    if strategy == "multiworker":  # TensorFlow sets up collectives before it initialises its devices
+        distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     quiet_tensorflow()
     from pipelines.core import config as configs
     from pipelines.core import runs
 
     base = None
+    if resume and not distribute.is_chief_process(strategy) and not os.path.isfile(os.path.join(run_dir or "", runs.CONFIG)):
+        resume = False  # a worker on a host without the chief's run folder: the chief's backup is broadcast
     if resume:
         if not run_dir:
             raise ValueError("--resume needs the --run-dir of the interrupted run")
@@ -194,10 +207,17 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         data_dir = data_dir or record["data_dir"]
         mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
         recipe_name = record.get("recipe")
+        strategy = strategy or record.get("strategy")
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
                            export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,
-                           recipe=recipe_name)
+                           recipe=recipe_name, strategy=strategy or "auto", worker_timeout=worker_timeout)
+    if not run.chief:
+        click.echo(f"worker finished: weights sha256 {run.weights_sha256} (the chief writes the run folder "
+                   "and the export)")
+        return
+    if run.weights_sha256:
+        click.echo(f"weights sha256 {run.weights_sha256}")
     click.echo(f"run folder: {run.run_dir}")
     _print_metrics(run.metrics)
     if run.export_path:
@@ -210,7 +230,7 @@ def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **t
     from pipelines.core import training
 
     run = training.train(pipeline, data, **train_options)
-    if export_dir:
+    if export_dir and run.chief:  # multiworker: only the chief exports
         from serving import export
 
         export.export_trained(run, pipeline, export_dir)

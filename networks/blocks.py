@@ -9,9 +9,29 @@ Layer names: each block names its layers after `name`. `names` overrides some of
 Keras's automatic name) for networks whose saved runs predate the blocks, so that a rebuilt
 model has the layer names those runs were trained with.
 """
+import contextlib
+import contextvars
+
 import keras
 
 import layers
+
+# Whether BatchNormalization layers built now compute batch statistics over all replicas of a
+# tf.distribute strategy (see `synchronized_batch_norm`).
+_SYNCHRONIZED = contextvars.ContextVar("synchronized_batch_norm", default=False)
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm(enabled=True):
+    """Networks built inside this get `BatchNormalization(synchronized=True)`: under a strategy
+    with several replicas, each replica's batch statistics are those of the whole global batch,
+    as on one device. Weights, names and momentum are unchanged; without a strategy it computes
+    what plain batch norm computes."""
+    token = _SYNCHRONIZED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SYNCHRONIZED.reset(token)
 
 
 def relu(name=None):
@@ -29,7 +49,8 @@ def conv_norm(x, filters, kernel, strides=1, *, momentum, conv_name, norm_name, 
     shift), then batch normalisation."""
     conv = layers.conv_layer(rank_of(x))
     x = conv(filters, kernel, strides=strides, padding=padding, use_bias=False, name=conv_name)(x)
-    return keras.layers.BatchNormalization(momentum=momentum, name=norm_name)(x)
+    return keras.layers.BatchNormalization(momentum=momentum, synchronized=_SYNCHRONIZED.get(),
+                                           name=norm_name)(x)
 
 
 def conv_norm_act(x, filters, kernel, strides=1, *, momentum, name, names=None, activation=relu):

@@ -24,6 +24,8 @@ class Run:
     model: object  # keras.Model: served input -> probabilities
     metrics: dict
     export_path: pathlib.Path | None = None  # set by whoever exports it (cli.train_and_export)
+    chief: bool = True  # False: a multiworker task other than the chief (no run files, no export)
+    weights_sha256: str | None = None  # of the trained weights (multiworker: equal on every worker)
 
     @property
     def held_out(self):
@@ -65,20 +67,23 @@ def progress_verbosity():
 
 
 def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-            mixed_precision=False, jit=False, recipe=None):
+            mixed_precision=False, jit=False, recipe=None, setup=None):
     """(run folder, its record, the splits): the folder made (or checked, to resume), the
     sources read and split, and what was done written to config.json (with the name of the
-    `recipe` the config started from, if any)."""
+    `recipe` the config started from, if any, and the distribution `setup`). A multiworker task
+    other than the chief only reads the sources: the chief writes the run folder."""
     import keras
 
+    chief = setup is None or setup.is_chief
     run_dir = pathlib.Path(run_dir or runs.new_run_dir(pipeline.name))
     fresh = not run_dir.exists()
-    run_dir = runs.prepare(run_dir, resume)
+    if chief:
+        run_dir = runs.prepare(run_dir, resume)
     keras.utils.set_random_seed(pipeline.config.seed)
     try:
         splits = sources.load_splits(pipeline, data, test_data, data_dir)
     except BaseException:
-        if fresh:  # made just now and still empty: bad data leaves no folder to clear by hand
+        if fresh and chief:  # made just now and still empty: bad data leaves no folder to clear by hand
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     record = {
@@ -94,7 +99,10 @@ def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=Non
         "splits": splits.record,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    runs.write_record(run_dir, record)
+    if setup is not None:
+        record.update(setup.record())  # strategy, replicas, workers
+    if chief:
+        runs.write_record(run_dir, record)
     return run_dir, record, splits
 
 
@@ -112,26 +120,41 @@ def build(pipeline, num_classes, mixed_precision=False):
 
 
 def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=False,
-        callbacks=(), verbose=None):
-    """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras."""
+        callbacks=(), verbose=None, setup=None):
+    """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras:
+    Keras fit, under `setup`'s strategy (pipelines/core/distribute.py) when it can run there,
+    else our own loop (pipelines/core/loop.py)."""
+    from pipelines.core import distribute
+
+    setup = setup or distribute.choose("default")
+    if setup.kind == "multiworker":
+        from pipelines.core import loop
+
+        if getattr(pipeline.config, "adversarial", "none") != "none":
+            raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
+                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
+
+        return loop.fit(pipeline, splits, run_dir, setup, resume, mixed_precision, callbacks, verbose)
     config = pipeline.config
+    distribute.check_batch(setup, config.batch_size)  # the global batch, split over the replicas
     train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
     val = (pipeline.input_dataset(splits.val, config.batch_size)
            if splits.val is not None else None)
     pipeline.adapt(train.unbatch())
-    model = build(pipeline, len(splits.class_names), mixed_precision)
-    steps = -(-len(splits.train) // config.batch_size)
-    model.compile(
-        optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
-        loss=pipeline.loss(len(splits.class_names)),
-        metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
-    )
-    adversarial.attach(model, pipeline)  # --set adversarial=fgsm|pgd: train on attacked batches
-    model.fit(
-        train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
-        verbose=progress_verbosity() if verbose is None else verbose,
-        callbacks=_callbacks(run_dir, val is not None, resume) + list(callbacks),
-    )
+    with setup.scope(), distribute.synchronized_norm(setup):
+        model = build(pipeline, len(splits.class_names), mixed_precision)
+        steps = -(-len(splits.train) // config.batch_size)
+        model.compile(
+            optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
+            loss=pipeline.loss(len(splits.class_names)),
+            metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
+        )
+        adversarial.attach(model, pipeline)  # --set adversarial=fgsm|pgd: train on attacked batches
+        model.fit(
+            train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
+            verbose=progress_verbosity() if verbose is None else verbose,
+            callbacks=_callbacks(run_dir, val is not None, resume) + list(callbacks),
+        )
     from pipelines.core import checkpoints as saved
 
     saved.save_model(model, run_dir / "model.keras")  # whole or not at all: it marks a finished run
@@ -155,11 +178,22 @@ def write_report(metrics, run_dir, title):
 
 
 def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-          mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None):
-    """Prepare, fit and evaluate `pipeline` on SOURCE `data`; the finished `Run`."""
+          mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None,
+          strategy="default", worker_timeout=None):
+    """Prepare, fit and evaluate `pipeline` on SOURCE `data` under `--strategy strategy`
+    (pipelines/core/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
+    task other than the chief returns a Run without metrics (`chief` False)."""
+    from pipelines.core import distribute, loop
+
+    setup = distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
-                                      mixed_precision, jit, recipe)
-    model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose)
+                                      mixed_precision, jit, recipe, setup)
+    model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose, setup)
+    digest = loop.weights_sha256(model) if setup.kind == "multiworker" else None
+    if not setup.is_chief:
+        return Run(run_dir, record, splits, model, {}, chief=False, weights_sha256=digest)
+    if setup.kind == "multiworker":  # a plain copy (no strategy) for evaluation and export
+        model = runs.load_model(pipeline, run_dir / runs.MODEL)
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
-    return Run(run_dir, record, splits, model, metrics)
+    return Run(run_dir, record, splits, model, metrics, weights_sha256=digest)
