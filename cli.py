@@ -186,6 +186,7 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
     from pipelines.core import distribute
 
     if strategy == "multiworker":  # TensorFlow sets up collectives before it initialises its devices
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     quiet_tensorflow()
     from pipelines.core import config as configs

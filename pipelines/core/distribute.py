@@ -30,6 +30,8 @@ import numpy as np
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 DEFAULT_WORKER_TIMEOUT = 300  # seconds: joining the cluster, and any one collective operation
 _MULTIWORKER = None  # TensorFlow allows one MultiWorkerMirroredStrategy per process
+JIT_REFUSED = ("--jit: XLA cannot compile a training step that spans replicas (--strategy {kind}, {replicas} "
+               "replicas; keras #18145, #20763); drop --jit or use --strategy default")
 
 
 @dataclasses.dataclass
@@ -114,23 +116,24 @@ def is_chief_process(strategy_name, environ=None):
 # ------------------------------------------------------------------ strategies
 def choose(name, jit=False, worker_timeout=DEFAULT_WORKER_TIMEOUT):
     """The `Setup` for `--strategy name`; refuses what cannot run (--jit with several replicas)."""
-    import tensorflow as tf
-
     if name not in STRATEGIES:
         raise ValueError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
-        setup = _multiworker(read_tf_config(), worker_timeout)
+        tf_config = read_tf_config()  # checked before TensorFlow starts
+        if jit:
+            raise ValueError(JIT_REFUSED.format(kind=name, replicas="several"))
+        return _multiworker(tf_config, worker_timeout)
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "default" or (name == "auto" and len(gpus) < 2):
+        setup = Setup("default", tf.distribute.get_strategy())
     else:
-        gpus = tf.config.list_logical_devices("GPU")
-        if name == "default" or (name == "auto" and len(gpus) < 2):
-            setup = Setup("default", tf.distribute.get_strategy())
-        else:
-            devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-            strategy = tf.distribute.MirroredStrategy(devices)
-            setup = Setup("mirrored", strategy, strategy.num_replicas_in_sync)
-    if jit and (setup.multi_replica or setup.kind == "multiworker"):
-        raise ValueError(f"--jit: XLA does not compile a {setup.kind} step over {setup.replicas} "
-                         "replica(s) (keras #18145, #20763); drop --jit or use --strategy default")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)
+        setup = Setup("mirrored", strategy, strategy.num_replicas_in_sync)
+    if jit and setup.multi_replica:
+        raise ValueError(JIT_REFUSED.format(kind=setup.kind, replicas=setup.replicas))
     return setup
 
 

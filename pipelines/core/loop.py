@@ -216,9 +216,11 @@ def _sum_over_replicas(strategy, value):
     """The sum of `value` (a number each replica gives) over all replicas of all workers."""
     import tensorflow as tf
 
-    total = strategy.reduce(tf.distribute.ReduceOp.SUM,
-                            strategy.run(lambda: tf.constant(float(value), tf.float64)), axis=None)
-    return float(total)
+    @tf.function
+    def total(number):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(number)), axis=None)
+
+    return float(total(tf.constant(float(value), tf.float64)))
 
 
 def _check_same_settings(strategy, settings):
