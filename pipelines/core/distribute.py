@@ -191,7 +191,7 @@ def lost_worker_errors():
     import tensorflow as tf
 
     return (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
-            tf.errors.AbortedError, tf.errors.FailedPreconditionError, tf.errors.InternalError)
+            tf.errors.AbortedError, tf.errors.FailedPreconditionError)
 
 
 @contextlib.contextmanager

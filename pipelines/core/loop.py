@@ -26,7 +26,20 @@ from pipelines.core.config import to_dict
 
 
 def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, callbacks=(), verbose=None):
-    """The model trained under `setup.strategy`; model.keras written (by the chief into `run_dir`)."""
+    """The model trained under `setup.strategy`; model.keras written (by the chief into `run_dir`).
+    A lost worker (dead, or silent for longer than the collective timeout) is a one-line
+    ConnectionError on the others, naming the way back: --resume."""
+    try:
+        return _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose)
+    except distribute.lost_worker_errors() as error:
+        reason = " ".join(str(getattr(error, "message", error)).split())[:200]
+        raise ConnectionError(
+            f"--strategy {setup.kind}: worker {setup.worker_index} lost contact with the other workers "
+            f"({type(error).__name__}: {reason}); start every worker again with --resume to continue "
+            "from the last finished epoch") from None
+
+
+def _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose):
     import keras
 
     from pipelines.core import checkpoints as saved
@@ -41,7 +54,7 @@ def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, c
     train, batches = _distributed(strategy, pipeline, splits.train, per_replica, True, config.seed)
     val = (_distributed(strategy, pipeline, splits.val, per_replica, False, config.seed)[0]
            if splits.val is not None else None)
-    local_replicas = len(strategy.extended.worker_devices)
+    local_replicas = setup.replicas // setup.workers
     steps = max(1, math.ceil(_sum_over_replicas(strategy, batches / local_replicas) / setup.replicas))
 
     with setup.scope(), distribute.synchronized_norm(setup):
@@ -82,10 +95,10 @@ def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, c
                     for batch in val:
                         eval_step(batch)
                     logs.update({f"val_{name}": value for name, value in _results(val_metrics).items()})
-                hooks.on_epoch_end(epoch, logs)
-                if setup.is_chief:
+                if setup.is_chief:  # before the backup: a resume drops rows of epochs it repeats
                     history.add(epoch, logs)
                     board.write(epoch, logs)
+                hooks.on_epoch_end(epoch, logs)
                 say(f"Epoch {epoch + 1}/{config.epochs} ({setup.replicas} replicas, {time.time() - started:.1f} s): "
                     + " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
                 if model.stop_training:
@@ -93,12 +106,6 @@ def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, c
             model.optimizer.finalize_variable_values(model.trainable_weights)  # the weight average, if any
             saved.save_model(model, folder / "model.keras")  # whole or not at all: it marks a finished run
             hooks.on_train_end()
-        except distribute.lost_worker_errors() as error:
-            reason = " ".join(str(getattr(error, "message", error)).split())[:200]
-            raise ConnectionError(
-                f"--strategy {setup.kind}: worker {setup.worker_index} lost contact with the other workers "
-                f"({type(error).__name__}: {reason}); start every worker again with --resume to continue "
-                "from the last finished epoch") from None
         finally:
             if board is not None:
                 board.close()
