@@ -99,7 +99,9 @@ def _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose):
                     history.add(epoch, logs)
                     board.write(epoch, logs)
                 hooks.on_epoch_end(epoch, logs)
-                say(f"Epoch {epoch + 1}/{config.epochs} ({setup.replicas} replicas, {time.time() - started:.1f} s): "
+                seconds = time.time() - started
+                say(f"Epoch {epoch + 1}/{config.epochs} ({setup.replicas} replicas, {seconds:.1f} s, "
+                    f"{1000 * seconds / steps:.0f} ms/step): "
                     + " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
                 if model.stop_training:
                     break
