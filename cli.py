@@ -208,7 +208,6 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         data_dir = data_dir or record["data_dir"]
         mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
         recipe_name = record.get("recipe")
-        strategy = strategy or record.get("strategy")
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
                            export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,

@@ -23,7 +23,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import threading
 
 import numpy as np
 
@@ -152,30 +151,42 @@ def _multiworker(tf_config, timeout):
         with deadline(timeout, f"--strategy multiworker: worker {index} could not reach the other workers "
                                f"({peers}) within {timeout:g} s; start every worker of TF_CONFIG, check "
                                "the addresses and firewalls, or raise --worker-timeout"):
-            _MULTIWORKER = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+            try:
+                _MULTIWORKER = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+            except RuntimeError as error:  # "Collective ops must be configured at program startup"
+                raise ValueError("--strategy multiworker: choose it (pipelines.core.distribute.choose) before "
+                                 f"TensorFlow initialises its devices ({error})") from None
     strategy = _MULTIWORKER
     return Setup("multiworker", strategy, strategy.num_replicas_in_sync, workers, index, is_chief)
 
 
+# The watchdog of `deadline`: a separate process, because the call it guards blocks in C++
+# while holding Python's lock, so no thread of the guarded process could run.
+WATCHDOG = """
+import os, select, signal, sys
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:  # no word from the parent in time
+    sys.stderr.write("Error: " + message + "\\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGKILL)
+"""
+
+
 @contextlib.contextmanager
 def deadline(seconds, message):
-    """Run the block, or end the process with `message` (one line, exit 2) after `seconds`: the
-    only way out of a C++ call that blocks (joining a cluster whose peers never answer)."""
-    done = threading.Event()
+    """Run the block, or end the process after `seconds` with `message` on one line (`Error: ...`,
+    killed: exit status 137 in a shell): joining a cluster whose peers never answer blocks
+    forever in TensorFlow's C++ code otherwise."""
+    import subprocess
 
-    def expire():
-        if not done.wait(seconds):
-            sys.stdout.flush()
-            sys.stderr.write(f"Error: {message}\n")
-            sys.stderr.flush()
-            os._exit(2)
-
-    watchdog = threading.Thread(target=expire, daemon=True)
-    watchdog.start()
+    sys.stderr.flush()
+    watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(seconds), message],
+                                stdin=subprocess.PIPE)
     try:
         yield
     finally:
-        done.set()
+        watchdog.stdin.close()  # the watchdog wakes up and leaves
+        watchdog.wait()
 
 
 def check_batch(setup, batch_size):

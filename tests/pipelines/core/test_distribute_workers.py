@@ -62,6 +62,14 @@ def cluster(tmp_path_factory):
     with open(root / "single.log", "w") as log:  # the reference: one process, the same global batch
         single = subprocess.Popen([*CNN, "train", "digits", "--strategy", "default", "--run-dir", str(root / "single"),
                                    "--export-dir", "", *SETTINGS], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    lone_ports = _free_ports(2)  # a worker whose peer never comes
+    with open(root / "lone.log", "w") as log:
+        lone = subprocess.Popen(
+            [*CNN, "train", "digits", "--strategy", "multiworker", "--worker-timeout", "5", "--run-dir",
+             str(root / "lone")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(
+                {"cluster": {"worker": [f"127.0.0.1:{port}" for port in lone_ports]},
+                 "task": {"type": "worker", "index": 0}})})
     processes = _start_workers(root, "first")
     try:
         deadline = time.time() + 240
@@ -77,15 +85,16 @@ def cluster(tmp_path_factory):
         processes = _start_workers(root, "resumed", ["--resume"])
         codes = [process.wait(timeout=300) for process in processes]
         single_code = single.wait(timeout=300)
+        lone_code = lone.wait(timeout=60)
     finally:
-        for process in processes + [single]:
+        for process in processes + [single, lone]:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     logs = {name: (root / f"{name}.log").read_text()
-            for name in ("first-worker0", "resumed-worker0", "resumed-worker1")}
+            for name in ("first-worker0", "resumed-worker0", "resumed-worker1", "lone")}
     return {"root": root, "survivor_code": survivor_code, "survivor_seconds": survivor_seconds,
-            "codes": codes, "single_code": single_code, "logs": logs}
+            "codes": codes, "single_code": single_code, "lone_code": lone_code, "logs": logs}
 
 
 def test_a_lost_worker_ends_the_survivor_with_one_line(cluster):
@@ -95,6 +104,16 @@ def test_a_lost_worker_ends_the_survivor_with_one_line(cluster):
     assert errors[0].startswith("Error: ConnectionError: --strategy multiworker: worker 0 lost contact")
     assert "--resume" in errors[0]
     assert cluster["survivor_seconds"] < WORKER_TIMEOUT + 90
+
+
+def test_a_worker_that_cannot_reach_the_others_ends_with_one_line(cluster):
+    log = cluster["logs"]["lone"]
+    assert cluster["lone_code"] == -9, log[-3000:]  # killed by its watchdog: TensorFlow blocks in C++
+    errors = [line for line in log.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "Traceback" not in log, log[-3000:]
+    assert errors[0].startswith("Error: --strategy multiworker: worker 0 could not reach the other workers "
+                                "(127.0.0.1:") and "within 5 s" in errors[0]
+    assert not (cluster["root"] / "lone").exists()  # nothing written
 
 
 def test_resumed_workers_finish_with_identical_weights(cluster):
