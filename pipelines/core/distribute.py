@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -236,3 +237,13 @@ def work_dir(run_dir, setup):
         yield pathlib.Path(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def weights_sha256(model):
+    """SHA-256 of the model's weights (every worker prints it: identical workers, identical digest)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()

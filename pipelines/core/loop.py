@@ -25,12 +25,13 @@ from pipelines.core import distribute, files
 from pipelines.core.config import to_dict
 
 
-def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, callbacks=(), verbose=None):
+def fit(pipeline, splits, run_dir, setup, compiled, mixed_precision=False, callbacks=(), verbose=None):
     """The model trained under `setup.strategy`; model.keras written (by the chief into `run_dir`).
-    A lost worker (dead, or silent for longer than the collective timeout) is a one-line
-    ConnectionError on the others, naming the way back: --resume."""
+    `compiled(steps_per_epoch)` builds the compiled model (optimizer, loss), called in the
+    strategy's scope. A lost worker (dead, or silent for longer than the collective timeout) is a
+    one-line ConnectionError on the others, naming the way back: --resume."""
     try:
-        return _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose)
+        return _fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks, verbose)
     except distribute.lost_worker_errors() as error:
         reason = " ".join(str(getattr(error, "message", error)).split())[:200]
         raise ConnectionError(
@@ -39,11 +40,10 @@ def fit(pipeline, splits, run_dir, setup, resume=False, mixed_precision=False, c
             "from the last finished epoch") from None
 
 
-def _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose):
+def _fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks, verbose):
     import keras
 
     from pipelines.core import checkpoints as saved
-    from pipelines.core import training
 
     config, strategy = pipeline.config, setup.strategy
     per_replica = distribute.check_batch(setup, config.batch_size)
@@ -58,9 +58,7 @@ def _fit(pipeline, splits, run_dir, setup, mixed_precision, callbacks, verbose):
     steps = max(1, math.ceil(_sum_over_replicas(strategy, batches / local_replicas) / setup.replicas))
 
     with setup.scope(), distribute.synchronized_norm(setup):
-        model = training.build(pipeline, num_classes, mixed_precision)
-        model.compile(optimizer=training.with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
-                      loss=pipeline.loss(num_classes))
+        model = compiled(steps)
         model.optimizer.build(model.trainable_variables)
         train_metrics = [keras.metrics.Mean(name="loss"), *pipeline.metrics(num_classes)]
         val_metrics = [keras.metrics.Mean(name="loss"), *pipeline.metrics(num_classes)]
@@ -262,16 +260,6 @@ def _broadcast_from_chief(strategy, model, epoch):
     for variable, value in zip(variables, values[:-1]):
         variable.assign(tf.cast(value, variable.dtype))
     return int(values[-1])
-
-
-def weights_sha256(model):
-    """SHA-256 of the model's weights (every worker prints it: identical workers, identical digest)."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------ chief's records

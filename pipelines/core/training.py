@@ -134,7 +134,13 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
                              "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
 
-        return loop.fit(pipeline, splits, run_dir, setup, resume, mixed_precision, callbacks, verbose)
+        def compiled(steps):
+            model = build(pipeline, len(splits.class_names), mixed_precision)
+            model.compile(optimizer=with_weight_averaging(pipeline.optimizer(steps), pipeline.config.ema_momentum),
+                          loss=pipeline.loss(len(splits.class_names)))
+            return model
+
+        return loop.fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks, verbose)
     config = pipeline.config
     distribute.check_batch(setup, config.batch_size)  # the global batch, split over the replicas
     train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
@@ -183,13 +189,13 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
     """Prepare, fit and evaluate `pipeline` on SOURCE `data` under `--strategy strategy`
     (pipelines/core/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
     task other than the chief returns a Run without metrics (`chief` False)."""
-    from pipelines.core import distribute, loop
+    from pipelines.core import distribute
 
     setup = distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
                                       mixed_precision, jit, recipe, setup)
     model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose, setup)
-    digest = loop.weights_sha256(model) if setup.kind == "multiworker" else None
+    digest = distribute.weights_sha256(model) if setup.kind == "multiworker" else None
     if not setup.is_chief:
         return Run(run_dir, record, splits, model, {}, chief=False, weights_sha256=digest)
     if setup.kind == "multiworker":  # a plain copy (no strategy) for evaluation and export
