@@ -59,8 +59,8 @@ def _train(folder, name, epochs, workers=0):
                 process.kill()
     if any(process.returncode for process in processes):
         raise RuntimeError(f"{name}: a training process failed:\n{output[-2000:]}")
-    times = [float(value) for value in re.findall(r"(\d+(?:\.\d+)?)ms/step", output.replace(" ms/step", "ms/step"))]
-    return times[1:]
+    steps = re.findall(r"(\d+(?:\.\d+)?)(ms|s)/step", output.replace(" ms/step", "ms/step"))
+    return [float(value) * (1 if unit == "ms" else 1000) for value, unit in steps][1:]  # ms
 
 
 def run(argv):
