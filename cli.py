@@ -243,14 +243,22 @@ def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **t
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="How SOURCE is read (a source option such as label_pattern or label_column); repeatable.")
+@click.option("--label-map", default=None, metavar="LABEL=CLASS,...",
+              help="Map SOURCE's labels onto the model's classes (e.g. 0=normal,1=mass).")
 @user_errors
-def evaluate(model, data, data_dir, batch_size, json_path):
-    """Evaluate MODEL (a run folder or an exported SavedModel) on SOURCE."""
+def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_map):
+    """Evaluate MODEL (a run folder or an exported SavedModel) on SOURCE.
+
+    Labels are matched to the model's classes by name, by --label-map, or (integer labels
+    that are no class name) by index, with a note."""
     quiet_tensorflow()
     from pipelines.core import evaluation
     from serving import predict as serving
 
-    metrics = serving.evaluate(model, data, data_dir=data_dir, batch_size=batch_size)
+    metrics = serving.evaluate(model, data, data_dir=data_dir, batch_size=batch_size,
+                               assignments=assignments, label_map=label_map)
     click.echo(f"data: {metrics['data']}")
     _print_metrics(metrics)
     if json_path:

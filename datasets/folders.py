@@ -47,8 +47,11 @@ def class_folder_files(root, extensions):
 
 
 def is_split_folder(root):
+    """Whether `root` holds train/test/val folders (or only some, e.g. `test/` to evaluate on),
+    rather than class folders."""
     root = pathlib.Path(root)
-    return (root / "train").is_dir()
+    entries = [p for p in root.iterdir() if _visible(p)]
+    return (root / "train").is_dir() or bool(entries) and all(p.is_dir() and p.name in SPLITS for p in entries)
 
 
 def load(path, extensions, check_file):

@@ -59,12 +59,13 @@ def index_splits(named):
     """(class names, {split: int64 labels}) of {split: (items, label names, origin)}.
 
     The classes are those of the training split ("train", else "all"); a label of another split
-    outside them is an error naming that split.
+    outside them is an error naming that split. A source without either (a folder holding only
+    `test/`: evaluation data) has the classes of all its splits; training refuses it.
     """
     base = "train" if "train" in named else "all"
-    if base not in named:
-        raise ValueError(f"{', '.join(origin for _, _, origin in named.values())}: "
-                         f"no training examples (expected a train split)")
-    class_names = class_order(named[base][1])
+    if base in named:
+        class_names = class_order(named[base][1])
+    else:
+        class_names = class_order(label for _, labels, _ in named.values() for label in labels)
     return class_names, {split: to_indices(labels, class_names, origin)
                          for split, (_, labels, origin) in named.items()}

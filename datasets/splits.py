@@ -44,6 +44,8 @@ def make_splits(data, test_data, config):
     """
     check_names(data.class_names, data.description)
     train = data.split("train") or data.split("all")
+    if train is None:
+        raise ValueError(f"{data.description}: no training examples (expected a train split)")
     record = {"data": data.description, "seed": config.seed}
     if test_data is not None:
         test_data = align(test_data, data.class_names)

@@ -33,10 +33,16 @@ def _export_predictor(path, metadata):
     return lambda batch: serve(batch)["probabilities"]
 
 
-def evaluate(model_path, data, data_dir=None, batch_size=None):
-    """Test metrics of a run folder or export on SOURCE `data` (its test split, else all of it)."""
-    from datasets import splits
+def evaluate(model_path, data, data_dir=None, batch_size=None, assignments=(), label_map=None):
+    """Test metrics of a run folder or export on SOURCE `data` (its test split, else all of it).
 
+    The source is read with the model's recorded source options, changed by `assignments`
+    (`--set KEY=VALUE`, source options only); its labels are matched to the model's classes
+    by name, by `label_map` ('LABEL=CLASS,...'), or by index (datasets/label_maps.py), and the
+    metrics' notes say how."""
+    from datasets import label_maps
+
+    mapping = label_maps.parse(label_map) if label_map else None  # before any model is loaded
     model_path = pathlib.Path(model_path)
     if is_export(model_path):
         record = read_metadata(model_path)
@@ -48,11 +54,30 @@ def evaluate(model_path, data, data_dir=None, batch_size=None):
         predictor = runs.load_model(pipeline, runs.finished_model(model_path)).predict_on_batch
     else:
         raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
-    source = splits.align(sources.load(pipeline, data, data_dir), record["class_names"])
+    pipeline = with_source_options(pipeline, assignments)
+    source, note = label_maps.onto(sources.load(pipeline, data, data_dir), record["class_names"], mapping)
     examples = source.split("test") or source.split("all") or source.split("train")
     metrics = training.evaluate(pipeline, predictor, examples, record["class_names"], batch_size)
     metrics["data"] = examples.origin
+    if note:
+        metrics["notes"] = [note, *metrics.get("notes", ())]
     return metrics
+
+
+def with_source_options(pipeline, assignments):
+    """`pipeline` with `--set KEY=VALUE` applied to its source options (how a SOURCE is read);
+    any other field would change what the trained model expects, and is refused."""
+    from pipelines.core import config as configs
+
+    if not assignments:
+        return pipeline
+    allowed = tuple(pipeline.source_options)
+    for assignment in assignments:
+        key = assignment.partition("=")[0].strip()
+        if key not in allowed:
+            raise ValueError(f"--set {assignment}: evaluate changes only how a source is read "
+                             f"(options of {pipeline.name}: {', '.join(allowed) or 'none'})")
+    return type(pipeline)(configs.override(pipeline.config, list(assignments)))
 
 
 def predict_files(export_path, files):

@@ -219,6 +219,8 @@ def local_files(path, *, label_pattern="", path_column="path", label_column="lab
     - a flat folder of audio files whose labels come from `label_pattern` (FSDD naming);
     - a folder of `train/`, `test/` (optionally `val/`) class folders;
     - a folder of class folders.
+    The layout is recognised per folder: `label_pattern` names the labels of loose files only, so
+    a model trained on a flat folder is evaluated on class folders as they are.
     """
     path = pathlib.Path(path)
     if path.is_file():
@@ -227,12 +229,9 @@ def local_files(path, *, label_pattern="", path_column="path", label_column="lab
         return manifests.read_file_manifest(
             path, path_column, label_column,
             column_hint="; choose with --set path_column=... label_column=...")
-    if label_pattern:
-        paths = audio_files(path, extensions)
-        if not paths:
-            raise ValueError(f"{path}: no audio files ({', '.join(extensions)}) directly in this folder")
-        return {"all": (paths, labels_from_names(paths, label_pattern, str(path)), str(path))}
     loose = audio_files(path, extensions)
+    if label_pattern and loose:
+        return {"all": (loose, labels_from_names(loose, label_pattern, str(path)), str(path))}
     if loose:
         raise ValueError(
             f"{path}: audio files directly in the folder (e.g. {os.path.basename(loose[0])}); "

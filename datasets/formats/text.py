@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from datasets import labels as class_labels, manifests
+from datasets import folders, labels as class_labels, manifests
 
 
 def read_table(path, text_column="text", label_column="label", delimiter="", quoting="auto"):
@@ -116,11 +116,9 @@ def local_source(path, text_column="text", label_column="label", delimiter="", q
             for suffix in (".tsv", ".csv"):
                 if (path / f"{name}{suffix}").is_file() and split not in tables:
                     tables[split] = path / f"{name}{suffix}"
-    if tables:
-        if "train" not in tables:
-            raise ValueError(f"{path}: has {', '.join(p.name for p in tables.values())} but no train.tsv/train.csv")
+    if tables:  # without train.tsv: evaluation data (training refuses it)
         return to_source({s: (*read_table(p, **table), str(p)) for s, p in tables.items()}, str(path))
-    if (path / "train").is_dir():
+    if folders.is_split_folder(path):
         named = {split: (*class_folder_texts(path / split, classes), str(path / split))
                  for split in ("train", "val", "test") if (path / split).is_dir()}
         return to_source(named, str(path))

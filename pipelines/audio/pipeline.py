@@ -68,6 +68,7 @@ class Audio(Pipeline):
                "audio files, a flat folder with --set label_pattern=REGEX, CSV manifests")
     Config = AudioConfig
     input_name = "waveform"
+    source_options = ("label_pattern", "test_pattern", "path_column", "label_column")
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
     networks = ("conv1d", "conv2d")
     keras_modules = ("pipelines.audio.features",)

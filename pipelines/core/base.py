@@ -24,6 +24,7 @@ of your own registers itself when its module is imported):
         Config = SpeechConfig
         input_name = "waveform"                # serving input key: image, waveform, text, volume
         file_extensions = (".wav",)            # files that folder / CSV sources accept
+        source_options = ("label_pattern",)    # fields `cnn evaluate --set` may change
 
         # ---- data (return `datasets.examples` objects; see pipelines/core/sources.py) ----
         def bundled(self): ...                 # -> SourceData; the offline default source
@@ -93,6 +94,9 @@ class Pipeline:
     networks: ClassVar[tuple] = ()  # names accepted by `config.network`
     # Modules that register the pipeline's own Keras layers; imported before a model is loaded.
     keras_modules: ClassVar[tuple] = ()
+    # Config fields that say how a SOURCE is read (file-name patterns, table columns), not what
+    # the model is: `cnn evaluate --set` may change these, and no others, for its source.
+    source_options: ClassVar[tuple] = ()
 
     def __init__(self, config=None):
         self.config = self.resolve_config(config if config is not None else self.Config())

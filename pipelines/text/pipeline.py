@@ -74,6 +74,7 @@ class Text(Pipeline):
                "(--set text_column=... label_column=...), class folders of .txt (aclImdb)")
     Config = TextConfig
     input_name = "text"
+    source_options = ("text_column", "label_column", "delimiter", "quoting", "classes")
     file_extensions = (".txt",)
     networks = ("kim",)
     keras_modules = ("pipelines.text.vectorisation",)
