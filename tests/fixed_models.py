@@ -45,3 +45,28 @@ def threshold_segmenter(shape=(16, 16, 16), low=50.0, high=100.0, sharpness=10.0
 def thresholds(volume, low=50.0, high=100.0):
     """NumPy: the classes `threshold_segmenter` gives, voxel by voxel."""
     return (volume > low).astype(np.uint8) + (volume > high).astype(np.uint8)
+
+
+def mean_pixel_classifier(classes=10, channels=1):
+    """image (N, H, W, channels) float -> softmax of fixed weights on the mean pixel: small and
+    fast to export, for tests of the `image_bytes` signature's decoding."""
+    import keras
+
+    inputs = keras.Input((None, None, channels), name="image")
+    dense = keras.layers.Dense(classes)
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(keras.layers.GlobalAveragePooling2D()(inputs))))
+    dense.set_weights([np.linspace(-1, 1, channels * classes, dtype=np.float32).reshape(channels, classes),
+                       np.zeros(classes, np.float32)])
+    return model
+
+
+def dense_waveform_model(num_samples, classes, seed=0):
+    """waveform (N, num_samples) -> softmax of a Dense layer with fixed random weights."""
+    import keras
+
+    inputs = keras.Input((num_samples,), name="waveform")
+    dense = keras.layers.Dense(classes)
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(inputs)))
+    rng = np.random.default_rng(seed)
+    dense.set_weights([rng.normal(size=(num_samples, classes)).astype(np.float32), np.zeros(classes, np.float32)])
+    return model

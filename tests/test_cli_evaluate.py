@@ -14,7 +14,7 @@ import cli
 from cli_errors import one_line_error
 from datasets.synthetic import dtmf
 from factories import make_pipeline
-from fixed_models import halves_classifier, halves_probabilities
+from fixed_models import dense_waveform_model, halves_classifier, halves_probabilities
 from serving import export
 
 
@@ -84,18 +84,6 @@ def test_label_map_errors_are_one_line(medmnist_model):
 
 
 # ------------------------------------------------ audio trained on a flat folder with label_pattern
-def dense_waveform_model(num_samples, classes, seed=0):
-    """waveform (N, num_samples) -> softmax of a Dense layer with fixed random weights."""
-    import keras
-
-    inputs = keras.Input((num_samples,), name="waveform")
-    dense = keras.layers.Dense(classes)
-    model = keras.Model(inputs, keras.layers.Softmax()(dense(inputs)))
-    rng = np.random.default_rng(seed)
-    dense.set_weights([rng.normal(size=(num_samples, classes)).astype(np.float32), np.zeros(classes, np.float32)])
-    return model
-
-
 @pytest.fixture(scope="module")
 def flat_audio_model(tmp_path_factory):
     """An audio export (fixed weights) made with label_pattern for a flat folder `k<key>_<n>.wav`,

@@ -63,6 +63,17 @@ def is_pcm16_wav(data: bytes) -> bool:
     return header is not None and header[0] == _PCM and header[3] == 16
 
 
+def check_wav_size(data, what="waveform_bytes"):
+    """tf ops (core only): an assertion that WAV bytes hold at most MAX_SAMPLES samples, the rule
+    applied when files are read (bytes // 2), to run before `tf.audio.decode_wav` (which refuses
+    a header claiming more data than the bytes hold, so the bytes bound what it allocates)."""
+    import tensorflow as tf
+
+    samples = tf.cast(tf.strings.length(data), tf.int64) // 2
+    return tf.debugging.Assert(
+        samples <= MAX_SAMPLES, [f"{what}: a WAV of more than {MAX_SAMPLES} samples is refused; bytes // 2:", samples])
+
+
 def fix_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
     """Centre a 1-D clip in `num_samples`: zero-pad both sides or crop the middle."""
     n = len(waveform)

@@ -79,11 +79,60 @@ def check_pixels(inputs, origin):
 
 
 def decode(data, channels, size):
-    """tf ops: encoded image bytes -> (size, size, channels) uint8; grey or RGB, any size."""
+    """tf ops: encoded image bytes -> (size, size, channels) uint8; grey or RGB, any size.
+
+    Bounded in the graph too (the export's `image_bytes`): an image whose header claims more
+    than MAX_PIXELS pixels is an InvalidArgument error before anything is decoded."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    width, height = claimed_size(data)
+    check = tf.debugging.Assert(
+        width * height <= MAX_PIXELS,
+        [f"image_bytes: the header claims more than the {MAX_PIXELS} pixels allowed "
+         "(a decompression bomb?); width, height:", width, height])
+    with tf.control_dependencies([check]):
+        # TF decodes GIF and BMP to colour only ("channels must be 0 or 3 for GIF", "0, 3 or 4
+        # for BMP"): grey comes after.
+        magic = tf.strings.substr(data, 0, 4)
+        image = tf.cond(
+            tf.equal(magic, b"GIF8") | tf.equal(tf.strings.substr(magic, 0, 2), b"BM"),
+            lambda: to_channels(tf.io.decode_image(data, channels=3, expand_animations=False), channels),
+            lambda: tf.io.decode_image(data, channels=channels, expand_animations=False))
     return resize(image, size)
+
+
+def claimed_size(data):
+    """tf ops (core only, for TF Serving): (width, height) int64 scalars that an encoded image's
+    header claims, read before any pixel is decoded: PNG (IHDR), GIF (logical screen), BMP (DIB
+    header), JPEG (tf.io.extract_jpeg_shape); (0, 0) for other data, which decode_image refuses."""
+    import tensorflow as tf
+
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, 32), b"\0" * 32]), 0, 32)
+    byte = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)  # (32,) the header, zero-padded
+
+    def little(start, count):
+        return sum(byte[start + i] * 256**i for i in range(count))
+
+    def big(start, count):
+        return sum(byte[start + i] * 256**(count - 1 - i) for i in range(count))
+
+    def signed32(value):  # BMP: a negative height means rows stored top-down
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    def jpeg():
+        shape = tf.cast(tf.io.extract_jpeg_shape(data), tf.int64)  # (height, width, channels)
+        return tf.stack([shape[1], shape[0]])
+
+    def starts(magic):
+        return tf.equal(tf.strings.substr(head, 0, len(magic)), magic)
+
+    size = tf.case([
+        (starts(b"\x89PNG\r\n\x1a\n"), lambda: tf.stack([big(16, 4), big(20, 4)])),
+        (starts(b"GIF8"), lambda: tf.stack([little(6, 2), little(8, 2)])),
+        (starts(b"BM"), lambda: tf.stack([signed32(little(18, 4)), signed32(little(22, 4))])),
+        (starts(b"\xff\xd8\xff"), jpeg),
+    ], default=lambda: tf.zeros([2], tf.int64))
+    return size[0], size[1]
 
 
 def resize(image, size):

@@ -216,7 +216,10 @@ class Audio(Pipeline):
         """tf ops: 16-bit PCM WAV bytes -> mono [samples]; another sample rate is an error."""
         import tensorflow as tf
 
-        audio, rate = tf.audio.decode_wav(data)  # [samples, channels], scalar int32
+        from datasets.formats.audio import check_wav_size
+
+        with tf.control_dependencies([check_wav_size(data)]):  # bounded before decoding
+            audio, rate = tf.audio.decode_wav(data)  # [samples, channels], scalar int32
         check = tf.debugging.assert_equal(
             rate, self.config.sample_rate,
             message=f"audio_bytes: the WAV must be sampled at {self.config.sample_rate} Hz "
