@@ -61,7 +61,7 @@ def test_keras_file_round_trip(entry, tmp_path):
 
 def test_export_runs_without_the_project(tmp_path):
     """One SavedModel holding every registered layer, loaded where `layers` is not importable,
-    gives the in-process outputs, and its saved custom gradients still differentiate."""
+    gives the in-process outputs, and its saved custom gradients give the values from before saving."""
     inputs, outputs, feeds = {}, {}, {}
     for entry in ENTRIES:
         case = entry.cases[0]
@@ -74,8 +74,18 @@ def test_export_runs_without_the_project(tmp_path):
     export_dir = tmp_path / "export"
     model.export(str(export_dir), verbose=False)
     expected = {k: np.asarray(v) for k, v in model(feeds).items()}
+    # d(sum(output * probe))/d(input) per layer before saving: what the saved gradients must give
+    probes = {k: np.random.default_rng(5).normal(size=v.shape).astype(np.float32) for k, v in expected.items()}
+    watched = {k: tf.constant(v) for k, v in feeds.items()}
+    with tf.GradientTape() as tape:
+        tape.watch(list(watched.values()))
+        got = model(watched)
+        loss = tf.add_n([tf.reduce_sum(got[k] * probes[k]) for k in got])
+    gradients = {k: g.numpy() for k, g in tape.gradient(loss, watched).items()}
     np.savez(tmp_path / "feeds.npz", **feeds)
     np.savez(tmp_path / "expected.npz", **expected)
+    np.savez(tmp_path / "probes.npz", **probes)
+    np.savez(tmp_path / "gradients.npz", **gradients)
     script = textwrap.dedent(
         f"""
         import numpy as np, tensorflow as tf
@@ -85,17 +95,20 @@ def test_export_runs_without_the_project(tmp_path):
         got = served.serve({{k: tf.constant(v) for k, v in feeds.items()}})
         for name, value in expected.items():
             np.testing.assert_allclose(got[name].numpy(), value, rtol=1e-5, atol=1e-6)
-        x = tf.constant(feeds["conv2d"])
+        probes, gradients = dict(np.load("probes.npz")), dict(np.load("gradients.npz"))
+        watched = {{k: tf.constant(v) for k, v in feeds.items()}}
         with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = served.serve({{**{{k: tf.constant(v) for k, v in feeds.items()}}, "conv2d": x}})["conv2d"]
-        assert tape.gradient(y, x) is not None
-        print("served", len(expected), "outputs")
+            tape.watch(list(watched.values()))
+            got = served.serve(watched)
+            loss = tf.add_n([tf.reduce_sum(got[k] * probes[k]) for k in got])
+        for name, gradient in tape.gradient(loss, watched).items():
+            np.testing.assert_allclose(gradient.numpy(), gradients[name], rtol=1e-5, atol=1e-5, err_msg=name)
+        print("served", len(expected), "outputs and their gradients")
         """
     )
     result = run_without_project(script, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"served {len(ENTRIES)} outputs" in result.stdout
+    assert f"served {len(ENTRIES)} outputs and their gradients" in result.stdout
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)

@@ -188,13 +188,21 @@ def test_pooling_matches_direct_loops(rank, size, pool, stride, padding, mode):
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
 
 
-def test_max_pool_ties_go_to_first_cell_in_row_major_order():
-    x = tf.constant([[[[5.0], [5.0]], [[5.0], [1.0]]]])  # (1, 2, 2, 1), three tied maxima
+@pytest.mark.parametrize("window, first", [
+    ([[5, 5], [5, 1]], (0, 0)),  # three tied maxima
+    ([[1, 5], [5, 1]], (0, 1)),  # (1, 0) if the axes were pooled in the other order
+    ([[[1, 5], [5, 1]], [[5, 1], [1, 1]]], (0, 0, 1)),  # 3D: before (0, 1, 0) and (1, 0, 0)
+    ([[[1, 1], [5, 1]], [[5, 1], [1, 1]]], (0, 1, 0)),
+])
+def test_max_pool_ties_go_to_first_cell_in_row_major_order(window, first):
+    window = np.asarray(window, np.float64)
+    x = tf.constant(window[None, ..., None])  # (1, *window, 1), one window
     with tf.GradientTape() as tape:
         tape.watch(x)
         z = max_pool(x, 2)
-    dx = tape.gradient(z, x).numpy()[0, ..., 0]
-    np.testing.assert_array_equal(dx, [[1.0, 0.0], [0.0, 0.0]])
+    expected = np.zeros_like(window)
+    expected[first] = 1.0
+    np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, ..., 0], expected)
 
 
 def test_max_pool_overlapping_windows_accumulate_routed_gradients():
