@@ -41,3 +41,30 @@ def trained():
 def saved_models_root():
     return next(iter(trained().values())).export_path.parent.parent
 
+
+
+PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+
+
+def graph_ops(export_path):
+    """The op types of every graph and function in a SavedModel (calls of its own library
+    functions left out), read from saved_model.pb without loading it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString((pathlib.Path(export_path) / "saved_model.pb").read_bytes())
+    ops, functions = set(), set()
+    for graph in model.meta_graphs:
+        ops |= {node.op for node in graph.graph_def.node}
+        for function in graph.graph_def.library.function:
+            functions.add(function.signature.name)
+            ops |= {node.op for node in function.node_def}
+    return ops - functions
+
+
+def assert_core_tensorflow_only(export_path):
+    """TF Serving runs only registered C++ ops: no Python (tf.py_function) in an export."""
+    from tensorflow.python.framework import op_def_registry
+
+    ops = graph_ops(export_path)
+    assert ops and not ops & PYTHON_OPS, sorted(ops & PYTHON_OPS)
+    assert [op for op in ops if op_def_registry.get(op) is None] == []

@@ -1,18 +1,14 @@
 """The in-graph audio front end against librosa, and its training-only augmentation."""
-import pathlib
 
 import librosa
 import numpy as np
 import pytest
-from project import SHARED_DATA
+from project import shared_data
 import tensorflow as tf
 
 from datasets.formats import audio
 from datasets.synthetic import dtmf
 from pipelines.audio import features as f
-
-FSDD = SHARED_DATA / "fsdd" / "recordings"
-
 
 def librosa_log_mel(y, sr, n_fft, hop, n_mels=64, top_db=80.0):
     """The reference: librosa's defaults (Slaney mel, centre zero padding, power 2, ref 1)."""
@@ -20,10 +16,9 @@ def librosa_log_mel(y, sr, n_fft, hop, n_mels=64, top_db=80.0):
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=top_db).T  # [frames, mels]
 
 
-@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd (real speech) is not present")
 @pytest.mark.parametrize("sr,n_fft,hop", [(16000, 512, 160), (8000, 256, 80), (22050, 2048, 512)])
 def test_log_mel_matches_librosa_on_real_speech(sr, n_fft, hop):
-    files = sorted(FSDD.glob("*.wav"))[::150]  # 18 clips: every speaker, several digits
+    files = sorted(shared_data("fsdd", "recordings").glob("*.wav"))[::150]  # 18 clips: every speaker, several digits
     layer = f.LogMelSpectrogram(sample_rate=sr, n_fft=n_fft, hop_length=hop)
     worst = 0.0
     for file in files:

@@ -1,7 +1,6 @@
 """The audio pipeline end to end: train on bundled DTMF, export, serve without the project."""
 import io
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import cli
 from cli_errors import one_line_error
 from factories import train_bundled
 from isolated import run_without_project
+from serving_exports import assert_core_tensorflow_only
 
 SETTINGS = ["epochs=20", "bundled_per_class=40", "clip_seconds=0.5", "width=16", "batch_size=32"]
 
@@ -73,9 +73,7 @@ print(json.dumps({{"a": a["probabilities"].numpy().tolist(), "b": b["probabiliti
 
 def test_exported_graph_is_core_tensorflow_only(trained):
     _, result, _ = trained
-    graph = (result.export_path / "saved_model.pb").read_bytes()
-    for op in (b"PyFunc", b"EagerPyFunc", b"PyFuncStateless"):
-        assert op not in graph
+    assert_core_tensorflow_only(result.export_path)
 
 
 def test_wav_at_another_rate_is_an_error_naming_the_rate(trained):

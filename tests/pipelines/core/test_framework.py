@@ -1,8 +1,6 @@
 """The shared framework: configs, sources and their errors, splits, tf.data, export."""
-import csv
 import gzip
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -11,8 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from isolated import run_without_project
+from serving_exports import assert_core_tensorflow_only
+
 import pipelines
-from datasets import examples, folders, splits
+from datasets import examples, splits
 from pipelines.core import sources
 from datasets.formats import mnist_idx, npz
 from pipelines.core import config as configs
@@ -243,14 +244,6 @@ def test_export_loads_without_the_project(tiny_export, tmp_path):
     png = tmp_path / "x.png"
     _write_image(png, size=(30, 20), mode="RGB")
     code = f"""
-import sys
-sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f)]  # hide the project
-for name in ("layers", "pipelines", "datasets"):
-    try:
-        __import__(name)
-        raise SystemExit(name + " is importable")
-    except ModuleNotFoundError:
-        pass
 import numpy as np, tensorflow as tf
 loaded = tf.saved_model.load({str(first)!r})
 out = loaded.signatures["serving_default"](image=tf.constant(np.full((2, 13, 9, 1), 200, np.float32)))
@@ -262,17 +255,14 @@ out = loaded.signatures["image_bytes"](image_bytes=tf.constant([raw, raw]))
 assert out["probabilities"].shape == (2, 3)
 print("served")
 """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, env=env,
-                            capture_output=True, text=True)
+    result = run_without_project(code, cwd=tmp_path)
     assert result.returncode == 0 and "served" in result.stdout, result.stdout + result.stderr[-2000:]
 
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
-    shown = subprocess.run([str(cli), "show", "--all", "--dir", str(first)], env=env,
+    shown = subprocess.run([str(cli), "show", "--all", "--dir", str(first)],
                            capture_output=True, text=True, check=True).stdout
     assert "signature_def['serving_default']" in shown and "signature_def['image_bytes']" in shown
     assert "inputs['image'] tensor_info" in shown and "inputs['image_bytes']" in shown
     for name in ("probabilities", "class_id", "label"):
         assert f"outputs['{name}']" in shown
-    assert "PyFunc" not in shown
+    assert_core_tensorflow_only(first)

@@ -1,9 +1,7 @@
 """Text sources: CSV/TSV with named columns and quoting, class folders of .txt, bad input."""
-import pathlib
 
-import numpy as np
 import pytest
-from project import SHARED_DATA
+from project import shared_data
 
 import pipelines
 from datasets.synthetic import reviews
@@ -11,7 +9,6 @@ from pipelines.core import sources
 from datasets.formats import text
 from pipelines.core.config import override
 
-SST2 = SHARED_DATA / "sst2"
 
 
 def text_pipeline(*assignments):
@@ -109,10 +106,10 @@ def test_bundled_reviews_need_word_order():
     assert accuracy[(1, 1)] < 0.75 and accuracy[(1, 3)] > accuracy[(1, 1)] + 0.1, accuracy
 
 
-@pytest.mark.skipif(not (SST2 / "train.tsv").is_file(), reason="../shared/data/sst2 is not present")
 def test_sst2_folder_reads_all_three_splits():
-    data = sources.load(text_pipeline("text_column=sentence"), str(SST2))
+    sst2 = shared_data("sst2", "train.tsv").parent
+    data = sources.load(text_pipeline("text_column=sentence"), str(sst2))
     assert data.class_names == ["0", "1"]
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 60614, "val": 6735, "test": 872}
-    first = (SST2 / "train.tsv").read_text().splitlines()[1].split("\t")[0]
+    first = (sst2 / "train.tsv").read_text().splitlines()[1].split("\t")[0]
     assert data.split("train").inputs[0] == first

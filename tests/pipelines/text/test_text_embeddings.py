@@ -10,6 +10,7 @@ import cli
 import pipelines
 from datasets.formats import word_vectors
 from pipelines.core.config import override
+from serving_exports import assert_core_tensorflow_only
 
 # 4-d vectors for a few words of the bundled reviews (and one that is never used).
 VECTORS = {
@@ -159,9 +160,7 @@ def test_cli_trains_and_exports_static_vectors_and_serves_without_the_file(tmp_p
     assert served["probabilities"].shape == (3, 2)
     np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(
         tf.constant(["the plot was superb .", "dull and tedious .", "a zeppelin"]), verbose=0), atol=1e-5)
-    graph = tf.saved_model.load(export).signatures["serving_default"].graph.as_graph_def()
-    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
-    assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+    assert_core_tensorflow_only(export)
 
 
 def test_first_words_and_vocabulary_extension(tmp_path):

@@ -13,7 +13,7 @@ import cli
 from cli_errors import one_line_error
 from datasets.formats import nifti
 from pipelines.volumes import inference as sliding_window, losses as dice
-from tests.isolated import run_without_project
+from isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "base_filters=4", "depth=2", "bundled_count=8", "batch_size=4",
          "crops_per_volume=2"]

@@ -14,7 +14,7 @@ from datasets.formats import nifti
 from pipelines.core.config import override
 from pipelines.volumes.transforms import (FlipAveraged, IntensityJitter, IntensityNormalization, MaskDepth,
                                      _rotate_slices, center_fit, random_rotate)
-from tests.isolated import run_without_project
+from isolated import run_without_project
 
 SMALL = ["shape=16,16,16", "filters=4,8", "bundled_count=12", "batch_size=4", "max_shift=1"]
 
