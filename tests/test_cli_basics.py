@@ -7,6 +7,7 @@ import time
 from click.testing import CliRunner
 
 import cli
+from cli_errors import one_line_error
 
 CNN = [sys.executable, "-c", "import cli; cli.main()"]
 
@@ -93,3 +94,9 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert training.progress_verbosity() == 1  # Keras's progress bar
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
     assert training.progress_verbosity() == 2  # one line per epoch in logs and pipes
+
+
+def test_gradcheck_module_that_is_missing_is_one_line(tmp_path):
+    missing = tmp_path / "my_layers.py"
+    assert one_line_error(["gradcheck", "--module", str(missing)]) == \
+        f"Error: FileNotFoundError: --module {missing}: no such file"
