@@ -70,3 +70,19 @@ def dense_waveform_model(num_samples, classes, seed=0):
     rng = np.random.default_rng(seed)
     dense.set_weights([rng.normal(size=(num_samples, classes)).astype(np.float32), np.zeros(classes, np.float32)])
     return model
+
+
+def resized_dense_classifier(size=8, channels=1, classes=10, seed=0, scale=1.0):
+    """image (N, H, W, channels) float 0..255 of any size -> Keras bilinear resize to size x size
+    (as the image pipelines' models do) -> a Dense layer with fixed random weights -> softmax:
+    sensitive to where each pixel lands, unlike a mean."""
+    import keras
+
+    inputs = keras.Input((None, None, channels), name="image")
+    dense = keras.layers.Dense(classes)
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(keras.layers.Resizing(size, size)(inputs)))
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(x)))
+    rng = np.random.default_rng(seed)
+    dense.set_weights([scale * rng.normal(size=(size * size * channels, classes)).astype(np.float32),
+                       np.zeros(classes, np.float32)])
+    return model
