@@ -156,7 +156,7 @@ def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, 
 
 
 @pytest.mark.parametrize("mode", ["max", "average"])
-@pytest.mark.parametrize("size,pool,stride,padding", [(8, 2, 2, "valid"), (9, 2, 2, "same"), (9, 3, 2, "same")])
+@pytest.mark.parametrize("size,pool,stride,padding", [(8, 2, 2, "valid"), (9, 2, 2, "same"), (9, 3, 2, "same"), (7, 1, 3, "same")])
 def test_pool_paths_match_direct_loops_in_3d(mode, size, pool, stride, padding):
     x = np.random.default_rng(size).normal(size=(1, size, size - 1, size, 3))
     op = pool_ops.max_pool if mode == "max" else pool_ops.average_pool
