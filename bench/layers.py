@@ -12,7 +12,8 @@ Targets: grid median <= 1.3 and no case above 2.0; every network <= 1.25.
 
 Flags: `--only=TEXT` keeps the rows whose label contains TEXT; `--grid` / `--networks` runs one
 table; `--module=PATH` (repeatable) imports a file that registers more layers, whose
-`bench_cases` join the grid.
+`bench_cases` join the grid. The header notes `TF_CPU_ALLOCATOR_USE_BFC=true` when set: it
+changes what fresh buffers cost, hence the ratios (docs/BENCHMARKS.md).
 """
 import os
 import platform
@@ -325,7 +326,8 @@ def run(argv):
                   *rows, "", _summary(ratios, TARGETS["network"], TARGETS["network"]), ""]
     header = (
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
-        f"(oneDNN {'off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'on'}), Keras "
+        f"(oneDNN {'off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'on'}"
+        f"{', BFC CPU allocator' if os.environ.get('TF_CPU_ALLOCATOR_USE_BFC') == 'true' else ''}), Keras "
         f"{keras.__version__}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
         f"after each table; `{' '.join(['python -m bench layers', *argv])}`; median of {REPEATS} "
         f"steps, ours and Keras alternating."

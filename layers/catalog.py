@@ -3,7 +3,8 @@
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
 the ops choose by shape (conv: pointwise, few_channels, space_to_depth, im2col; pooling:
-separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling),
+separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
+average pooling's axis steps: matrix on short axes, taps on long ones),
 which tests/layers/test_layers_algorithms.py checks.
 """
 import keras
@@ -78,6 +79,14 @@ def _pool_cases(shape):
     return [Case(c, shape) for c in base]
 
 
+def _long_axis_cases(rank):
+    """Average pooling along an axis past average_pool.MATRIX_SIZE_PER_TAP cells per tap takes
+    the taps step (shorter axes the matrix step): a 40-cell first axis, the rest short."""
+    shape = (1, 40) + (3, 4)[: rank - 1] + (2,)
+    base = [dict(pool_size=2, strides=1), dict(pool_size=3, strides=2, padding="same")]
+    return [Case(c, shape) for c in base]
+
+
 SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}  # few channels: layers.ops.shifted
 ALGORITHM_CHANNELS = 6
 FOLD_CASES = {  # strided on one channel, past conv.FOLD_MIN_COLUMNS: space_to_depth
@@ -94,7 +103,8 @@ for _rank in (1, 2, 3):
     register(getattr(conv, _name), cases=_transpose_cases(_shape), reference=_keras(_name))
     for _kind in ("MaxPooling", "AveragePooling"):
         _name = f"{_kind}{_rank}D"
-        register(getattr(pooling, _name), cases=_pool_cases(_shape), reference=_keras(_name))
+        _cases = _pool_cases(_shape) + (_long_axis_cases(_rank) if _kind == "AveragePooling" else [])
+        register(getattr(pooling, _name), cases=_cases, reference=_keras(_name))
     for _kind in ("GlobalMaxPooling", "GlobalAveragePooling"):
         _name = f"{_kind}{_rank}D"
         register(getattr(pooling, _name), cases=[Case({}, _shape), Case({"keepdims": True}, _shape)],

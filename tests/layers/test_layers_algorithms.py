@@ -10,6 +10,7 @@ import tensorflow as tf
 from layers import registry
 from layers.ops import conv as conv_ops
 from layers.ops import geometry as geo
+from layers.ops import average_pool
 from layers.ops import pooling as pool_ops
 from test_oracle import _pad_same, oracle_conv, oracle_conv_backward, oracle_pool
 
@@ -92,6 +93,22 @@ def test_every_average_pool_algorithm_is_registered(name):
     assert {pool_algorithm(c, "average") for c in registry.get(name).cases} == {"tiles", "separable"}
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_every_average_axis_step_is_registered(rank):
+    """Separable average pooling's matrix (short axes) and taps (long axes) steps both reach gradcheck."""
+    cases = [c for c in registry.get(f"AveragePooling{rank}D").cases if pool_algorithm(c, "average") == "separable"]
+    steps = {average_pool.axis_step(g) for c in cases for g in _geometry(c, kernel_key="pool_size", pooling=True)}
+    assert steps == {"matrix", "taps"}
+
+
+@pytest.mark.parametrize(
+    "size,pool,stride,expected",
+    [(35, 3, 2, "matrix"), (36, 3, 2, "matrix"), (37, 3, 2, "taps"), (24, 2, 1, "matrix"), (400, 3, 2, "taps")],
+)
+def test_average_axis_step_by_length(size, pool, stride, expected):
+    assert average_pool.axis_step(geo.axis_geometry(size, pool, stride, 1, "same")) == expected
+
+
 @pytest.mark.parametrize(
     "name,mode,expected",
     [(f"MaxPooling{rank}D", "max", {"tiles", "overlapping", "gapped"}) for rank in (1, 2, 3)]
@@ -139,13 +156,13 @@ def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, 
 
 
 @pytest.mark.parametrize("mode", ["max", "average"])
-@pytest.mark.parametrize("size,pool,stride,padding", [(8, 2, 2, "valid"), (9, 2, 2, "same"), (9, 3, 2, "same")])
+@pytest.mark.parametrize("size,pool,stride,padding", [(8, 2, 2, "valid"), (9, 2, 2, "same"), (9, 3, 2, "same"), (7, 1, 3, "same")])
 def test_pool_paths_match_direct_loops_in_3d(mode, size, pool, stride, padding):
     x = np.random.default_rng(size).normal(size=(1, size, size - 1, size, 3))
     op = pool_ops.max_pool if mode == "max" else pool_ops.average_pool
     ours = op(tf.constant(x), pool, stride, padding).numpy()
     expected = oracle_pool(x, (pool,) * 3, (stride,) * 3, padding, "max" if mode == "max" else "avg")
-    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-14)  # matrix step: other sum order
 
 
 def oracle_max_pool_backward(x, dz, pool, strides, padding):
@@ -198,11 +215,13 @@ def oracle_average_pool_backward(x, dz, pool, strides, padding):
     return dxp[(slice(None),) + tuple(slice(b, b + m) for (b, _), m in zip(pads, x.shape[1:-1])) + (slice(None),)]
 
 
+@pytest.mark.parametrize("matrix_size_per_tap", [0, 100], ids=["taps", "matrix"])
 @pytest.mark.parametrize(
     "rank,size,pool,stride,padding",
     [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same")],
 )
-def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, padding):
+def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, padding, matrix_size_per_tap, monkeypatch):
+    monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)  # every axis one step
     rng = np.random.default_rng(size * 10 + rank)
     x = rng.normal(size=(2,) + (size,) * rank + (3,))
     xt = tf.constant(x)
@@ -212,8 +231,8 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
         dz = rng.normal(size=z.shape)
         loss = tf.reduce_sum(z * dz)
     args = ((pool,) * rank, (stride,) * rank, padding)
-    np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12)
-    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12)
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
 
 
 def test_keras_model_with_unknown_batch_runs_every_path():

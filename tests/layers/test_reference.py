@@ -116,6 +116,10 @@ def test_pooling_grid_matches_keras(rank, kind):
     shape = {1: (2, 11, 3), 2: (2, 9, 8, 3), 3: (1, 7, 6, 5, 2)}[rank]
     failures = []
     for pool, stride, padding in itertools.product([1, 2, 3], [1, 2, 3], ["valid", "same"]):
+        if (rank, pool, stride, padding) == (3, 1, 3, "same"):
+            # TF 2.21's pool3d returns cells other than x[:, ::3, ::3, ::3] here (oneDNN on or
+            # off); test_pool_paths_match_direct_loops_in_3d checks ours against direct loops
+            continue
         result = _compare_with_keras(f"{kind}{rank}D", dict(pool_size=pool, strides=stride, padding=padding), shape)
         if not result.ok:
             failures.append(gradcheck.format_row(result))
