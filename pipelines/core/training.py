@@ -121,8 +121,13 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
     pipeline.adapt(train.unbatch())
     model = build(pipeline, len(splits.class_names), mixed_precision)
     steps = -(-len(splits.train) // config.batch_size)
+    from pipelines.core import transfer  # two phases when a pipeline's config sets `weights`
+
+    transfer.train_head(pipeline, model, train, val, len(splits.class_names), steps,
+                        progress_verbosity() if verbose is None else verbose)
     model.compile(
-        optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
+        optimizer=with_weight_averaging(transfer.fine_tune_optimizer(pipeline, pipeline.optimizer(steps)),
+                                        config.ema_momentum),
         loss=pipeline.loss(len(splits.class_names)),
         metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
     )
