@@ -2,13 +2,15 @@
 
 A pipeline whose config has `weights` set (a zoo network's weight file) builds its model as
 input -> preprocessing -> backbone (a nested keras.Model, the zoo network without its top,
-called with `training=False`) -> a new head for the data's classes. Then:
+its weights from the file) -> a new head for the data's classes. Then:
 1. `train_head`: the backbone frozen, the new head trains alone for `head_epochs` epochs, so its
    random start sends no large gradients into the pre-trained weights;
 2. the usual `fit` trains everything at `learning_rate * fine_tune_factor`
-   (`fine_tune_optimizer`). The backbone's batch norms stay in inference mode in both phases
-   (their moving statistics are the pre-trained ones): the call with `training=False` fixes
-   that whatever `trainable` says.
+   (`fine_tune_optimizer`).
+The backbone's batch norms stay in inference mode in both phases, with their pre-trained
+moving statistics, scale and shift: they are made non-trainable, which is what puts a Keras 3
+BatchNormalization in inference mode. (The guide's `base_model(x, training=False)` does not
+survive in Keras 3: the outer model's `training=True` in `fit` overrides it, keras #20285.)
 Without `weights` nothing here changes the training.
 """
 from __future__ import annotations
@@ -45,17 +47,29 @@ def backbone_of(model):
 
 
 def train_head(pipeline, model, train, val, num_classes, steps_per_epoch, verbose):
-    """Phase 1: the head alone for `head_epochs` epochs (backbone frozen); the backbone is
-    trainable again afterwards (for phase 2, which the caller compiles). No-op without weights."""
-    if not enabled(pipeline) or not pipeline.config.head_epochs:
+    """Phase 1: the head alone for `head_epochs` epochs (backbone frozen); afterwards the
+    backbone is trainable again except its batch norms (phase 2, which the caller compiles).
+    No-op without weights."""
+    if not enabled(pipeline):
         return
     backbone = backbone_of(model)
-    backbone.trainable = False
-    model.compile(optimizer=pipeline.optimizer(steps_per_epoch), loss=pipeline.loss(num_classes),
-                  metrics=pipeline.metrics(num_classes))
-    model.fit(train, validation_data=val, epochs=pipeline.config.head_epochs, shuffle=False,
-              verbose=verbose)
+    if pipeline.config.head_epochs:
+        backbone.trainable = False
+        model.compile(optimizer=pipeline.optimizer(steps_per_epoch), loss=pipeline.loss(num_classes),
+                      metrics=pipeline.metrics(num_classes))
+        model.fit(train, validation_data=val, epochs=pipeline.config.head_epochs, shuffle=False,
+                  verbose=verbose)
     backbone.trainable = True
+    freeze_batch_norm(backbone)
+
+
+def freeze_batch_norm(backbone):
+    """Every BatchNormalization of `backbone` non-trainable: inference mode in Keras 3."""
+    import keras
+
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 def fine_tune_optimizer(pipeline, optimizer):

@@ -60,8 +60,8 @@ class ImagePipeline(Pipeline):
 
     def zoo_network(self, x, num_classes):
         """(N, size, size, C) 0..1 -> logits: the zoo network's own input scaling, the network
-        without its top (a nested model; with `weights`, loaded from the file and run in
-        inference mode, see pipelines/core/transfer.py), global average pooling, dropout, logits."""
+        without its top (a nested model; with `weights`, loaded from the file, see
+        pipelines/core/transfer.py), global average pooling, dropout, logits."""
         import networks
         from networks.blocks import classifier_head
         from networks.preprocessing import Preprocess
@@ -70,8 +70,7 @@ class ImagePipeline(Pipeline):
         x = Preprocess(zoo.get(c.network).preprocessing, scale=255.0, name="network_input")(x)
         backbone = networks.build(c.network, input_shape=tuple(x.shape[1:]), include_top=False,
                                   weights=c.weights or None)
-        features = backbone(x, training=False) if c.weights else backbone(x)
-        return classifier_head(features, num_classes, c.dropout)
+        return classifier_head(backbone(x), num_classes, c.dropout)
 
     def check_file(self, path):
         images.check_file(path)
