@@ -33,7 +33,7 @@ ENTRIES = (
     Entry("lecun1989", "networks.wrapped:lecun1989", (16, 16, 1), 10, "unit",
           "LeCun et al., Backpropagation applied to handwritten zip code recognition", 1989, 5),
     Entry("lenet5", "networks.wrapped:lenet5", (28, 28, 1), 10, "unit",
-          "LeCun et al., Gradient-based learning applied to document recognition", 1998, 20),
+          "LeCun et al., Gradient-based learning applied to document recognition", 1998, 28),
     Entry("alexnet", "networks.alexnet2012:alexnet2012", (227, 227, 3), 1000, "caffe",
           "Krizhevsky et al., ImageNet classification with deep convolutional neural networks", 2012, 67),
     Entry("alexnet_grouped", "networks.alexnet2012:alexnet_grouped", (227, 227, 3), 1000, "caffe",
