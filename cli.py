@@ -444,7 +444,7 @@ def zoo_command(name, run_dir, as_json):
     import json
 
     if name and run_dir:
-        raise click.UsageError("give a network NAME or --run RUN, not both")
+        raise ValueError("give a network NAME or --run RUN, not both")
     from networks import zoo
 
     if name:

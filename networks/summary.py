@@ -4,7 +4,8 @@ and bytes per image), weights and multiply-adds per layer, and the totals; and t
 Multiply-adds count convolutions (output positions x kernel volume x input channels per group
 x filters; transposed: input positions x kernel volume x input channels x filters) and dense
 layers (inputs x units per position); batch norm, pooling, normalisation and activations are
-counted as none, as the lecture's tables do. Memory is every layer's output, the input included.
+counted as none, as the lecture's tables do. Memory is every layer's output, the input included
+(a free size, as a served model's any-size image input, counts as 0 and prints as "?").
 """
 import math
 
@@ -12,7 +13,13 @@ import keras
 
 
 def _shape(tensor):
-    return tuple(int(size) for size in tensor.shape[1:])
+    """Per-example shape; None for a free size (a served model's input takes any image size)."""
+    return tuple(None if size is None else int(size) for size in tensor.shape[1:])
+
+
+def _values(shape):
+    """Values in a tensor of per-example `shape`; 0 while a size is free."""
+    return 0 if None in shape else math.prod(shape)
 
 
 def multiply_adds(layer):
@@ -46,7 +53,7 @@ def _rows(model, prefix=""):
         if isinstance(layer, keras.layers.InputLayer) and prefix:
             continue  # a nested model's input is its caller's tensor, already a row
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
-        values = sum(math.prod(_shape(output)) for output in outputs)
+        values = sum(_values(_shape(output)) for output in outputs)
         yield {
             "name": prefix + layer.name,
             "type": type(layer).__name__,
@@ -80,9 +87,10 @@ def format_table(data):
     """The per-layer table as text lines."""
     header = f"{'layer':<34} {'type':<26} {'output':<18} {'memory':>11} {'bytes':>13} " \
              f"{'weights':>12} {'mult-adds':>15}"
-    lines = [f"{data['name']}: input {tuple(data['input_shape'])}", header, "-" * len(header)]
+    shown = tuple("?" if size is None else size for size in data["input_shape"])
+    lines = [f"{data['name']}: input {shown}", header, "-" * len(header)]
     for row in data["rows"]:
-        shape = "x".join(map(str, row["output_shape"]))
+        shape = "x".join("?" if size is None else str(size) for size in row["output_shape"])
         lines.append(f"{row['name']:<34.34} {row['type']:<26.26} {shape:<18} {row['memory_values']:>11,} "
                      f"{row['memory_bytes']:>13,} {row['weights']:>12,} {row['multiply_adds']:>15,}")
     totals = data["totals"]
