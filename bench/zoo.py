@@ -1,7 +1,8 @@
 """zoo benchmarks: ResNet-50 and VGG-16 at 224x224 from our layers against keras.applications
 with the same weights: inference and training-step images/s and peak memory.
 
-`python -m bench zoo [--batch=N] [--steps=N] [--rounds=N]` (defaults 8, 3, 2). Every
+`python -m bench zoo [--batch=N] [--steps=N] [--rounds=N] [--no-transfer | --transfer-only]`
+(defaults 8, 3, 2); the transfer-learning section needs ../shared/data/cifar10. Every
 measurement runs in its own process (so its peak resident memory is its own), and ours and
 keras.applications alternate (ours first in odd rounds, keras first in even ones), so a
 change in the machine's load falls on both.
@@ -74,6 +75,8 @@ def _measure(network, implementation, weights, batch, steps):
 def run(argv):
     import keras
 
+    if "--transfer-only" in argv:
+        return transfer_section()
     batch, steps, rounds = _option(argv, "batch", 8), _option(argv, "steps", 3), _option(argv, "rounds", 2)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -105,7 +108,59 @@ def run(argv):
                      f"{max(r['inference'] for r in ours) / max(r['inference'] for r in theirs):.2f} | "
                      f"{max(r['training'] for r in ours) / max(r['training'] for r in theirs):.2f} | "
                      f"{min(r['peak_mib'] for r in ours) / min(r['peak_mib'] for r in theirs):.2f} |")
-    return "\n".join(lines) + "\n"
+    section = "\n".join(lines) + "\n"
+    if "--no-transfer" not in argv and CIFAR10.is_dir():
+        section += "\n" + transfer_section()
+    return section
+
+
+CIFAR10 = pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10"
+TRANSFER = {"pretrain_epochs": 5, "epochs": 15, "head_epochs": 3, "per_class": 30}
+
+
+def _objects_run(folder, name, data, settings):
+    import cli
+    import pipelines
+    from pipelines.core import config as configs
+
+    cls = pipelines.get("objects")
+    pipeline = cls(configs.override(cls.Config(), ["network=lecun1989", "image_size=32", *settings]))
+    start = time.perf_counter()
+    run = cli.train_and_export(pipeline, data=data, run_dir=pathlib.Path(folder) / name, export_dir=None,
+                               verbose=0)
+    return run, time.perf_counter() - start
+
+
+def transfer_section():
+    """Pre-train the zoo's lecun1989 on CIFAR-10 (10,000 images), then learn the bundled shapes
+    (8 classes) from few labels: fine-tuned from the CIFAR-10 backbone vs from scratch, the same
+    number of epochs in all."""
+    from pipelines.core import transfer
+
+    t = TRANSFER
+    few = [f"bundled_per_class={t['per_class']}", "batch_size=32", "learning_rate=0.01"]
+    with tempfile.TemporaryDirectory() as folder:
+        source, pretrain_seconds = _objects_run(folder, "cifar10", str(CIFAR10),
+                                                [f"epochs={t['pretrain_epochs']}"])
+        weights = pathlib.Path(folder) / "cifar10_backbone.weights.h5"
+        transfer.backbone_of(source.model).save_weights(weights)
+        tuned, tuned_seconds = _objects_run(folder, "tuned", "bundled", [
+            *few, f"weights={weights}", f"epochs={t['epochs']}", f"head_epochs={t['head_epochs']}"])
+        scratch, scratch_seconds = _objects_run(folder, "scratch", "bundled", [
+            *few, f"epochs={t['epochs'] + t['head_epochs']}"])
+    per_class, test = t["per_class"], max(1, t["per_class"] // 3)
+    return "\n".join([
+        "### Transfer learning (zoo `lecun1989` in `objects`, 32x32)\n",
+        f"Pre-trained {t['pretrain_epochs']} epochs on ../shared/data/cifar10 (10,000 / 2,000): "
+        f"{source.metrics['accuracy']:.2%} test accuracy, {pretrain_seconds / 60:.1f} min. Then the bundled "
+        f"shapes with {per_class} labelled images per class (8 classes, {8 * per_class} train / {8 * test} test), "
+        "SGD lr 0.01 cosine, batch 32, one seed:\n",
+        "| start | epochs | test accuracy | time |", "|---|---|---|---|",
+        f"| CIFAR-10 backbone (`--set weights=...`), head alone then all at lr x 0.1 | {t['head_epochs']} + "
+        f"{t['epochs']} | {tuned.metrics['accuracy']:.2%} | {tuned_seconds:.0f} s |",
+        f"| from scratch | {t['epochs'] + t['head_epochs']} | {scratch.metrics['accuracy']:.2%} | "
+        f"{scratch_seconds:.0f} s |",
+    ]) + "\n"
 
 
 def _loads(results):
