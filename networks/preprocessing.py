@@ -24,8 +24,8 @@ def apply(mode, x):
     if mode in ("caffe", "torch") and x.shape[-1] != 3:
         raise ValueError(f"{mode} preprocessing needs 3 colour channels, got {x.shape[-1]}")
     if mode == "caffe":
-        x = x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32) if array else \
-            keras.ops.flip(x, axis=-1) - np.asarray(CAFFE_MEAN_BGR, np.float32)
+        bgr = x[..., ::-1] if array else keras.ops.flip(x, axis=-1)
+        x = bgr - np.asarray(CAFFE_MEAN_BGR, np.float32)
     elif mode == "torch":
         x = (x / 255.0 - np.asarray(TORCH_MEAN, np.float32)) / np.asarray(TORCH_STD, np.float32)
     elif mode == "tf":

@@ -60,10 +60,12 @@ ENTRIES = (
 ZOO = {entry.name: entry for entry in ENTRIES}
 
 
-def names(rank=None, channels=None):
-    """The zoo's network names, optionally only those of a spatial rank (2: images)."""
-    return tuple(entry.name for entry in ENTRIES
-                 if (rank is None or entry.rank == rank) and not (rank is not None and entry.fixed_size))
+def names(rank=None):
+    """The zoo's network names; with `rank`, those taking inputs of that spatial rank at any
+    size (2: the image networks, without the Go board's alphago_policy)."""
+    if rank is None:
+        return tuple(ZOO)
+    return tuple(entry.name for entry in ENTRIES if entry.rank == rank and not entry.fixed_size)
 
 
 def get(name):
