@@ -89,6 +89,8 @@ def run(argv):
                 for implementation in order:
                     results.setdefault((network, implementation), []).append(
                         _measure(network, implementation, weights, batch, steps))
+                    print(network, implementation, json.dumps(results[(network, implementation)][-1]),
+                          flush=True)  # progress: a long run's finished measurements are not lost
     lines = ["## zoo (networks/: the model zoo against keras.applications)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores, shared with "
              f"other work (1-minute load average during the runs: {_loads(results)}), `python -m bench zoo`: "
