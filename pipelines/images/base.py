@@ -18,9 +18,9 @@ class ImageConfig(BaseConfig):
     image_size: int = 32  # the network sees image_size x image_size (resized in the model)
     augment_shift: int = 0  # random translation of up to this many pixels (training only)
     augment_flip: bool = False  # random left-right flips (training only)
-    # Transfer learning (zoo networks; pipelines/core/transfer.py): a weight file for the network
-    # without its top, a new head trained alone for head_epochs, then everything for `epochs` at
-    # learning_rate * fine_tune_factor, batch norm in inference mode.
+    # Transfer learning (zoo networks; pipelines/core/transfer.py): the network starts from a
+    # weight file (with or without its top), a new head trains alone for head_epochs, then
+    # everything for `epochs` at learning_rate * fine_tune_factor, batch norm in inference mode.
     weights: str = ""
     head_epochs: int = 2
     fine_tune_factor: float = 0.1
