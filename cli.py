@@ -460,3 +460,45 @@ def attack_command(model, data, method, epsilons, steps, step_size, norm, random
     for line in attacks.summary_lines(result):
         click.echo(line)
     click.echo(f"results: {os.path.dirname(result['curve'])}")
+
+
+# ------------------------------------------------------------------------------- model zoo
+@main.command("zoo")
+@click.argument("name", required=False)
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
+              help="The table of a run folder's trained model (model.keras) instead of a zoo network.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same data as JSON.")
+@user_errors
+def zoo_command(name, run_dir, as_json):
+    """List the model zoo (name, input, parameters, multiply-adds per image, paper, year), or
+    print NAME's per-layer table: output shape, activation memory, weights, multiply-adds."""
+    import json
+
+    if name and run_dir:
+        raise ValueError("give a network NAME or --run RUN, not both")
+    from networks import zoo
+
+    if name:
+        zoo.get(name)  # an unknown name fails before TensorFlow loads
+    quiet_tensorflow()
+    from networks import summary
+
+    if run_dir:
+        from pipelines.core import runs
+
+        pipeline = runs.pipeline_from_record(runs.read_record(run_dir))
+        data = summary.table(runs.load_model(pipeline, runs.finished_model(run_dir)))
+    elif name:
+        data = summary.table(zoo.build(name))
+    else:
+        if not as_json:
+            click.echo(summary.ZOO_HEADER)
+        rows = []
+        for network in zoo.names():
+            rows.append(summary.zoo_row(network))
+            if not as_json:
+                click.echo(summary.format_zoo_row(rows[-1]))
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(json.dumps(data, indent=2) if as_json else "\n".join(summary.format_table(data)))

@@ -42,12 +42,13 @@ POSITIVE = {
     "bundled_size", "bundled_per_class", "sample_rate", "n_fft", "hop_length", "n_mels",
     "clip_seconds", "filters", "kernel_sizes",
     "adversarial_steps",
+    "fine_tune_factor",
 }
 FRACTION = {  # in [0, 1)
     "test_fraction", "validation_fraction", "dropout", "embedding_dropout", "momentum",
     "ema_momentum", "overlap",
 }
-UNIT = {"foreground_fraction", "adversarial_fraction"}  # in [0, 1]
+UNIT = {"foreground_fraction", "adversarial_fraction", "fine_tune_factor"}  # in [0, 1]
 # Checked by their pipeline, with its own message (only finiteness here).
 DOMAIN_CHECKED = {"shape", "target_spacing", "flip_axes", "max_rotation", "mask_depth", "speed_change",
                   "end_trim", "pretrained_vocabulary"}

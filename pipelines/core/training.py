@@ -10,7 +10,7 @@ import pathlib
 import shutil
 import sys
 
-from pipelines.core import adversarial, evaluation, runs, sources
+from pipelines.core import adversarial, evaluation, runs, sources, transfer
 from pipelines.core.config import check_ema_momentum, to_dict
 
 
@@ -133,6 +133,9 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
         if getattr(pipeline.config, "adversarial", "none") != "none":
             raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
                              "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
+        if transfer.enabled(pipeline):
+            raise ValueError(f"--set weights={pipeline.config.weights}: transfer learning's two phases run in "
+                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
 
         def compiled(steps):
             model = build(pipeline, len(splits.class_names), mixed_precision)
@@ -150,8 +153,11 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
     with setup.scope(), distribute.synchronized_norm(setup):
         model = build(pipeline, len(splits.class_names), mixed_precision)
         steps = -(-len(splits.train) // config.batch_size)
+        transfer.train_head(pipeline, model, train, val, len(splits.class_names), steps,
+                            progress_verbosity() if verbose is None else verbose)
         model.compile(
-            optimizer=with_weight_averaging(pipeline.optimizer(steps), config.ema_momentum),
+            optimizer=with_weight_averaging(transfer.fine_tune_optimizer(pipeline, pipeline.optimizer(steps)),
+                                            config.ema_momentum),
             loss=pipeline.loss(len(splits.class_names)),
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )

@@ -36,7 +36,7 @@ class Digits(ImagePipeline):
     sources = ("bundled (scikit-learn 8x8 digits), tfds:mnist, MNIST IDX folder, "
                "image folders (any size, grey or RGB), CSV manifest, .npz")
     Config = DigitsConfig
-    networks = ("lecun1989", "lenet5")
+    own_networks = ("lecun1989", "lenet5")
     channels = 1
 
     def __init__(self, config=None):
@@ -54,6 +54,8 @@ class Digits(ImagePipeline):
         from networks.lenet import lecun1989, lenet5
 
         c = self.config
+        if c.network in self.zoo_networks():
+            return self.zoo_network(x, num_classes)
         if c.network == "lecun1989":
             return lecun1989(x, num_classes, filters=tuple(c.filters), dense_units=c.dense_units,
                              dropout=c.dropout)

@@ -41,7 +41,7 @@ class Objects(ImagePipeline):
     sources = ("bundled (generated shapes on textures, 8 classes), tfds:cifar10, image folders "
                "(train/<class>/*.jpg, test/<class>/*.jpg), CSV manifest, .npz")
     Config = ObjectsConfig
-    networks = ("alexnet", "resnet")
+    own_networks = ("alexnet", "resnet")
     channels = 3
 
     def bundled(self):
@@ -50,6 +50,8 @@ class Objects(ImagePipeline):
 
     def network(self, x, num_classes):
         c = self.config
+        if c.network in self.zoo_networks():
+            return self.zoo_network(x, num_classes)
         if c.network == "alexnet":
             from networks.alexnet import alexnet
 

@@ -1,0 +1,25 @@
+"""`cnn zoo`: a network's per-layer table as text and JSON, one-line errors."""
+import json
+
+from click.testing import CliRunner
+
+import cli
+from cli_errors import one_line_error
+
+
+def test_zoo_network_table_as_text_and_json():
+    text = CliRunner().invoke(cli.main, ["zoo", "alphago_policy"])
+    assert text.exit_code == 0, text.output
+    assert text.output.splitlines()[0] == "alphago_policy: input (19, 19, 48)"
+    assert "weights 3.88 M (3,882,793 trainable)" in text.output
+    data = json.loads(CliRunner().invoke(cli.main, ["zoo", "alphago_policy", "--json"]).output)
+    rows = {row["name"]: row for row in data["rows"]}
+    assert rows["conv1"]["multiply_adds"] == 19 * 19 * 25 * 48 * 192
+    assert rows["position_bias"]["weights"] == 361 and data["totals"]["weights"] == 3_882_793
+
+
+def test_zoo_errors_are_one_line():
+    assert one_line_error(["zoo", "resnet51"]).startswith("Error: ValueError: unknown network 'resnet51' (known: lecun1989,")
+    assert one_line_error(["zoo", "vgg16", "--run", "runs/x"]) == "Error: ValueError: give a network NAME or --run RUN, not both"
+    assert one_line_error(["zoo", "--run", "/nonexistent/run"]) == \
+        "Error: FileNotFoundError: /nonexistent/run: not a run folder (no config.json)"
