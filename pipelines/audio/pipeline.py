@@ -72,6 +72,8 @@ class Audio(Pipeline):
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
     networks = ("conv1d", "conv2d")
     keras_modules = ("pipelines.audio.features",)
+    explain_layer = "log_mel"  # maps over the log-mel spectrogram (frames, mels)
+    explain_channels = False
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -227,3 +229,41 @@ class Audio(Pipeline):
         )
         with tf.control_dependencies([check]):
             return tf.reduce_mean(audio, axis=-1)  # stereo -> mono
+
+    # ---------------------------------------------------------- explanations
+    def log_mel(self, waveform):
+        """(frames, n_mels) log-mel of one clip, by the model's own front-end layer."""
+        import numpy as np
+
+        from pipelines.audio import features as f
+
+        c = self.config
+        layer = f.LogMelSpectrogram(sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length,
+                                    n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax or None, top_db=c.top_db or None)
+        return np.asarray(layer(np.asarray(waveform, np.float32)[None]))[0]
+
+    def render_explanation(self, path, example, context, maps, prefix, model=None):
+        """Per class: the map over the log-mel spectrogram (time x mel) as a PNG and .npy, the
+        importance per frame (`_frames.npy`) and per sample (`_samples.npy`, the waveform's
+        resolution). A map over the waveform (from an export's signature) is summed into the
+        frames it falls in and drawn as a band over the spectrogram."""
+        from pipelines.core.explain import render
+
+        c = self.config
+        log_mel = self.log_mel(example)  # (T, M)
+        centres = np.arange(log_mel.shape[0]) * c.hop_length  # librosa center=True: frame i is centred here
+        rendering = render.Rendering()
+        for label, map_ in maps.items():
+            map_ = np.asarray(map_, np.float32)
+            if map_.ndim == 1:  # (samples,): gradients with respect to the waveform
+                half = c.hop_length // 2
+                per_frame = np.array([map_[max(0, i - half):i + half].sum() for i in centres], np.float32)
+                map_ = np.repeat(per_frame[:, None] / log_mel.shape[1], log_mel.shape[1], axis=1)
+            stem = f"{prefix}_{render.safe_name(label)}"
+            per_frame = map_.sum(axis=1)
+            per_sample = np.interp(np.arange(len(example)), centres, per_frame)
+            rendering.files += [render.save_npy(f"{stem}.npy", map_),
+                                render.save_npy(f"{stem}_frames.npy", per_frame),
+                                render.save_npy(f"{stem}_samples.npy", per_sample),
+                                render.spectrogram_png(f"{stem}.png", log_mel, map_, f"{path}: {label}")]
+        return rendering

@@ -259,6 +259,29 @@ class Pipeline:
 
         return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
 
+    # ---------------------------------------------------------- explanations
+    # Maps (pipelines/core/explain) are over the output of `explain_layer` (None: the served
+    # input; text: its embeddings, since strings have no gradient); its last axis is summed out
+    # as channels when `explain_channels`.
+    explain_layer: ClassVar[str | None] = None
+    explain_channels: ClassVar[bool] = True
+
+    def explain_input(self, path):
+        """(one served example as NumPy, context for `render_explanation`) read from a file."""
+        return self.read_file(path), None
+
+    def explain_targets(self, probabilities, class_names):
+        """The class indices to explain when the user names none: the predicted class (of the
+        probabilities averaged over positions, for per-position outputs)."""
+        return [int(np.asarray(probabilities).reshape(-1, len(class_names)).mean(axis=0).argmax())]
+
+    def render_explanation(self, path, example, context, maps, prefix, model=None):
+        """Write the maps ({class name: map at the features' resolution}) in the domain's natural
+        form, each also as `<prefix>_<class>.npy`; a `render.Rendering` of what was written."""
+        from pipelines.core.explain import render
+
+        return render.default(prefix, maps, f"{path}")
+
     # --------------------------------------------------------------- helpers
     def has_bytes_input(self):
         """Whether the export gets a `<input_name>_bytes` signature (`decode_bytes` is defined)."""

@@ -134,3 +134,19 @@ class ImagePipeline(Pipeline):
 
         data = self.encode_bytes(example)
         return files.atomic_write(f"{stem}.png", lambda temporary: temporary.write_bytes(data))
+
+    # ---------------------------------------------------------- explanations
+    def explain_input(self, path):
+        pixels = self.read_file(path)  # (H, W) grey or (H, W, C), at the file's own size
+        return (pixels[..., None] if pixels.ndim == 2 else pixels), None
+
+    def render_explanation(self, path, example, context, maps, prefix, model=None):
+        """A heat-map overlay PNG and the map (H, W) as .npy, per class."""
+        from pipelines.core.explain import render
+
+        rendering = render.Rendering()
+        for label, map_ in maps.items():
+            stem = f"{prefix}_{render.safe_name(label)}"
+            rendering.files.append(render.save_npy(f"{stem}.npy", map_))
+            rendering.files.append(render.overlay_png(f"{stem}.png", example, map_, f"{path}: {label}"))
+        return rendering

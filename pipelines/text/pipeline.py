@@ -78,6 +78,7 @@ class Text(Pipeline):
     file_extensions = (".txt",)
     networks = ("kim",)
     keras_modules = ("pipelines.text.vectorisation",)
+    explain_layer = "embedding"  # strings have no gradient: maps are over the token embeddings
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -255,3 +256,30 @@ class Text(Pipeline):
         from datasets.formats import text
 
         return np.asarray(text.read_text_file(path), dtype=object)
+
+    # ---------------------------------------------------------- explanations
+    def explain_input(self, path):
+        return self.read_file(path), None
+
+    def render_explanation(self, path, example, context, maps, prefix, model=None):
+        """Per class: importance per token as HTML and coloured in the terminal, and per
+        position of the model's token sequence (`sequence_length`, padding 0) as .npy."""
+        import numpy as np
+
+        from pipelines.core.explain import render
+
+        if model is None:
+            raise ValueError(f"{path}: drawing tokens needs the run's model (its vocabulary)")
+        vectorize = model.get_layer("vectorize")
+        ids = np.asarray(vectorize(model.get_layer("repair_utf8")(np.asarray([example], dtype=object))))[0]
+        vocabulary = vectorize.get_vocabulary()
+        real = np.flatnonzero(ids)  # padding (0) is not a token of the text
+        tokens = [vocabulary[i] for i in ids[real]]
+        rendering = render.Rendering()
+        for label, map_ in maps.items():
+            weights = render.token_weights(np.asarray(map_)[real])
+            stem = f"{prefix}_{render.safe_name(label)}"
+            rendering.files += [render.save_npy(f"{stem}.npy", map_),
+                                render.write_text(f"{stem}.html", render.tokens_html(tokens, weights, f"{path}: {label}"))]
+            rendering.lines.append(f"  {label}: {render.tokens_terminal(tokens, weights)}")
+        return rendering

@@ -142,6 +142,39 @@ class VolumePipeline(Pipeline):
         schedule = keras.optimizers.schedules.CosineDecay(self.config.learning_rate, decay_steps=steps)
         return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
 
+    # ---------------------------------------------------------- explanations
+    def explain_input(self, path):
+        """The scan fitted to `shape` (reoriented, resampled, centre padded or cropped), with
+        what is needed to put a map back onto the file's own grid."""
+        if not nifti.is_nifti(path):
+            raise nifti.VolumeError(f"{path}: expected a .nii or .nii.gz file")
+        volume = nifti.load_volume(path, self.spacing)  # (D, H, W) RAS
+        fitted, placement = nifti.fit_to_shape(volume.data, self.shape, value=volume.data.min())
+        return fitted[..., None].astype(np.float32), (volume, placement)
+
+    def render_explanation(self, path, example, context, maps, prefix, model=None):
+        """Per class: the map as a NIfTI with the scan's affine and header (it opens over the
+        scan in 3D Slicer or ITK-SNAP) and as .npy on the file's grid, and a PNG montage of
+        slices. Without the scan (`context` None) the map stays on the network's grid."""
+        from pipelines.core.explain import render
+
+        rendering = render.Rendering()
+        for label, map_ in maps.items():
+            stem = f"{prefix}_{render.safe_name(label)}"
+            map_ = np.asarray(map_, np.float32)  # (*shape): the network's window
+            rendering.files.append(render.montage_png(f"{stem}.png", example[..., 0], map_, f"{path}: {label}"))
+            if context is None:
+                rendering.files.append(render.save_npy(f"{stem}.npy", map_))
+                continue
+            volume, (pad_before, offsets) = context
+            padded = np.zeros([s + 2 * p + 1 for s, p in zip(volume.data.shape, pad_before)], np.float32)
+            padded[tuple(slice(o, o + w) for o, w in zip(offsets, self.shape))] = map_
+            on_grid = padded[tuple(slice(p, p + s) for p, s in zip(pad_before, volume.data.shape))]
+            original = np.maximum(nifti.to_original(on_grid, volume.geometry, order=1), 0.0)
+            rendering.files.append(render.save_npy(f"{stem}.npy", original))
+            rendering.files.append(render.atomic_nifti(f"{stem}.nii.gz", original, volume.geometry))
+        return rendering
+
 
 @register
 class Volumes(VolumePipeline):

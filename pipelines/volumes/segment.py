@@ -211,6 +211,12 @@ class Segment(VolumePipeline):
         return f"{path}\t{output}\tvoxels per class {summary}"
 
 
+    # ---------------------------------------------------------- explanations
+    def explain_targets(self, probabilities, class_names):
+        """One map per class."""
+        return list(range(len(class_names)))
+
+
 def seg_path(path):
     """scan.nii.gz -> scan_seg.nii.gz (and scan.nii -> scan_seg.nii), in the same folder."""
     path = str(path)

@@ -1,0 +1,117 @@
+"""One model prepared for explanations, and `cnn explain` on a run folder.
+
+An `Explainer` holds what the methods need: `features` (served input batch -> the tensor the
+maps are over, `Pipeline.explain_layer`), `head` (those features -> probabilities) and, when the
+graph has one, a Grad-CAM `stage` (served input -> (activations, probabilities)). A run's Keras
+model gives all three; an export gives only its float signature (serving/explain.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from pipelines.core.explain import methods, render, splits
+
+
+@dataclasses.dataclass
+class Explainer:
+    features: object  # served input batch -> features (B, ...)
+    head: object  # features -> probabilities (B, ..., K)
+    channels: bool  # the features' last axis is channels (reduced in the maps)
+    stage: object = None  # served input batch -> (activations, probabilities), for Grad-CAM
+    stage_name: str = ""
+    no_stage: str = "this model has no Grad-CAM stage"  # why, when `stage` is None
+    model: object = None  # the Keras model, when there is one (text tokens, visualisation)
+    notes: list = dataclasses.field(default_factory=list)  # said once to the user (fallbacks)
+
+    def maps(self, batch, method, target):
+        """(B, *features spatial) maps of `method` for class index `target`."""
+        features = self.features(batch)
+        if method == "gradcam":
+            if self.stage is None:
+                raise ValueError(self.no_stage)
+            cam = methods.gradcam(self.stage, batch, target)
+            shape = np.asarray(features).shape[1:-1] if self.channels else np.asarray(features).shape[1:]
+            return methods.resize(cam, shape)
+        if method == "saliency":
+            return methods.saliency(self.head, features, target, self.channels)
+        if method == "smoothgrad":
+            return methods.smoothgrad(self.head, features, target, self.channels)
+        if method == "integrated-gradients":
+            return methods.integrated_gradients(self.head, features, target, self.channels)
+        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
+
+    def probabilities(self, batch):
+        return np.asarray(self.head(self.features(batch)), np.float32)
+
+
+def for_model(model, pipeline, layer=None):
+    """The Explainer of a Keras model of `pipeline` (maps over `pipeline.explain_layer`);
+    `layer` names the Grad-CAM stage (default: the last convolution stage)."""
+    cut = splits.at_layer(model, pipeline.explain_layer)
+    explainer = Explainer(cut.front, cut.back, pipeline.explain_channels, model=model)
+    try:
+        explainer.stage, explainer.stage_name = splits.conv_stage(model, layer)
+    except ValueError as error:
+        if layer is not None:
+            raise
+        explainer.no_stage = str(error)
+    return explainer
+
+
+def target_index(target, class_names):
+    """The class index of `--target CLASS` (a name, or an index when no name matches)."""
+    names = [str(name) for name in class_names]
+    if str(target) in names:
+        return names.index(str(target))
+    if str(target).isdigit() and int(target) < len(names):
+        return int(target)
+    raise ValueError(f"--target {target}: not a class of this model (classes: {', '.join(names)})")
+
+
+def explain_file(pipeline, explainer, path, method, class_names, out_dir, target=None):
+    """Explain one file: maps for `target` (default: the pipeline's `explain_targets`) drawn by
+    the pipeline's `render_explanation`; the `Rendering`, with a headline line first."""
+    example, context = pipeline.explain_input(str(path))
+    batch = np.asarray(example)[None]
+    probabilities = explainer.probabilities(batch)[0]
+    targets = ([target_index(target, class_names)] if target is not None
+               else pipeline.explain_targets(probabilities, class_names))
+    maps = {class_names[t]: explainer.maps(batch, method, t)[0] for t in targets}
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefix = out_dir / f"{render.safe_name(pathlib.Path(path).name.split('.')[0])}_{method}"
+    rendering = pipeline.render_explanation(str(path), example, context, maps, str(prefix), explainer.model)
+    classes = probabilities.reshape(-1, len(class_names)).mean(axis=0)
+    best = int(classes.argmax())
+    headline = f"{path}\tpredicted {class_names[best]} ({classes[best]:.4f})\tmaps: {', '.join(map(str, maps))}"
+    return render.Rendering([], [headline]).extend(rendering)
+
+
+def explain_run(run_dir, files, method="saliency", target=None, out_dir=None, layer=None):
+    """`cnn explain RUN FILE...`: every file explained with the run's model.keras; the lines to
+    print. Files are checked to exist before the model is loaded."""
+    from pipelines.core import runs
+
+    record = runs.read_record(run_dir)
+    model_file = runs.finished_model(run_dir)
+    if method not in methods.METHODS:
+        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
+    for file in files:
+        if not pathlib.Path(file).is_file():
+            raise FileNotFoundError(f"{file}: no such file")
+    pipeline = runs.pipeline_from_record(record)
+    class_names = record["class_names"]
+    if target is not None:
+        target_index(target, class_names)
+    explainer = for_model(runs.load_model(pipeline, model_file), pipeline, layer)
+    if method == "gradcam" and explainer.stage is None:
+        raise ValueError(f"{run_dir}: {explainer.no_stage}")
+    out_dir = pathlib.Path(out_dir or pathlib.Path(run_dir) / "explanations")
+    lines = []
+    for file in files:
+        rendering = explain_file(pipeline, explainer, file, method, class_names, out_dir, target)
+        lines += rendering.lines + [f"  {f}" for f in rendering.files]
+    return lines

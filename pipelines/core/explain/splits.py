@@ -1,0 +1,83 @@
+"""A Keras model cut in two for the explanation methods, from its functional graph.
+
+keras-io's Grad-CAM fails on models whose preprocessing sits inside the graph or in a nested
+model (keras-io #1903): it looks for the convolution inside a sub-model. Here every cut is made
+in the model's own graph (`keras.Model(inputs, intermediate)` and a second model from that
+intermediate tensor to the output), so preprocessing layers (resize, log-mel, vectorisation)
+are simply part of the front. A stage hidden inside a nested model cannot be cut out: that is
+refused by name (`--method saliency` still works, through the whole model).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+# Layers that keep a convolution's output shape and belong to its stage (norm, activation).
+_STAGE_TAIL = (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU,
+               keras.layers.LeakyReLU)
+
+
+@dataclasses.dataclass
+class Split:
+    front: object  # callable: served input batch -> tensor at the cut
+    back: object  # callable: tensor at the cut -> probabilities
+    name: str  # the layer whose output is the cut ("" for the served input)
+
+
+def _model(inputs, outputs, name):
+    return keras.Model(inputs, outputs, name=name)
+
+
+def at_layer(model, layer_name):
+    """Cut `model` at the output of `layer_name` (None: at the served input, nothing cut)."""
+    if layer_name is None:
+        return Split(lambda x: keras.ops.convert_to_tensor(x), lambda f: model(f, training=False), "")
+    layer = _layer(model, layer_name)
+    front = _model(model.input, layer.output, "explain_front")
+    back = _model(layer.output, model.outputs, "explain_back")
+    return Split(lambda x: front(x, training=False), lambda f: _single(back(f, training=False)), layer_name)
+
+
+def conv_stage(model, layer_name=None):
+    """For Grad-CAM: (served input -> (activations, probabilities), stage name) at `layer_name`,
+    or after the last convolution of the model's own graph with its norm/activation layers."""
+    if layer_name is not None:
+        return stage_model(model, layer_name)
+    convs = [i for i, layer in enumerate(model.layers) if _is_convolution(layer)]
+    if not convs:
+        nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)
+                  or any(_is_convolution(inner) for inner in getattr(layer, "_layers", ()))]
+        where = f" (its convolutions are inside {', '.join(nested)})" if nested else ""
+        raise ValueError(f"model {model.name}: Grad-CAM needs a convolution layer in the model's own "
+                         f"graph{where}; use --method saliency, smoothgrad or integrated-gradients")
+    index = convs[-1]
+    shape = tuple(model.layers[index].output.shape)
+    while (index + 1 < len(model.layers) and isinstance(model.layers[index + 1], _STAGE_TAIL)
+           and tuple(model.layers[index + 1].output.shape) == shape):
+        index += 1
+    return stage_model(model, model.layers[index].name)
+
+
+def stage_model(model, layer_name):
+    """(callable: served input -> (activations of `layer_name`, probabilities), the layer name)."""
+    layer = _layer(model, layer_name)
+    joint = _model(model.input, [layer.output, _single(model.outputs)], "explain_stage")
+    return (lambda x: joint(x, training=False)), layer_name
+
+
+def _is_convolution(layer):
+    """Our convolution layers (and Keras's), not the transposed ones of a decoder's up path."""
+    kernel_rank = len(getattr(layer, "kernel_size", ()) or ())
+    return kernel_rank > 0 and hasattr(layer, "filters") and "Transpose" not in type(layer).__name__
+
+
+def _layer(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        raise ValueError(f"model {model.name}: no layer named '{name}' in its own graph") from None
+
+
+def _single(outputs):
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
