@@ -502,3 +502,23 @@ def zoo_command(name, run_dir, as_json):
             click.echo(json.dumps(rows, indent=2))
         return
     click.echo(json.dumps(data, indent=2) if as_json else "\n".join(summary.format_table(data)))
+
+
+@main.command("explain")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--method", default="saliency", show_default=True,
+              type=click.Choice(["gradcam", "saliency", "smoothgrad", "integrated-gradients"]))
+@click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
+@click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the last convolution stage.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Default: RUN/explanations for a run folder, ./explanations for an export.")
+@user_errors
+def explain(model, files, method, target, layer, out_dir):
+    """Explain what drove MODEL's prediction (a run folder or an export) on FILES: maps in each
+    domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy."""
+    quiet_tensorflow()
+    from serving import explain as explaining
+
+    for line in explaining.explain(model, files, method, target, out_dir, layer):
+        click.echo(line)
