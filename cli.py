@@ -522,3 +522,19 @@ def explain(model, files, method, target, layer, out_dir):
 
     for line in explaining.explain(model, files, method, target, out_dir, layer):
         click.echo(line)
+
+
+@main.command("visualize")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--input", "input_file", default=None, type=click.Path(),
+              help="A file whose feature maps to draw; default: the run's first test example.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Default: RUN/visualize.")
+@user_errors
+def visualize(run, input_file, out_dir):
+    """Draw a RUN's first-layer filters, the feature maps of one input at every convolution
+    stage, and its training curves (PNGs)."""
+    quiet_tensorflow()
+    from pipelines.core import visualize as drawing
+
+    for path in drawing.visualize(run, input_file, out_dir):
+        click.echo(path)

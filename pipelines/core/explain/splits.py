@@ -42,21 +42,28 @@ def at_layer(model, layer_name):
 def conv_stage(model, layer_name=None):
     """For Grad-CAM: (served input -> (activations, probabilities), stage name) at `layer_name`,
     or after the last convolution of the model's own graph with its norm/activation layers."""
-    if layer_name is not None:
-        return stage_model(model, layer_name)
-    convs = [i for i, layer in enumerate(model.layers) if _is_convolution(layer)]
-    if not convs:
-        nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)
-                  or any(_is_convolution(inner) for inner in getattr(layer, "_layers", ()))]
+    return stage_model(model, layer_name or convolution_stages(model)[-1])
+
+
+def convolution_stages(model):
+    """Names of the layers ending each convolution stage of the model's own graph (the
+    convolution, or the batch norm / activation layers right after it), in graph order."""
+    stages = []
+    for index, layer in enumerate(model.layers):
+        if not _is_convolution(layer):
+            continue
+        shape = tuple(layer.output.shape)
+        while (index + 1 < len(model.layers) and isinstance(model.layers[index + 1], _STAGE_TAIL)
+               and tuple(model.layers[index + 1].output.shape) == shape):
+            index += 1
+        stages.append(model.layers[index].name)
+    if not stages:
+        nested = [layer.name for layer in model.layers
+                  if any(_is_convolution(inner) for inner in all_layers(layer))]
         where = f" (its convolutions are inside {', '.join(nested)})" if nested else ""
         raise ValueError(f"model {model.name}: Grad-CAM needs a convolution layer in the model's own "
                          f"graph{where}; use --method saliency, smoothgrad or integrated-gradients")
-    index = convs[-1]
-    shape = tuple(model.layers[index].output.shape)
-    while (index + 1 < len(model.layers) and isinstance(model.layers[index + 1], _STAGE_TAIL)
-           and tuple(model.layers[index + 1].output.shape) == shape):
-        index += 1
-    return stage_model(model, model.layers[index].name)
+    return stages
 
 
 def stage_model(model, layer_name):
@@ -64,6 +71,19 @@ def stage_model(model, layer_name):
     layer = _layer(model, layer_name)
     joint = _model(model.input, [layer.output, _single(model.outputs)], "explain_stage")
     return (lambda x: joint(x, training=False)), layer_name
+
+
+def all_layers(layer):
+    """`layer` and every layer inside it (nested models, wrappers such as test-time flips)."""
+    return list(layer._flatten_layers(include_self=True, recursive=True))
+
+
+def first_convolution(model):
+    """The first convolution layer of `model`, nested ones included (its filters see the input)."""
+    for layer in all_layers(model):
+        if _is_convolution(layer):
+            return layer
+    raise ValueError(f"model {model.name}: no convolution layer")
 
 
 def _is_convolution(layer):
