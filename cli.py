@@ -538,3 +538,18 @@ def visualize(run, input_file, out_dir):
 
     for path in drawing.visualize(run, input_file, out_dir):
         click.echo(path)
+
+
+@main.command("report")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@user_errors
+def report(run):
+    """Write RUN/report.html again: config, data, curves, metrics, confusion matrix, the most
+    confident errors with explanations, first-layer filters, the export and its signatures."""
+    quiet_tensorflow()
+    from serving import explain as explaining
+
+    path, notes = explaining.report_run(run)
+    for note in notes:
+        click.echo(note)
+    click.echo(f"report: {path}")

@@ -208,4 +208,7 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
         model = runs.load_model(pipeline, run_dir / runs.MODEL)
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
+    from pipelines.core import report  # report.html (the export fills in its section later)
+
+    report.write(run_dir, pipeline, model, splits, metrics, record)
     return Run(run_dir, record, splits, model, metrics, weights_sha256=digest)

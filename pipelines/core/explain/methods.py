@@ -29,7 +29,7 @@ def score(probabilities, target):
 
 def gradients(head, features, target):
     """d score / d features, same shape as `features` (a float tensor)."""
-    features = tf.convert_to_tensor(features, tf.float32)
+    features = tf.cast(features, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(features)
         value = score(tf.cast(head(features), tf.float32), target)

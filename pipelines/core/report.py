@@ -1,0 +1,179 @@
+"""`report.html`: one self-contained page per run (images embedded as base64, no network),
+written when training ends and again by `cnn report RUN`.
+
+It holds the config, the data (sources, split sizes, class counts), the training curves, the
+test metrics (each number also in a `data-value` attribute, exactly as in metrics.json), the
+confusion matrix and per-class precision and recall, the most confident test errors each with
+its explanation (saliency through the whole model, drawn by the pipeline's
+`render_explanation`), the first-layer filters, and the export with its signatures. The export
+section sits between markers, so the export step fills it in without redrawing the rest.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import pathlib
+import tempfile
+
+import numpy as np
+
+from pipelines.core import evaluation, files, visualize
+from pipelines.core.explain import explainer as explaining
+from pipelines.core.explain import render, splits as cuts
+
+REPORT = "report.html"
+ERRORS = 4  # most confident errors shown, each with its explanation
+EXPORT_START, EXPORT_END = "<!-- export -->", "<!-- /export -->"
+STYLE = """body { font-family: sans-serif; margin: 2em; max-width: 70em; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
+th { background: #eee; text-align: left; } img { max-width: 100%; } .error { margin-bottom: 1.5em; }
+iframe { width: 100%; height: 8em; border: 1px solid #ccc; }"""
+
+
+def _image(path, alt):
+    data = base64.b64encode(pathlib.Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(rows, header=None):
+    head = "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _number(value, key):
+    """A metric cell: 4 decimals shown, the exact value in `data-value` (for checks)."""
+    shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f'<span class="metric" data-key="{html.escape(key)}" data-value="{value!r}">{shown}</span>'
+
+
+def _config_section(record):
+    rows = [[html.escape(k), html.escape(json.dumps(v))] for k, v in record["config"].items()]
+    recipe = f"<p>recipe: {html.escape(str(record['recipe']))}</p>" if record.get("recipe") else ""
+    return f"<h2>Config</h2>{recipe}{_table(rows, ['setting', 'value'])}"
+
+
+def _data_section(record, data_splits):
+    counts = record["splits"].get("counts", {})
+    sources = [["data", html.escape(str(record["data"]))], ["test data", html.escape(str(record.get("test_data")))],
+               ["splits", html.escape(str(record["splits"].get("data", "")))],
+               ["test split", html.escape(str(record["splits"].get("test", "")))]]
+    text = f"<h2>Data</h2>{_table(sources)}"
+    names = record["class_names"]
+    header = ["split", "examples", *names]
+    rows = []
+    for split in ("train", "val", "test"):
+        examples = getattr(data_splits, split, None) if data_splits is not None else None
+        per_class = [""] * len(names)
+        if examples is not None and len(examples) and np.asarray(examples.labels).ndim == 1:
+            per_class = np.bincount(np.asarray(examples.labels, np.int64), minlength=len(names)).tolist()
+        rows.append([split, counts.get(split, len(examples) if examples is not None else 0), *per_class])
+    return text + "<h3>Split sizes and class counts</h3>" + _table(rows, header)
+
+
+def _metrics_section(metrics, scratch, title):
+    scalars = evaluation.headline(metrics)
+    text = "<h2>Test metrics</h2>" + _table([[html.escape(k), _number(v, k)] for k, v in scalars.items()],
+                                            ["metric", "value"])
+    if "per_class" in metrics:
+        rows = [[html.escape(name), _number(v["precision"], f"{name}/precision"),
+                 _number(v["recall"], f"{name}/recall"), v["support"]] for name, v in metrics["per_class"].items()]
+        text += "<h3>Per class</h3>" + _table(rows, ["class", "precision", "recall", "support"])
+    if "confusion_matrix" in metrics:
+        path = scratch / "confusion.png"
+        evaluation.plot_confusion_matrix(metrics["confusion_matrix"], metrics["class_names"], path, title)
+        text += "<h3>Confusion matrix</h3>" + _image(path, "confusion matrix")
+    return text
+
+
+def most_confident_errors(labels, probabilities, count=ERRORS):
+    """Indices of the wrongly predicted examples, the most confident first."""
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=-1)
+    wrong = np.flatnonzero(predicted != labels)
+    return wrong[np.argsort(-probabilities[wrong].max(axis=-1), kind="stable")][:count]
+
+
+def _embed(path, alt):
+    path = pathlib.Path(path)
+    if path.suffix == ".png":
+        return _image(path, alt)
+    if path.suffix == ".html":
+        return f'<iframe title="{html.escape(alt)}" srcdoc="{html.escape(path.read_text())}"></iframe>'
+    return ""
+
+
+def _errors_section(pipeline, model, examples, class_names, scratch, batch_size):
+    """The most confident test errors with their saliency maps; '' for per-position tasks."""
+    if examples is None or not len(examples) or np.asarray(examples.labels).ndim != 1:
+        return ""
+    labels, probabilities = pipeline.predict_examples(model.predict_on_batch, examples, batch_size)
+    if np.asarray(probabilities).ndim != 2:
+        return ""
+    chosen = most_confident_errors(labels, probabilities)
+    if not len(chosen):
+        return "<h2>Most confident errors</h2><p>No test errors.</p>"
+    explainer = explaining.for_model(model, pipeline)
+    inputs, _ = next(iter(pipeline.input_dataset(examples.take(chosen), len(chosen))))
+    inputs = np.asarray(inputs).astype(pipeline.input_spec().dtype.as_numpy_dtype)  # as served
+    parts = ["<h2>Most confident errors</h2><p>Saliency (|d p / d input|, through the whole model) "
+             "for the predicted class.</p>"]
+    for row, index in enumerate(chosen):
+        true, predicted = class_names[labels[index]], class_names[int(probabilities[index].argmax())]
+        title = (f"test example {index}: true {true}, predicted {predicted} "
+                 f"({probabilities[index].max():.3f})")
+        batch = inputs[row:row + 1]
+        maps = {predicted: explainer.maps(batch, "saliency", int(probabilities[index].argmax()))[0]}
+        rendering = pipeline.render_explanation(title, batch[0], None, maps, str(scratch / f"error{row}"), model)
+        pictures = "".join(_embed(f, title) for f in rendering.files)
+        parts.append(f'<div class="error"><h4>{html.escape(title)}</h4>{pictures}</div>')
+    return "".join(parts)
+
+
+def export_section(export_path=None, signatures=()):
+    """The export's path and signatures [(name, {input: spec}, {output: spec})], between markers."""
+    if export_path is None:
+        body = "<p>Not exported yet (<code>cnn export RUN</code>; <code>cnn report RUN</code> then lists it).</p>"
+    else:
+        rows = [[html.escape(name), html.escape(", ".join(f"{k}: {v}" for k, v in inputs.items())),
+                 html.escape(", ".join(f"{k}: {v}" for k, v in outputs.items()))] for name, inputs, outputs in signatures]
+        body = f"<p>SavedModel: <code>{html.escape(str(export_path))}</code></p>" + _table(rows, ["signature", "inputs", "outputs"])
+    return f"{EXPORT_START}<h2>Export</h2>{body}{EXPORT_END}"
+
+
+def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
+    """Write `<run_dir>/report.html`; `export` is (path, signatures) or None. Its path."""
+    run_dir = pathlib.Path(run_dir)
+    title = f"{record['pipeline']}: {run_dir.name}"
+    with tempfile.TemporaryDirectory(prefix="cnn-report-") as folder:
+        scratch = pathlib.Path(folder)
+        parts = [f"<h1>{html.escape(title)}</h1><p>created {html.escape(str(record.get('created', '')))}</p>",
+                 _config_section(record), _data_section(record, data_splits)]
+        history = run_dir / "history.csv"
+        if history.is_file() and visualize.read_history(history):
+            curves = visualize.curves_png(scratch / "curves.png", visualize.read_history(history), title)
+            parts.append("<h2>Training curves</h2>" + _image(curves, "training curves"))
+        parts.append(_metrics_section(metrics, scratch, title))
+        test = data_splits.test if data_splits is not None else None
+        parts.append(_errors_section(pipeline, model, test, record["class_names"], scratch,
+                                     pipeline.config.batch_size))
+        conv = cuts.first_convolution(model)
+        filters = visualize.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
+        parts.append("<h2>First-layer filters</h2>" + _image(filters, "first-layer filters"))
+        parts.append(export_section(*(export or (None,))))
+        page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+                f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    return files.write_text(run_dir / REPORT, page)
+
+
+def set_export(run_dir, export_path, signatures):
+    """Fill in the export section of an existing report (after `cnn train` exports)."""
+    path = pathlib.Path(run_dir) / REPORT
+    if not path.is_file():
+        return None
+    page = path.read_text()
+    start, end = page.find(EXPORT_START), page.find(EXPORT_END)
+    if start < 0 or end < 0:
+        return None
+    return files.write_text(path, page[:start] + export_section(export_path, signatures) + page[end + len(EXPORT_END):])
