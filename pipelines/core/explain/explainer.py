@@ -27,7 +27,8 @@ class Explainer:
     notes: list = dataclasses.field(default_factory=list)  # said once to the user (fallbacks)
 
     def maps(self, batch, method, target):
-        """(B, *features spatial) maps of `method` for class index `target`."""
+        """(B, *features spatial) maps of `method` for class index `target` (an int, or one
+        per example)."""
         features = self.features(batch)
         if method == "gradcam":
             if self.stage is None:

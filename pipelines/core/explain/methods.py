@@ -21,14 +21,22 @@ METHODS = ("gradcam", "saliency", "smoothgrad", "integrated-gradients")
 
 
 def score(probabilities, target):
-    """(B,) the probability of class `target`, averaged over positions: (B, ..., K) -> (B,)."""
-    chosen = probabilities[..., target]
+    """(B,) the probability of class `target` (an int, or one per example (B,)), averaged over
+    positions: (B, ..., K) -> (B,)."""
+    target = np.asarray(target)
+    if target.ndim == 0:
+        chosen = probabilities[..., int(target)]
+    else:
+        one_hot = tf.one_hot(target, probabilities.shape[-1], dtype=probabilities.dtype)  # (B, K)
+        one_hot = tf.reshape(one_hot, [-1] + [1] * (probabilities.shape.rank - 2) + [probabilities.shape[-1]])
+        chosen = tf.reduce_sum(probabilities * one_hot, axis=-1)
     axes = list(range(1, chosen.shape.rank))
     return tf.reduce_mean(chosen, axis=axes) if axes else chosen
 
 
 def gradients(head, features, target):
-    """d score / d features, same shape as `features` (a float tensor)."""
+    """d score / d features, same shape as `features`; examples are independent (inference), so
+    the gradient of the summed scores is each example's own."""
     features = tf.cast(features, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(features)
@@ -46,23 +54,27 @@ def saliency(head, features, target, channels=True):
     return reduce_channels(gradients(head, features, target), channels)
 
 
-def _batched_gradients(head, copies, target, chunk=16):
-    """Gradients of (N, *features) copies of one example's features, `chunk` at a time."""
-    return np.concatenate([np.asarray(gradients(head, copies[i:i + chunk], target))
+def _batched_gradients(head, copies, target, chunk=64):
+    """Gradients of (N, *features) inputs with targets (N,), `chunk` at a time."""
+    return np.concatenate([np.asarray(gradients(head, copies[i:i + chunk], target[i:i + chunk]))
                            for i in range(0, len(copies), chunk)])
+
+
+def _per_example(target, count):
+    return np.broadcast_to(np.asarray(target, np.int64), (count,))
 
 
 def smoothgrad(head, features, target, channels=True, samples=16, noise=0.15, seed=0):
     """Gradients averaged over `samples` copies with Gaussian noise of `noise` times each
     example's value range."""
     features = np.asarray(features, np.float32)
-    generator = np.random.default_rng(seed)
-    result = []
-    for example in features:
-        sigma = noise * max(float(example.max() - example.min()), 1e-6)
-        noisy = example + sigma * generator.standard_normal((samples, *example.shape)).astype(np.float32)
-        result.append(_batched_gradients(head, noisy, target).mean(axis=0))
-    return reduce_channels(np.stack(result), channels)
+    axes = tuple(range(1, features.ndim))
+    sigma = noise * np.maximum(features.max(axis=axes, keepdims=True) - features.min(axis=axes, keepdims=True), 1e-6)
+    noise_draws = np.random.default_rng(seed).standard_normal((samples, *features.shape)).astype(np.float32)
+    noisy = (features + sigma * noise_draws).reshape(-1, *features.shape[1:])  # (samples * B, ...)
+    targets = np.tile(_per_example(target, len(features)), samples)
+    grads = _batched_gradients(head, noisy, targets).reshape(samples, *features.shape)
+    return reduce_channels(grads.mean(axis=0), channels)
 
 
 def integrated_gradients(head, features, target, channels=True, steps=32):
@@ -70,11 +82,10 @@ def integrated_gradients(head, features, target, channels=True, steps=32):
     a Riemann sum whose total approaches score(x) - score(0) (completeness)."""
     features = np.asarray(features, np.float32)
     alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
-    result = []
-    for example in features:
-        path = alphas.reshape(-1, *([1] * example.ndim)) * example  # (steps, *features)
-        result.append(example * _batched_gradients(head, path, target).mean(axis=0))
-    attributions = np.stack(result)
+    path = (alphas.reshape(-1, *([1] * features.ndim)) * features).reshape(-1, *features.shape[1:])
+    targets = np.tile(_per_example(target, len(features)), steps)
+    grads = _batched_gradients(head, path, targets).reshape(steps, *features.shape)
+    attributions = features * grads.mean(axis=0)
     attributions = attributions.sum(axis=-1) if channels else attributions
     return np.abs(attributions)
 
