@@ -1,24 +1,23 @@
-"""Trained runs for the explanation, visualisation and report tests, trained once per test
-process (like tests/serving_exports.py): a digits run good enough for the deletion test, and
-tiny runs of the other domains."""
+"""Runs for the explanation, visualisation and report tests, made once per test process (like
+tests/serving_exports.py): one trained digits run (with its export), good enough for the
+deletion test, and untrained run folders of the other domains: drawing a map in a domain's
+form needs the model's shapes and layers, not a trained model."""
 import atexit
 import functools
 import pathlib
 import shutil
 import tempfile
 
-import pytest
+from factories import make_pipeline, train_bundled
 
-from factories import train_bundled
-
-DIGITS = ["epochs=4", "filters=16,32,32", "dense_units=32"]  # 16x16 inputs; ~95% on bundled digits
-TINY = {
-    "audio": ["epochs=1", "bundled_per_class=4", "clip_seconds=0.25", "width=8", "n_mels=16"],
-    "text": ["epochs=1", "bundled_size=200", "sequence_length=16", "filters=8", "embedding_dim=16",
-             "max_tokens=500"],
-    "volumes": ["epochs=1", "shape=16,16,16", "filters=4,8", "bundled_count=8", "batch_size=4", "max_shift=1"],
-    "segment": ["epochs=1", "shape=16,16,16", "base_filters=4", "depth=2", "bundled_count=6", "batch_size=4"],
+DIGITS = ["epochs=4", "filters=16,32,32", "dense_units=32"]  # 16x16 inputs; ~80% on bundled digits
+UNTRAINED = {
+    "audio": (["clip_seconds=0.25", "width=8", "n_mels=16"], ["0", "1", "2"]),
+    "text": (["sequence_length=16", "filters=8", "embedding_dim=16", "max_tokens=500"], ["negative", "positive"]),
+    "volumes": (["shape=16,16,16", "filters=4,8"], ["healthy", "lesion"]),
+    "segment": (["shape=16,16,16", "base_filters=4", "depth=2"], ["background", "organ", "lesion"]),
 }
+TEXTS = ["the film was not great but the acting was wonderful", "a dull and boring plot", "great fun"]
 
 
 @functools.cache
@@ -29,9 +28,50 @@ def root():
 
 
 @functools.cache
-def trained(name):
-    """(pipeline, finished Run with its export) of `name` on its bundled data."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_SUITE_DATA", str(root() / "cache"))  # generated phantoms go here
-        pipeline, run, _ = train_bundled(name, root() / name, DIGITS if name == "digits" else TINY[name])
+def trained_digits():
+    """(pipeline, finished Run with its export) of digits on the bundled data."""
+    pipeline, run, _ = train_bundled("digits", root() / "digits", DIGITS)
     return pipeline, run
+
+
+@functools.cache
+def untrained_run(name):
+    """(pipeline, run folder, model) of `name`: model.keras with initial weights and its record."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipelines.core import checkpoints, runs
+    from pipelines.core.config import to_dict
+
+    settings, class_names = UNTRAINED[name]
+    pipeline = make_pipeline(name, *settings)
+    if name == "text":
+        pipeline.adapt(tf.data.Dataset.from_tensor_slices((TEXTS, np.zeros(len(TEXTS), np.int64))))
+    model = pipeline.build_model(len(class_names))
+    run_dir = root() / f"untrained-{name}"
+    run_dir.mkdir()
+    runs.write_record(run_dir, {"pipeline": name, "config": to_dict(pipeline.config), "data": "bundled",
+                                "test_data": None, "data_dir": None, "class_names": class_names,
+                                "splits": {}})
+    checkpoints.save_model(model, run_dir / runs.MODEL)
+    return pipeline, run_dir, model
+
+
+@functools.cache
+def exported(name):
+    """The export of `untrained_run(name)`."""
+    from serving import export
+
+    pipeline, _, model = untrained_run(name)
+    return export.export(model, pipeline, UNTRAINED[name][1], root() / "exports")
+
+
+@functools.cache
+def scans():
+    """({"volumes": a phantom scan, "segment": a phantom image}: NIfTI files with their affines)."""
+    from datasets.synthetic import phantoms
+
+    manifest = phantoms.write_classification(root() / "phantoms", count=1)
+    pairs = phantoms.write_segmentation(root() / "phantoms", count=1)
+    return {"volumes": next(manifest.parent.rglob("*.nii.gz")),
+            "segment": next((pairs / "imagesTr").glob("*.nii.gz"))}

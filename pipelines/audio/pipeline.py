@@ -247,6 +247,8 @@ class Audio(Pipeline):
         importance per frame (`_frames.npy`) and per sample (`_samples.npy`, the waveform's
         resolution). A map over the waveform (from an export's signature) is summed into the
         frames it falls in and drawn as a band over the spectrogram."""
+        import numpy as np
+
         from pipelines.core.explain import render
 
         c = self.config

@@ -270,8 +270,11 @@ class Text(Pipeline):
 
         if model is None:
             raise ValueError(f"{path}: drawing tokens needs the run's model (its vocabulary)")
+        import tensorflow as tf
+
         vectorize = model.get_layer("vectorize")
-        ids = np.asarray(vectorize(model.get_layer("repair_utf8")(np.asarray([example], dtype=object))))[0]
+        text = tf.reshape(tf.convert_to_tensor(np.asarray(example, dtype=object)), [1])
+        ids = np.asarray(vectorize(model.get_layer("repair_utf8")(text)))[0]
         vocabulary = vectorize.get_vocabulary()
         real = np.flatnonzero(ids)  # padding (0) is not a token of the text
         tokens = [vocabulary[i] for i in ids[real]]

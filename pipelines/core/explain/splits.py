@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import tensorflow as tf
 
 # Layers that keep a convolution's output shape and belong to its stage (norm, activation).
 _STAGE_TAIL = (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU,
@@ -36,7 +37,8 @@ def at_layer(model, layer_name):
     layer = _layer(model, layer_name)
     front = _model(model.input, layer.output, "explain_front")
     back = _model(layer.output, model.outputs, "explain_back")
-    return Split(lambda x: front(x, training=False), lambda f: _single(back(f, training=False)), layer_name)
+    return Split(lambda x: front(tf.convert_to_tensor(x), training=False),  # (strings too)
+                 lambda f: _single(back(f, training=False)), layer_name)
 
 
 def conv_stage(model, layer_name=None):
