@@ -35,8 +35,9 @@ def trained_digits():
 
 
 @functools.cache
-def untrained_run(name):
-    """(pipeline, run folder, model) of `name`: model.keras with initial weights and its record."""
+def untrained_run(name, *extra):
+    """(pipeline, run folder, model) of `name` (`extra` settings over the defaults here):
+    model.keras with initial weights and its record."""
     import numpy as np
     import tensorflow as tf
 
@@ -44,11 +45,11 @@ def untrained_run(name):
     from pipelines.core.config import to_dict
 
     settings, class_names = UNTRAINED[name]
-    pipeline = make_pipeline(name, *settings)
+    pipeline = make_pipeline(name, *settings, *extra)
     if name == "text":
         pipeline.adapt(tf.data.Dataset.from_tensor_slices((TEXTS, np.zeros(len(TEXTS), np.int64))))
     model = pipeline.build_model(len(class_names))
-    run_dir = root() / f"untrained-{name}"
+    run_dir = root() / "-".join(["untrained", name, *extra]).replace("=", "_").replace(",", "_")
     run_dir.mkdir()
     runs.write_record(run_dir, {"pipeline": name, "config": to_dict(pipeline.config), "data": "bundled",
                                 "test_data": None, "data_dir": None, "class_names": class_names,
