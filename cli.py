@@ -547,9 +547,9 @@ def report(run):
     """Write RUN/report.html again: config, data, curves, metrics, confusion matrix, the most
     confident errors with explanations, first-layer filters, the export and its signatures."""
     quiet_tensorflow()
-    from serving import explain as explaining
+    from serving import explain_report
 
-    path, notes = explaining.report_run(run)
+    path, notes = explain_report.report_run(run)
     for note in notes:
         click.echo(note)
     click.echo(f"report: {path}")

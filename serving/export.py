@@ -81,7 +81,7 @@ def export_trained(run, pipeline, root, name=None, version=None):
                   examples=run.held_out)
     runs.record_export(run.run_dir, run.record, path)
     run.export_path = path
-    from serving import explain  # the run's report.html lists the export and its signatures
+    from serving import explain_report  # the run's report.html lists the export and its signatures
 
-    explain.report_export(run.run_dir, path)
+    explain_report.report_export(run.run_dir, path)
     return path

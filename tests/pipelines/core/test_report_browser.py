@@ -1,0 +1,73 @@
+"""report.html in a real headless browser (Chromium): the page renders offline, every image
+loads, and the numbers shown are those of metrics.json."""
+import html.parser
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from explain_runs import trained_digits
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+# Appended to a copy of the page: after load, record how many images decoded (naturalWidth > 0).
+PROBE = """<script>window.addEventListener("load", () => {
+  const images = [...document.images];
+  const probe = document.createElement("div");
+  probe.id = "probe";
+  probe.dataset.total = images.length;
+  probe.dataset.loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.appendChild(probe);
+});</script>"""
+
+
+def _browser():
+    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+
+
+class _Dom(html.parser.HTMLParser):
+    """The probe's attributes, and every metric span's key, exact value and shown text."""
+
+    def __init__(self):
+        super().__init__()
+        self.probe, self.metrics, self._open = {}, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id") == "probe":
+            self.probe = attrs
+        if attrs.get("class") == "metric":
+            self._open = [attrs["data-key"], attrs["data-value"], ""]
+            self.metrics.append(self._open)
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chromium on this machine (make test installs Debian's "
+                                               "`chromium` where it can: apt-get install -y chromium)")
+def test_report_renders_with_every_image_and_the_metrics(tmp_path):
+    _, run = trained_digits()
+    page = tmp_path / "report.html"
+    page.write_text((run.run_dir / "report.html").read_text().replace("</body>", PROBE + "</body>"))
+    result = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    dom = _Dom()
+    dom.feed(result.stdout)
+    assert dom.probe, result.stderr[-2000:]
+    assert int(dom.probe["data-total"]) >= 5  # curves, confusion matrix, errors, filters
+    assert dom.probe["data-loaded"] == dom.probe["data-total"]
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    shown = {key: (float(value), text) for key, value, text in dom.metrics}
+    for key in ("loss", "accuracy"):
+        assert shown[key][0] == metrics[key] and shown[key][1] == f"{metrics[key]:.4f}"
+    for name, values in metrics["per_class"].items():
+        for measure in ("precision", "recall"):
+            assert shown[f"{name}/{measure}"][0] == values[measure]
+            assert shown[f"{name}/{measure}"][1] == f"{values[measure]:.4f}"
