@@ -20,7 +20,7 @@ import numpy as np
 
 from pipelines.core import evaluation, files, visualize
 from pipelines.core.explain import explainer as explaining
-from pipelines.core.explain import render, splits as cuts
+from pipelines.core.explain import splits as cuts
 
 REPORT = "report.html"
 ERRORS = 4  # most confident errors shown, each with its explanation
@@ -54,7 +54,7 @@ def _config_section(record):
     return f"<h2>Config</h2>{recipe}{_table(rows, ['setting', 'value'])}"
 
 
-def _data_section(record, data_splits):
+def _data_section(record, data_splits, per_class=True):
     counts = record["splits"].get("counts", {})
     sources = [["data", html.escape(str(record["data"]))], ["test data", html.escape(str(record.get("test_data")))],
                ["splits", html.escape(str(record["splits"].get("data", "")))],
@@ -65,11 +65,12 @@ def _data_section(record, data_splits):
     rows = []
     for split in ("train", "val", "test"):
         examples = getattr(data_splits, split, None) if data_splits is not None else None
-        per_class = [""] * len(names)
-        if examples is not None and len(examples) and np.asarray(examples.labels).ndim == 1:
-            per_class = np.bincount(np.asarray(examples.labels, np.int64), minlength=len(names)).tolist()
-        rows.append([split, counts.get(split, len(examples) if examples is not None else 0), *per_class])
-    return text + "<h3>Split sizes and class counts</h3>" + _table(rows, header)
+        per_class_counts = [""] * len(names)
+        if per_class and examples is not None and len(examples):
+            per_class_counts = np.bincount(np.asarray(examples.labels, np.int64), minlength=len(names)).tolist()
+        rows.append([split, counts.get(split, len(examples) if examples is not None else 0),
+                     *(per_class_counts if per_class else [])])
+    return text + "<h3>Split sizes and class counts</h3>" + _table(rows, header if per_class else header[:2])
 
 
 def _metrics_section(metrics, scratch, title):
@@ -105,12 +106,10 @@ def _embed(path, alt):
 
 
 def _errors_section(pipeline, model, examples, class_names, scratch, batch_size):
-    """The most confident test errors with their saliency maps; '' for per-position tasks."""
-    if examples is None or not len(examples) or np.asarray(examples.labels).ndim != 1:
+    """The most confident test errors with their saliency maps (classifiers)."""
+    if examples is None or not len(examples):
         return ""
     labels, probabilities = pipeline.predict_examples(model.predict_on_batch, examples, batch_size)
-    if np.asarray(probabilities).ndim != 2:
-        return ""
     chosen = most_confident_errors(labels, probabilities)
     if not len(chosen):
         return "<h2>Most confident errors</h2><p>No test errors.</p>"
@@ -146,18 +145,20 @@ def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
     """Write `<run_dir>/report.html`; `export` is (path, signatures) or None. Its path."""
     run_dir = pathlib.Path(run_dir)
     title = f"{record['pipeline']}: {run_dir.name}"
+    classifier = "confusion_matrix" in metrics  # one class per example (not per voxel)
     with tempfile.TemporaryDirectory(prefix="cnn-report-") as folder:
         scratch = pathlib.Path(folder)
         parts = [f"<h1>{html.escape(title)}</h1><p>created {html.escape(str(record.get('created', '')))}</p>",
-                 _config_section(record), _data_section(record, data_splits)]
+                 _config_section(record), _data_section(record, data_splits, classifier)]
         history = run_dir / "history.csv"
         if history.is_file() and visualize.read_history(history):
             curves = visualize.curves_png(scratch / "curves.png", visualize.read_history(history), title)
             parts.append("<h2>Training curves</h2>" + _image(curves, "training curves"))
         parts.append(_metrics_section(metrics, scratch, title))
         test = data_splits.test if data_splits is not None else None
-        parts.append(_errors_section(pipeline, model, test, record["class_names"], scratch,
-                                     pipeline.config.batch_size))
+        if classifier:
+            parts.append(_errors_section(pipeline, model, test, record["class_names"], scratch,
+                                         pipeline.config.batch_size))
         conv = cuts.first_convolution(model)
         filters = visualize.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
         parts.append("<h2>First-layer filters</h2>" + _image(filters, "first-layer filters"))

@@ -5,14 +5,14 @@ import keras
 import numpy as np
 import pytest
 
-from explain_runs import trained
+from explain_runs import trained_digits
 from pipelines.core.explain import explainer as explaining
 from pipelines.core.explain import methods, splits
 
 
 @pytest.fixture(scope="module")
 def digits():
-    pipeline, run = trained("digits")
+    pipeline, run = trained_digits()
     test = run.splits.test
     inputs, labels = next(iter(pipeline.input_dataset(test.take(np.arange(64)), 64)))
     return pipeline, run, np.asarray(inputs, np.float32), np.asarray(labels)
@@ -84,11 +84,9 @@ def test_integrated_gradients_add_up_to_the_score_difference(digits):
     explainer = explaining.for_model(run.model, pipeline)
     x = images[:1]
     target = int(labels[0])
-    signed = []
     path = (np.arange(128, dtype=np.float32)[:, None, None, None] + 0.5) / 128 * x
     grads = np.asarray(methods.gradients(explainer.head, path, target)).mean(0)
     total = float((x[0] * grads).sum())
-    signed.append(total)
     p = explainer.probabilities(np.concatenate([x, np.zeros_like(x)]))[:, target]
     assert total == pytest.approx(p[0] - p[1], abs=0.02)
 
