@@ -130,6 +130,15 @@ def _errors_section(pipeline, model, examples, class_names, scratch, batch_size)
     return "".join(parts)
 
 
+def _filters_section(model, scratch):
+    try:
+        conv = cuts.first_convolution(model)
+    except ValueError as error:  # a pipeline of one's own need not convolve
+        return f"<h2>First-layer filters</h2><p>{html.escape(str(error))}</p>"
+    filters = visualize.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
+    return "<h2>First-layer filters</h2>" + _image(filters, "first-layer filters")
+
+
 def export_section(export_path=None, signatures=()):
     """The export's path and signatures [(name, {input: spec}, {output: spec})], between markers."""
     if export_path is None:
@@ -159,9 +168,7 @@ def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
         if classifier:
             parts.append(_errors_section(pipeline, model, test, record["class_names"], scratch,
                                          pipeline.config.batch_size))
-        conv = cuts.first_convolution(model)
-        filters = visualize.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
-        parts.append("<h2>First-layer filters</h2>" + _image(filters, "first-layer filters"))
+        parts.append(_filters_section(model, scratch))
         parts.append(export_section(*(export or (None,))))
         page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
                 f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
