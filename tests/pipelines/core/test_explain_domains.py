@@ -65,6 +65,20 @@ def test_volume_maps_are_nifti_on_the_scans_grid(tmp_path):
     assert written.get_data_dtype() == np.float32 and np.asarray(written.dataobj).max() > 0
     assert np.load(f"{stem}.npy").shape == original.shape
     assert (tmp_path / f"{stem.name}.png").is_file()
+    # read back as the scan is read (reoriented, fitted), the map is the network-grid map
+    pipeline, _, model = untrained_run("volumes")
+    example, _ = pipeline.explain_input(str(scan))
+    expected = explaining.for_model(model, pipeline).maps(example[None], "gradcam", 1)[0]
+    read_back, _ = pipeline.explain_input(f"{stem}.nii.gz")
+    inside = tuple(slice(max(0, p), min(w, p + s))
+                   for p, s, w in zip(_placement(pipeline, scan), original.shape, pipeline.shape))
+    assert np.allclose(read_back[..., 0][inside], expected[inside], atol=1e-6 * expected.max())
+
+
+def _placement(pipeline, scan):
+    """Where the scan's voxels sit in the network's window (its centre padding)."""
+    _, (volume, (pad_before, offsets)) = pipeline.explain_input(str(scan))
+    return [p - o for p, o in zip(pad_before, offsets)]
 
 
 def test_segment_gives_one_map_per_class(tmp_path):
