@@ -15,7 +15,7 @@ UNTRAINED = {
     "audio": (["clip_seconds=0.25", "width=8", "n_mels=16"], ["0", "1", "2"]),
     "text": (["sequence_length=16", "filters=8", "embedding_dim=16", "max_tokens=500"], ["negative", "positive"]),
     "volumes": (["shape=16,16,16", "filters=4,8"], ["healthy", "lesion"]),
-    "segment": (["shape=16,16,16", "base_filters=4", "depth=2"], ["background", "organ", "lesion"]),
+    "segment": (["shape=8,8,8", "base_filters=4", "depth=2"], ["background", "organ", "lesion"]),
 }
 TEXTS = ["the film was not great but the acting was wonderful", "a dull and boring plot", "great fun"]
 
