@@ -54,6 +54,10 @@ of your own registers itself when its module is imported):
                                                # training; None bound: each example's own; None: no
                                                # continuous input (text)
         def write_example(self, example, stem): ...  # one raw example as a file (PNG, WAV, NIfTI)
+        explain_layer = "embedding"            # maps over this layer's output (default: the served input)
+        def explain_input(self, path): ...     # (example, context) for `cnn explain`; default read_file
+        def render_explanation(self, path, example, context, maps, prefix, model=None): ...
+                                               # the maps in the domain's own form (+ .npy)
 
 The framework (pipelines/core/: sources, training, evaluation; serving/: export) then provides, for
 every pipeline: source parsing (`bundled`, `tfds:NAME`, class folders, train/test folders, CSV
