@@ -21,10 +21,8 @@ class Explainer:
     head: object  # features -> probabilities (B, ..., K)
     channels: bool  # the features' last axis is channels (reduced in the maps)
     stage: object = None  # served input batch -> (activations, probabilities), for Grad-CAM
-    stage_name: str = ""
     no_stage: str = "this model has no Grad-CAM stage"  # why, when `stage` is None
     model: object = None  # the Keras model, when there is one (text tokens, visualisation)
-    notes: list = dataclasses.field(default_factory=list)  # said once to the user (fallbacks)
 
     def maps(self, batch, method, target):
         """(B, *features spatial) maps of `method` for class index `target` (an int, or one
@@ -54,7 +52,7 @@ def for_model(model, pipeline, layer=None):
     cut = splits.at_layer(model, pipeline.explain_layer)
     explainer = Explainer(cut.front, cut.back, pipeline.explain_channels, model=model)
     try:
-        explainer.stage, explainer.stage_name = splits.conv_stage(model, layer)
+        explainer.stage, _ = splits.conv_stage(model, layer)
     except ValueError as error:
         if layer is not None:
             raise

@@ -23,7 +23,6 @@ _STAGE_TAIL = (keras.layers.BatchNormalization, keras.layers.Activation, keras.l
 class Split:
     front: object  # callable: served input batch -> tensor at the cut
     back: object  # callable: tensor at the cut -> probabilities
-    name: str  # the layer whose output is the cut ("" for the served input)
 
 
 def _model(inputs, outputs, name):
@@ -33,12 +32,12 @@ def _model(inputs, outputs, name):
 def at_layer(model, layer_name):
     """Cut `model` at the output of `layer_name` (None: at the served input, nothing cut)."""
     if layer_name is None:
-        return Split(lambda x: keras.ops.convert_to_tensor(x), lambda f: model(f, training=False), "")
+        return Split(lambda x: keras.ops.convert_to_tensor(x), lambda f: model(f, training=False))
     layer = _layer(model, layer_name)
     front = _model(model.input, layer.output, "explain_front")
     back = _model(layer.output, model.outputs, "explain_back")
     return Split(lambda x: front(tf.convert_to_tensor(x), training=False),  # (strings too)
-                 lambda f: _single(back(f, training=False)), layer_name)
+                 lambda f: _single(back(f, training=False)))
 
 
 def conv_stage(model, layer_name=None):
