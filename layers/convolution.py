@@ -61,6 +61,11 @@ class HandWrittenConvTranspose:
 class Conv1D(HandWrittenConv, keras.layers.Conv1D):
     """1D convolution (valid, same, causal), our forward and backward."""
 
+    def call(self, inputs):
+        # keras.layers.Conv1D.call pads for "causal" and calls ops.conv itself, never the
+        # convolution_op hook: without this, a Conv1D would run TensorFlow's convolution
+        return _bias_and_activation(self, self.convolution_op(inputs, self.kernel))
+
 
 @serializable
 class Conv2D(HandWrittenConv, keras.layers.Conv2D):

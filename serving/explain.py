@@ -58,13 +58,9 @@ def explain_export(export_path, files, method, target, out_dir=None, layer=None)
     metadata = predict.read_metadata(export_path)
     if layer is not None:
         raise ValueError(f"{export_path}: --layer needs a run folder (an export exposes no layers)")
-    for file in files:
-        if not pathlib.Path(file).is_file():
-            raise FileNotFoundError(f"{file}: no such file")
-    pipeline = runs.pipeline_from_record(metadata)
     class_names = metadata["class_names"]
-    if target is not None:
-        explaining.target_index(target, class_names)
+    explaining.check_request(files, method, target, class_names)
+    pipeline = runs.pipeline_from_record(metadata)
     explainer = export_explainer(export_path, pipeline, metadata)
     lines = []
     if method == "gradcam":

@@ -120,3 +120,22 @@ def test_class_tables():
         layers.conv_layer(4)
     with pytest.raises(ValueError, match="kind must be 'max' or 'average'"):
         layers.pooling_layer(2, "min")
+
+
+@pytest.mark.parametrize("name,shape,op", [
+    ("Conv1D", (2, 9, 3), "conv"), ("Conv2D", (2, 7, 7, 3), "conv"), ("Conv3D", (1, 5, 5, 5, 3), "conv"),
+    ("Conv1DTranspose", (2, 9, 3), "conv_transpose"), ("Conv2DTranspose", (2, 7, 7, 3), "conv_transpose"),
+    ("Conv3DTranspose", (1, 5, 5, 5, 3), "conv_transpose"),
+])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_every_convolution_runs_our_op(name, shape, op, padding, monkeypatch):
+    """keras.layers.Conv1D.call calls ops.conv itself, bypassing the convolution_op hook: every
+    class must still reach our hand-written op, whatever Keras's call does."""
+    from unittest import mock
+
+    from layers.ops import conv as conv_ops
+
+    spy = mock.Mock(wraps=getattr(conv_ops, op))
+    monkeypatch.setattr(conv_ops, op, spy)
+    getattr(layers, name)(4, 3, padding=padding)(np.zeros(shape, "float32"))
+    assert spy.call_count == 1

@@ -121,6 +121,7 @@ CONV_GRID = [
     (2, 9, 3, 1, "same", 2, 2),
     (3, 5, 3, 1, "same", 1, 1),
     (3, 6, 2, 2, "valid", 1, 2),
+    (3, 7, 1, 3, "same", 1, 1),  # TensorFlow's CPU Conv3D (no oneDNN) returns other cells here
 ]
 
 
@@ -224,13 +225,15 @@ def test_average_pool_same_excludes_padding_from_the_count():
 
 
 def test_conv_transpose_is_the_adjoint_of_conv():
-    """<conv(x), y> == <x, conv_transpose(y)> for every stride and padding."""
+    """<conv(x), y> == <x, conv_transpose(y)> for every stride, padding and dilation (dilated
+    transposed convolutions have no TensorFlow reference on CPUs without oneDNN)."""
     rng = np.random.default_rng(3)
-    for stride, padding, size in [(1, "valid", 7), (2, "same", 8), (3, "valid", 10), (2, "same", 7)]:
+    for stride, padding, size, dilation in [(1, "valid", 7, 1), (2, "same", 8, 1), (3, "valid", 10, 1),
+                                            (2, "same", 7, 1), (1, "same", 9, 2), (1, "valid", 9, 2)]:
         x = rng.normal(size=(2, size, size, 3))
         w = rng.normal(size=(3, 3, 3, 5))  # conv: 3 -> 5 channels
-        z = conv(tf.constant(x), tf.constant(w), stride, padding).numpy()
+        z = conv(tf.constant(x), tf.constant(w), stride, padding, dilation).numpy()
         y = rng.normal(size=z.shape)
-        back = conv_transpose(tf.constant(y), tf.constant(w), (size, size), stride, padding).numpy()
+        back = conv_transpose(tf.constant(y), tf.constant(w), (size, size), stride, padding, dilation).numpy()
         assert back.shape == x.shape
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)

@@ -28,8 +28,13 @@ def test_registered_case_within_tolerance(name, index):
     result = gradcheck.check_case(entry, entry.cases[index])
     assert result.ok, gradcheck.format_row(result)
     assert result.errors["fd"] is not None
-    if entry.reference is not None:
+    if entry.reference is not None and not _dilated_transpose(name, entry.cases[index]):
         assert result.errors["fwd"] is not None and result.errors["dx"] is not None
+
+
+def _dilated_transpose(name, case):
+    """TensorFlow's CPU kernels without oneDNN cannot run these (layers/gradcheck.py)."""
+    return "Transpose" in name and case.config.get("dilation_rate", 1) not in (1, (1,), (1, 1), (1, 1, 1))
 
 
 def test_gradcheck_catches_a_wrong_backward():
@@ -85,6 +90,9 @@ def test_conv_grid_matches_keras(rank, input_grad_route):
     divisible) x paddings x dilations x groups."""
     failures = []
     for config, shape in _conv_grid(rank):
+        if rank == 3 and (config["kernel_size"], config["strides"], config["padding"]) == (1, 3, "same"):
+            continue  # TF 2.21's CPU Conv3D without oneDNN (AVX2 machines) returns other cells:
+            # test_oracle's direct loops check ours on this configuration
         result = _compare_with_keras(f"Conv{rank}D", config, shape)
         if not result.ok:
             failures.append(gradcheck.format_row(result))
@@ -102,6 +110,8 @@ def test_conv_transpose_grid_matches_keras(rank, input_grad_route):
             continue  # Keras requires output_padding < strides
         if padding == "same" and kernel % 2 == 0 and output_padding == 0:
             continue  # Keras's output size is not the SAME-conv preimage: TF's own gradient crashes
+        if (rank, kernel, stride, padding) == (3, 1, 3, "same"):
+            continue  # its dL/dx is TF's CPU Conv3D, wrong here without oneDNN (see above)
         config = dict(filters=4, kernel_size=kernel, strides=stride, padding=padding,
                       output_padding=output_padding)
         result = _compare_with_keras(f"Conv{rank}DTranspose", config, shape)

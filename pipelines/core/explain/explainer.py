@@ -89,6 +89,18 @@ def explain_file(pipeline, explainer, path, method, class_names, out_dir, target
     return render.Rendering([], [headline]).extend(rendering)
 
 
+def check_request(files, method, target, class_names):
+    """Refuse an unknown method, a missing file or a class the model lacks, by name, before
+    any model is loaded."""
+    if method not in methods.METHODS:
+        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
+    for file in files:
+        if not pathlib.Path(file).is_file():
+            raise FileNotFoundError(f"{file}: no such file")
+    if target is not None:
+        target_index(target, class_names)
+
+
 def explain_run(run_dir, files, method="saliency", target=None, out_dir=None, layer=None):
     """`cnn explain RUN FILE...`: every file explained with the run's model.keras; the lines to
     print. Files are checked to exist before the model is loaded."""
@@ -96,15 +108,9 @@ def explain_run(run_dir, files, method="saliency", target=None, out_dir=None, la
 
     record = runs.read_record(run_dir)
     model_file = runs.finished_model(run_dir)
-    if method not in methods.METHODS:
-        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
-    for file in files:
-        if not pathlib.Path(file).is_file():
-            raise FileNotFoundError(f"{file}: no such file")
-    pipeline = runs.pipeline_from_record(record)
     class_names = record["class_names"]
-    if target is not None:
-        target_index(target, class_names)
+    check_request(files, method, target, class_names)
+    pipeline = runs.pipeline_from_record(record)
     explainer = for_model(runs.load_model(pipeline, model_file), pipeline, layer)
     if method == "gradcam" and explainer.stage is None:
         raise ValueError(f"{run_dir}: {explainer.no_stage}")
