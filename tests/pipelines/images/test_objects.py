@@ -50,9 +50,9 @@ def test_networks_use_our_layers():
 
 
 def test_short_training_run_learns_shapes(tmp_path):
-    pipeline = _objects("network=resnet", "width=16", "epochs=4", "bundled_per_class=40",
-                        "batch_size=32", "learning_rate=0.05")
+    pipeline = _objects("network=resnet", "width=16", "epochs=6", "bundled_per_class=40",
+                        "batch_size=32", "learning_rate=0.02")
     result = cli.train_and_export(pipeline, run_dir=tmp_path / "run", export_dir=tmp_path / "exports", verbose=0)
     assert result.metrics["examples"] == 8 * 13
-    assert result.metrics["accuracy"] > 1.5 / len(shapes.CLASSES)  # above chance after 4 short epochs
+    assert result.metrics["accuracy"] > 1.5 / len(shapes.CLASSES)  # above chance after 6 short epochs (0.25 measured)
     assert (result.export_path / "assets" / "class_names.txt").read_text().split() == list(shapes.CLASSES)
