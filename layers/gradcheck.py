@@ -60,11 +60,11 @@ def _seeded_weights(layer, seed):
     return [rng.normal(size=w.shape).astype(w.dtype) for w in layer.get_weights()]
 
 
-def _tape(layer, x, probe, with_weights=True):
+def _tape(layer, x, probe, with_weights=True, compiled=True):
     """Output, dL/dx and dL/dW (empty without `with_weights`) for L = sum(output * probe)
-    (a fixed random cotangent)."""
+    (a fixed random cotangent). `compiled` traces it as training does; eagerly the same ops run
+    without the trace, which dominates the time of a small case."""
 
-    @tf.function(autograph=False)
     def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -73,10 +73,10 @@ def _tape(layer, x, probe, with_weights=True):
         grads = tape.gradient(loss, [x] + (layer.trainable_weights if with_weights else []))
         return z, grads[0], grads[1:]
 
-    return run(x)
+    return tf.function(run, autograph=False)(x) if compiled else run(x)
 
 
-def _reference_tape(layer, x, probe):
+def _reference_tape(layer, x, probe, compiled=True):
     """`_tape` of the TensorFlow reference, or None where it cannot run. TensorFlow's CPU
     kernels without oneDNN (AVX2 machines) have no dilated Conv*DBackpropFilter (then the
     reference gives output and dL/dx only) nor dilated Conv*DBackpropInput, which is a dilated
@@ -84,7 +84,7 @@ def _reference_tape(layer, x, probe):
     adjoint test in tests/layers/test_oracle.py remain)."""
     for with_weights in (True, False):
         try:
-            return _tape(layer, x, probe, with_weights)
+            return _tape(layer, x, probe, with_weights, compiled)
         except tf.errors.InvalidArgumentError as error:
             if "dilation rates larger than 1" not in str(error):
                 raise
@@ -124,18 +124,18 @@ def _finite_difference_error(entry, case, weights, x, seed=0):
     return _relative(analytic, numeric)
 
 
-def check_case(entry, case, seed=0, finite_differences=True):
+def check_case(entry, case, seed=0, finite_differences=True, compiled=True):
     ours = _build(entry, case, "float32")
     weights = _seeded_weights(ours, seed)
     ours.set_weights(weights)
     x = distinct_inputs(case.input_shape, seed)
-    z, dx, dws = _tape(ours, tf.constant(x), _probe(ours, case, seed))
+    z, dx, dws = _tape(ours, tf.constant(x), _probe(ours, case, seed), compiled=compiled)
     errors = {"fwd": None, "dx": None, "dW": None}
     if entry.reference is not None:
         ref = entry.reference(dict(case.config))
         ref.build(case.input_shape)
         ref.set_weights([np.reshape(w, r.shape) for w, r in zip(weights, ref.get_weights())])
-        reference = _reference_tape(ref, tf.constant(x), _probe(ours, case, seed))
+        reference = _reference_tape(ref, tf.constant(x), _probe(ours, case, seed), compiled)
         if reference is not None:
             rz, rdx, rdws = reference
             errors["fwd"] = _relative(z, rz)
