@@ -1,12 +1,13 @@
-"""Every pipeline trained once per test process with tiny settings (1 epoch), exported into one
-folder of models, shared by the serving tests (tests/test_serving*.py)."""
-import atexit
+"""Every pipeline trained once per test session with tiny settings (1 epoch), exported into one
+folder of models, shared by the serving tests (tests/serving/) across the xdist workers."""
+import dataclasses
 import functools
+import json
 import pathlib
-import shutil
-import tempfile
 
 import pytest
+
+import session_cache
 
 TINY = {
     "digits": ["image_size=8", "filters=8,8,8", "dense_units=16"],
@@ -18,24 +19,43 @@ TINY = {
 }
 
 
-@functools.cache
-def trained():
-    """{pipeline name: training Result}; every export lies in `<root>/<name>/1`."""
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    run_dir: pathlib.Path
+    export_path: pathlib.Path
+    held_out_count: int  # examples the export warms up with
+
+
+def _train_all(root):
     import pipelines
     from pipelines.core import config as configs
     import cli
 
-    root = pathlib.Path(tempfile.mkdtemp(prefix="cnn-serving-tests-"))
-    atexit.register(shutil.rmtree, root, True)
-    results = {}
+    index = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # generated phantoms go here
         for name, settings in TINY.items():
             cls = pipelines.get(name)
             pipeline = cls(configs.override(cls.Config(), ["epochs=1", *settings]))
-            results[name] = cli.train_and_export(pipeline, run_dir=root / "runs" / name,
-                                         export_dir=root / "saved_models", verbose=0)
-    return results
+            run = cli.train_and_export(pipeline, run_dir=root / "runs" / name,
+                                       export_dir=root / "saved_models", verbose=0)
+            index[name] = {"run_dir": str(run.run_dir), "export_path": str(run.export_path),
+                           "held_out_count": len(run.held_out)}
+    return index
+
+
+@functools.cache
+def trained():
+    """{pipeline name: Trained}; every export lies in `<root>/<name>/1`. The first worker to ask
+    trains them; the others wait for it and read its index."""
+    root = session_cache.folder("serving-exports")
+    index_file = root / "trained.json"
+    with session_cache.locked(root):
+        if not index_file.is_file():
+            index_file.write_text(json.dumps(_train_all(root)))
+    index = json.loads(index_file.read_text())
+    return {name: Trained(pathlib.Path(v["run_dir"]), pathlib.Path(v["export_path"]), v["held_out_count"])
+            for name, v in index.items()}
 
 
 def saved_models_root():

@@ -81,24 +81,21 @@ def test_only_core_tensorflow_ops(name):
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_warmup_records_replay_and_match_the_keras_model(isolated, name):
-    import keras
     import tensorflow as tf
 
-    import layers  # noqa: F401  (registers our layers for loading)
     from pipelines.core import runs
     from serving import warmup
 
     report, outputs = isolated
     result = trained()[name]
     records = warmup.read(result.export_path)
-    per_signature = min(4, len(result.held_out))  # README: 4 held-out examples per signature
+    per_signature = min(4, result.held_out_count)  # README: 4 held-out examples per signature
     assert collections.Counter(s for s, _ in records) == {s: per_signature for s in report[name]["signatures"]}
     assert [list(r) for r in report[name]["records"]] == [[name, s] for s, _ in records]
     signatures = {s for s, _ in records}
     assert signatures == set(report[name]["signatures"])  # every signature is warmed up
 
-    runs.pipeline_from_record(runs.read_record(result.run_dir))  # registers the pipeline's layers
-    model = keras.models.load_model(result.run_dir / "model.keras")
+    model = runs.load_model(runs.pipeline_from_record(runs.read_record(result.run_dir)), result.run_dir / "model.keras")
     default = [i for i, (s, _) in enumerate(records) if s == "serving_default"]
     for index in default:
         batch = next(iter(records[index][1].values()))

@@ -180,14 +180,10 @@ def _files(tmp_path):
 
 def _keras_answer(name):
     """(class names, probabilities) of the run's model.keras on the example `_files` encodes."""
-    import keras
-
-    import layers  # noqa: F401
     from pipelines.core import runs
 
     record = runs.read_record(trained()[name].run_dir)
-    runs.pipeline_from_record(record)  # registers the pipeline's layers
-    model = keras.models.load_model(trained()[name].run_dir / "model.keras")
+    model = runs.load_model(runs.pipeline_from_record(record), trained()[name].run_dir / "model.keras")
     (example,) = served_example(name).values()
     return record["class_names"], model.predict_on_batch(example[:1])[0]
 

@@ -1,0 +1,36 @@
+"""Work done once per test session and shared by the pytest-xdist workers: a folder per
+session (made by the controller, removed when the session ends) and a file lock, so the first
+worker that needs a trained run builds it and the others read it."""
+import contextlib
+import fcntl
+import os
+import pathlib
+import shutil
+import tempfile
+
+ENV = "CNN_TESTS_SESSION_DIR"
+
+
+def start():
+    """Called by the controller (or the only process) before any worker starts: the workers
+    inherit the variable."""
+    os.environ[ENV] = tempfile.mkdtemp(prefix="cnn-tests-session-")
+
+
+def finish():
+    shutil.rmtree(os.environ.pop(ENV), ignore_errors=True)
+
+
+def folder(name):
+    """`<session folder>/<name>`, created."""
+    path = pathlib.Path(os.environ[ENV]) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Holds an exclusive lock on `path` (a folder) across processes."""
+    with open(pathlib.Path(path) / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
