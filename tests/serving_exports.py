@@ -14,8 +14,9 @@ TINY = {
     "objects": ["image_size=16", "width=4", "bundled_per_class=6"],
     "audio": ["bundled_per_class=6", "clip_seconds=0.25", "width=8", "n_mels=16"],
     "text": ["bundled_size=200", "sequence_length=16", "filters=8", "embedding_dim=16", "max_tokens=500"],
-    "volumes": ["shape=16,16,16", "filters=4,8", "bundled_count=8", "batch_size=4", "max_shift=1"],
-    "segment": ["shape=16,16,16", "base_filters=4", "depth=2", "bundled_count=6", "batch_size=4"],
+    "volumes": ["shape=16,16,16", "filters=4,8", "bundled_count=12", "batch_size=4", "max_shift=1"],
+    "segment": ["shape=16,16,16", "base_filters=4", "depth=2", "bundled_count=8", "batch_size=4",
+                "crops_per_volume=2"],
 }
 
 
@@ -24,6 +25,13 @@ class Trained:
     run_dir: pathlib.Path
     export_path: pathlib.Path
     held_out_count: int  # examples the export warms up with
+    data_cache: pathlib.Path  # CNN_SUITE_DATA while it trained: its generated data sets
+
+    def keras_model(self):
+        """The run's model.keras, loaded as the product loads it (the pipeline's layers first)."""
+        from pipelines.core import runs
+
+        return runs.load_model(runs.pipeline_from_record(runs.read_record(self.run_dir)), self.run_dir / "model.keras")
 
 
 def _train_all(root):
@@ -54,8 +62,8 @@ def trained():
         if not index_file.is_file():
             index_file.write_text(json.dumps(_train_all(root)))
     index = json.loads(index_file.read_text())
-    return {name: Trained(pathlib.Path(v["run_dir"]), pathlib.Path(v["export_path"]), v["held_out_count"])
-            for name, v in index.items()}
+    return {name: Trained(pathlib.Path(v["run_dir"]), pathlib.Path(v["export_path"]), v["held_out_count"],
+                          root / "cache") for name, v in index.items()}
 
 
 def saved_models_root():

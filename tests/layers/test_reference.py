@@ -6,7 +6,6 @@ import itertools
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import layers
 from layers import gradcheck, registry

@@ -83,7 +83,6 @@ def test_only_core_tensorflow_ops(name):
 def test_warmup_records_replay_and_match_the_keras_model(isolated, name):
     import tensorflow as tf
 
-    from pipelines.core import runs
     from serving import warmup
 
     report, outputs = isolated
@@ -95,7 +94,7 @@ def test_warmup_records_replay_and_match_the_keras_model(isolated, name):
     signatures = {s for s, _ in records}
     assert signatures == set(report[name]["signatures"])  # every signature is warmed up
 
-    model = runs.load_model(runs.pipeline_from_record(runs.read_record(result.run_dir)), result.run_dir / "model.keras")
+    model = result.keras_model()
     default = [i for i, (s, _) in enumerate(records) if s == "serving_default"]
     for index in default:
         batch = next(iter(records[index][1].values()))

@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import wave
 
 import numpy as np
 import pytest
@@ -183,7 +182,7 @@ def _keras_answer(name):
     from pipelines.core import runs
 
     record = runs.read_record(trained()[name].run_dir)
-    model = runs.load_model(runs.pipeline_from_record(record), trained()[name].run_dir / "model.keras")
+    model = trained()[name].keras_model()
     (example,) = served_example(name).values()
     return record["class_names"], model.predict_on_batch(example[:1])[0]
 

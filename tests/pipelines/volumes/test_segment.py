@@ -69,35 +69,29 @@ def test_unet_shapes_and_divisibility():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("segment")
-    args = ["train", "segment", "--epochs", "2", "--run-dir", str(root / "run"),
-            "--export-dir", str(root / "saved")] + sum((["--set", s] for s in SMALL), [])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_SUITE_DATA", str(root / "cache"))
-        result = CliRunner().invoke(cli.main, args)
-    assert result.exit_code == 0, result.output
-    return root
+def trained():
+    """The session's tiny segment run and export (tests/serving_exports.py, trained once with
+    SMALL's settings and shared with the serving tests)."""
+    import serving_exports
+
+    assert serving_exports.TINY["segment"] == SMALL
+    return serving_exports.trained()["segment"]
 
 
 def test_train_reports_whole_volume_dice(trained):
-    metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    metrics = json.loads((trained.run_dir / "metrics.json").read_text())
     assert set(metrics) >= {"dice_organ", "dice_lesion", "mean_dice"}
     assert metrics["mean_dice"] == pytest.approx((metrics["dice_organ"] + metrics["dice_lesion"]) / 2)
     assert metrics["examples"] == 2 and len(metrics["per_case_dice"]) == 2  # 20% of 8 cases
 
 
 def test_predict_writes_a_segmentation_file_and_the_export_runs_alone(trained, tmp_path):
-    import keras
-
-    import layers  # noqa: F401
-
     # a scan bigger than the 16^3 window, stored LPS with a permuted axis order
     data = np.random.default_rng(4).normal(80, 30, (20, 23, 18)).astype(np.float32)
     affine = np.array([[0, -1.1, 0, 5], [0, 0, -0.9, 3], [1.3, 0, 0, -7], [0, 0, 0, 1.0]])
     scan = tmp_path / "scan.nii.gz"
     nib.save(nib.Nifti1Image(data, affine), str(scan))
-    export = trained / "saved" / "segment" / "1"
+    export = trained.export_path
     result = CliRunner().invoke(cli.main, ["predict", str(export), str(scan)])
     assert result.exit_code == 0, result.output
     written = nib.load(str(tmp_path / "scan_seg.nii.gz"))
@@ -106,7 +100,7 @@ def test_predict_writes_a_segmentation_file_and_the_export_runs_alone(trained, t
     segmentation = np.asarray(written.dataobj)
     assert segmentation.dtype == np.uint8 and set(np.unique(segmentation)) <= {0, 1, 2}
 
-    model = keras.models.load_model(trained / "run" / "model.keras")
+    model = trained.keras_model()
     volume = nifti.load_volume(scan)
 
     # the export alone (no project importable) gives the model's probabilities for one window
@@ -185,16 +179,13 @@ def test_segmentation_with_target_spacing_comes_back_on_the_scan_grid(tmp_path):
 
 def test_metrics_are_the_dice_of_the_saved_model_on_the_test_cases(trained, monkeypatch):
     """Whole-volume Dice recomputed with NumPy from model.keras's windows on the test cases."""
-    import keras
-
-    import layers  # noqa: F401
     from pipelines.core import runs
 
-    monkeypatch.setenv("CNN_SUITE_DATA", str(trained / "cache"))
-    metrics = json.loads((trained / "run" / "metrics.json").read_text())
-    record = runs.read_record(trained / "run")
+    monkeypatch.setenv("CNN_SUITE_DATA", str(trained.data_cache))
+    metrics = json.loads((trained.run_dir / "metrics.json").read_text())
+    record = runs.read_record(trained.run_dir)
     pipeline = runs.pipeline_from_record(record)
-    model = keras.models.load_model(trained / "run" / "model.keras")
+    model = trained.keras_model()
     per_case = []
     for packed in runs.splits_of(pipeline, record).test.inputs:
         image, label = packed[..., 0], packed[..., 1].astype(int)

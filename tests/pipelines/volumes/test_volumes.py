@@ -156,67 +156,58 @@ def test_training_fit_equals_predict_fit():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny `cnn train volumes` on bundled phantoms (shared by the tests below)."""
-    root = tmp_path_factory.mktemp("volumes")
-    args = ["train", "volumes", "--epochs", "2", "--run-dir", str(root / "run"),
-            "--export-dir", str(root / "saved")] + sum((["--set", s] for s in SMALL), [])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # bundled phantoms go here
-        result = CliRunner().invoke(cli.main, args)
-    assert result.exit_code == 0, result.output
-    return root
+def trained():
+    """The session's tiny volumes run and export (tests/serving_exports.py, trained once with
+    SMALL's settings and shared with the serving tests)."""
+    import serving_exports
+
+    assert serving_exports.TINY["volumes"] == SMALL
+    return serving_exports.trained()["volumes"]
 
 
 def test_train_writes_metrics_and_a_versioned_export(trained):
-    metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    metrics = json.loads((trained.run_dir / "metrics.json").read_text())
     assert metrics["class_names"] == ["healthy", "lesion"]
     assert metrics["examples"] == 2  # round(20% of 6) per class, stratified
-    assert (trained / "saved" / "volumes" / "1" / "saved_model.pb").is_file()
+    assert (trained.export_path / "saved_model.pb").is_file()
 
 
 def test_metrics_are_those_of_the_saved_model_on_the_test_split(trained, monkeypatch):
     """Accuracy, loss and AUC recomputed with NumPy and scikit-learn from model.keras's own
     probabilities on the run's test volumes."""
-    import keras
     from sklearn.metrics import roc_auc_score
 
-    import layers  # noqa: F401
     from pipelines.core import runs
 
-    monkeypatch.setenv("CNN_SUITE_DATA", str(trained / "cache"))
-    metrics = json.loads((trained / "run" / "metrics.json").read_text())
-    record = runs.read_record(trained / "run")
+    monkeypatch.setenv("CNN_SUITE_DATA", str(trained.data_cache))
+    metrics = json.loads((trained.run_dir / "metrics.json").read_text())
+    record = runs.read_record(trained.run_dir)
     pipeline = runs.pipeline_from_record(record)
     test = runs.splits_of(pipeline, record).test
     volumes, labels = next(iter(pipeline.input_dataset(test, len(test))))
     labels = labels.numpy().astype(int)
     assert sorted(labels.tolist()) == [0, 1]
-    p = keras.models.load_model(trained / "run" / "model.keras").predict_on_batch(volumes.numpy())
+    p = trained.keras_model().predict_on_batch(volumes.numpy())
     assert metrics["accuracy"] == pytest.approx(np.mean(p.argmax(1) == labels), abs=1e-9)
     assert metrics["loss"] == pytest.approx(-np.mean(np.log(p[np.arange(2), labels])), rel=1e-4)
     assert metrics["auc"] == pytest.approx(roc_auc_score(labels, p[:, 1]), abs=1e-9)
 
 
-def test_export_runs_without_the_project_and_matches_the_keras_model(trained):
-    import keras
-
-    import layers  # noqa: F401  (registers our layers for loading)
-
-    model = keras.models.load_model(trained / "run" / "model.keras")
+def test_export_runs_without_the_project_and_matches_the_keras_model(trained, tmp_path):
+    model = trained.keras_model()
     batch = np.random.default_rng(2).normal(50, 20, (3, 16, 16, 16, 1)).astype(np.float32)
     expected = model.predict_on_batch(batch)
-    np.save(trained / "batch.npy", batch)
+    np.save(tmp_path / "batch.npy", batch)
     script = f"""
 import json, numpy as np, tensorflow as tf
-sig = tf.saved_model.load({str(trained / 'saved' / 'volumes' / '1')!r}).signatures["serving_default"]
+sig = tf.saved_model.load({str(trained.export_path)!r}).signatures["serving_default"]
 spec = sig.structured_input_signature[1]["volume"]
 out = sig(volume=tf.constant(np.load("batch.npy")))
 print(json.dumps({{"shape": spec.shape.as_list(), "dtype": spec.dtype.name,
                   "outputs": sorted(out), "p": out["probabilities"].numpy().tolist(),
                   "label": [s.decode() for s in out["label"].numpy()]}}))
 """
-    result = run_without_project(script, cwd=trained)
+    result = run_without_project(script, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert served["shape"] == [None, 16, 16, 16, 1] and served["dtype"] == "float32"
