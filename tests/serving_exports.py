@@ -34,36 +34,35 @@ class Trained:
         return runs.load_model(runs.pipeline_from_record(runs.read_record(self.run_dir)), self.run_dir / "model.keras")
 
 
-def _train_all(root):
+def _train(name, root):
+    """Trains and exports `name`; the facts the tests read, as JSON."""
     import pipelines
     from pipelines.core import config as configs
     import cli
 
-    index = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # generated phantoms go here
-        for name, settings in TINY.items():
-            cls = pipelines.get(name)
-            pipeline = cls(configs.override(cls.Config(), ["epochs=1", *settings]))
-            run = cli.train_and_export(pipeline, run_dir=root / "runs" / name,
-                                       export_dir=root / "saved_models", verbose=0)
-            index[name] = {"run_dir": str(run.run_dir), "export_path": str(run.export_path),
-                           "held_out_count": len(run.held_out)}
-    return index
+        cls = pipelines.get(name)
+        pipeline = cls(configs.override(cls.Config(), ["epochs=1", *TINY[name]]))
+        run = cli.train_and_export(pipeline, run_dir=root / "runs" / name,
+                                   export_dir=root / "saved_models", verbose=0)
+    return {"run_dir": str(run.run_dir), "export_path": str(run.export_path), "held_out_count": len(run.held_out)}
 
 
 @functools.cache
 def trained():
-    """{pipeline name: Trained}; every export lies in `<root>/<name>/1`. The first worker to ask
-    trains them; the others wait for it and read its index."""
+    """{pipeline name: Trained}; every export lies in `<root>/<name>/1`. Each worker that asks
+    trains the pipelines no other worker has claimed yet, then waits for the rest."""
     root = session_cache.folder("serving-exports")
-    index_file = root / "trained.json"
-    with session_cache.locked(root):
-        if not index_file.is_file():
-            index_file.write_text(json.dumps(_train_all(root)))
-    index = json.loads(index_file.read_text())
-    return {name: Trained(pathlib.Path(v["run_dir"]), pathlib.Path(v["export_path"]), v["held_out_count"],
-                          root / "cache") for name, v in index.items()}
+    done = {name: root / f"{name}.json" for name in TINY}
+    for wait in (False, True):
+        for name, record in done.items():
+            with session_cache.locked(root / f"{name}.lock", wait) as holding:
+                if holding and not record.is_file():
+                    record.write_text(json.dumps(_train(name, root)))
+    facts = {name: json.loads(record.read_text()) for name, record in done.items()}
+    return {name: Trained(pathlib.Path(f["run_dir"]), pathlib.Path(f["export_path"]), f["held_out_count"],
+                          root / "cache") for name, f in facts.items()}
 
 
 def saved_models_root():

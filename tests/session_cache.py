@@ -29,8 +29,13 @@ def folder(name):
 
 
 @contextlib.contextmanager
-def locked(path):
-    """Holds an exclusive lock on `path` (a folder) across processes."""
-    with open(pathlib.Path(path) / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def locked(lock_file, wait=True):
+    """Holds an exclusive lock on `lock_file` across processes; yields False (and holds nothing)
+    when another process has it and `wait` is False."""
+    with open(lock_file, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
