@@ -9,6 +9,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import cli
+from adversarial_runs import ADVERSARIAL
 from factories import make_pipeline
 from pipelines.core import training
 from pipelines.core.adversarial import warmup_scale
@@ -68,12 +69,12 @@ def test_resume_continues_the_epsilon_schedule(tmp_path):
     the run's own settings and goes on from the second third of the ramp, not from its start."""
     run_dir = tmp_path / "run"
     pipeline = make_pipeline("digits", "image_size=8", "epochs=3", "filters=8,8", "dense_units=16",
-                             "adversarial=fgsm", "adversarial_epsilon=30", "adversarial_warmup_epochs=3")
+                             *ADVERSARIAL, "adversarial_warmup_epochs=3")  # epsilon 40
     with pytest.raises(KeyboardInterrupt):
         training.train(pipeline, run_dir=run_dir, callbacks=[Interrupt()], verbose=0)
-    assert _epsilons(run_dir) == {0: pytest.approx(10.0)}
+    assert _epsilons(run_dir) == {0: pytest.approx(40 / 3)}
     result = CliRunner().invoke(cli.main, ["train", "digits", "--resume", "--run-dir", str(run_dir),
                                            "--export-dir", str(tmp_path / "exports")])
     assert result.exit_code == 0, result.output
-    assert _epsilons(run_dir) == {0: pytest.approx(10.0), 1: pytest.approx(20.0), 2: pytest.approx(30.0)}
+    assert _epsilons(run_dir) == {0: pytest.approx(40 / 3), 1: pytest.approx(80 / 3), 2: pytest.approx(40.0)}
     assert (run_dir / "model.keras").is_file() and (tmp_path / "exports" / "digits" / "1").is_dir()
