@@ -4,7 +4,7 @@
 subset default models.
 
 `python -m bench adversarial [--quick] [--mnist-only] [--only=standard,adversarial,robust] [--work=DIR]`:
-MNIST trains 2 epochs (standard), 5 (adversarial) and the `mnist-robust` recipe (10 epochs, epsilon
+MNIST trains 2 epochs (standard), 5 (adversarial) and the `mnist-robust` recipe (5 epochs, epsilon
 ramped up) and attacks the first 2,000 test images; --quick 1, 2 and 2 epochs and 500 images.
 `--only` picks MNIST rows. `--work=DIR` keeps the runs and attacks there (and reuses finished ones).
 """
