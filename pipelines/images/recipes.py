@@ -23,13 +23,11 @@ RECIPES = (
     Recipe(
         name="mnist-robust",
         pipeline="digits",
-        # fast FGSM (Wong et al. 2020) at 0.3 of the range, epsilon ramped up over the first epoch; the
-        # default network with a 1,024-unit dense layer (as Madry et al.'s), no dropout and no shifts
-        settings=("image_size=28", "epochs=5", "batch_size=128", "dropout=0", "augment_shift=0",
-                  "dense_units=1024", "adversarial=fgsm", "adversarial_epsilon=76.5",
-                  "adversarial_warmup_epochs=1"),
+        # fast FGSM (Wong et al. 2020) at 0.3 of the range; the closest measured to the issue-16 target
+        # (not met). A 1-epoch epsilon ramp with a wider, unregularised network overfit catastrophically.
+        settings=("image_size=28", "epochs=5", "batch_size=128", "adversarial=fgsm", "adversarial_epsilon=76.5"),
         data="an MNIST IDX folder (official 60,000 / 10,000 split)",
-        result="",
+        result="96.52% clean test accuracy (10,000), 67.85% PGD-20 at 76.5 (first 2,000), 31.3 min on 2 shared cores",
         recorded="docs/BENCHMARKS.md, adversarial robustness",
     ),
     Recipe(
