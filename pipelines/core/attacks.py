@@ -136,25 +136,26 @@ def _ascent(gradient, norm):
     return gradient / tf.maximum(_l2(gradient), 1e-12)
 
 
-def _random_start(x, attack, seed):
+def _random_start(x, attack, seed, epsilon):
     """A uniform point of the L-inf box, or of the L2 ball (uniform direction, radius eps u^(1/d))."""
     import keras
     import tensorflow as tf
 
     if attack.norm == "inf":
-        return keras.random.uniform(tf.shape(x), -attack.epsilon, attack.epsilon, dtype=x.dtype, seed=seed)
+        return keras.random.uniform(tf.shape(x), -1.0, 1.0, dtype=x.dtype, seed=seed) * epsilon
     direction = keras.random.normal(tf.shape(x), dtype=x.dtype, seed=seed)
     direction /= tf.maximum(_l2(direction), 1e-12)
     size = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), x.dtype)
     radius = keras.random.uniform(tf.shape(_l2(x)), dtype=x.dtype, seed=seed) ** (1.0 / size)
-    return direction * radius * attack.epsilon
+    return direction * radius * epsilon
 
 
-def perturb(predict, x, labels, attack, low=None, high=None, seed=None):
+def perturb(predict, x, labels, attack, low=None, high=None, seed=None, scale=None):
     """Adversarial versions of the batch `x` (raw inputs): every result lies within `epsilon`
     of x in `attack.norm` and inside [low, high] (None: each example's own range).
     `predict` maps raw inputs to probabilities; `seed` a keras.random.SeedGenerator (random
-    start). Core TF ops only: runs eagerly and inside a training step's graph."""
+    start); `scale` a scalar tensor in [0, 1] multiplying epsilon and the step (an epsilon
+    schedule inside a traced training step). Core TF ops only: runs eagerly and in a graph."""
     import tensorflow as tf
 
     x = tf.cast(x, tf.float32)
@@ -162,11 +163,13 @@ def perturb(predict, x, labels, attack, low=None, high=None, seed=None):
     x = tf.clip_by_value(x, low, high)
     if attack.epsilon == 0:
         return x
+    scale = tf.constant(1.0) if scale is None else tf.cast(scale, tf.float32)
+    epsilon, step = attack.epsilon * scale, attack.step * scale
     delta = tf.zeros_like(x)
     if attack.random_start:
-        delta = tf.clip_by_value(x + _random_start(x, attack, seed), low, high) - x
+        delta = tf.clip_by_value(x + _random_start(x, attack, seed, epsilon), low, high) - x
     for _ in range(attack.iterations):  # unrolled: a few steps, static in a traced graph
         gradient = input_gradient(predict, x + delta, labels)
-        delta = project(delta + attack.step * _ascent(gradient, attack.norm), attack.epsilon, attack.norm)
+        delta = project(delta + step * _ascent(gradient, attack.norm), epsilon, attack.norm)
         delta = tf.clip_by_value(x + delta, low, high) - x  # in range; still inside the ball
     return tf.stop_gradient(x + delta)

@@ -28,6 +28,7 @@ class BaseConfig:
     adversarial_epsilon: float = 0.0  # the L-inf budget in raw-input units (pixels 0..255, amplitude)
     adversarial_steps: int = 10  # PGD steps per training batch
     adversarial_fraction: float = 1.0  # share of each batch replaced by its adversarial examples
+    adversarial_warmup_epochs: int = 0  # epsilon rises linearly from 0 over these first epochs
 
     def __post_init__(self):
         check(self)

@@ -161,7 +161,7 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             loss=pipeline.loss(len(splits.class_names)),
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )
-        adversarial.attach(model, pipeline)  # --set adversarial=fgsm|pgd: train on attacked batches
+        adversarial.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,

@@ -21,6 +21,16 @@ RECIPES = (
         recorded="docs/BENCHMARKS.md, digits > MNIST (2026-11-30)",
     ),
     Recipe(
+        name="mnist-robust",
+        pipeline="digits",
+        # fast FGSM (Wong et al. 2020) at 0.3 of the range; the closest measured to the issue-16 target
+        # (not met). A 1-epoch epsilon ramp with a wider, unregularised network overfit catastrophically.
+        settings=("image_size=28", "epochs=5", "batch_size=128", "adversarial=fgsm", "adversarial_epsilon=76.5"),
+        data="an MNIST IDX folder (official 60,000 / 10,000 split)",
+        result="96.52% clean test accuracy (10,000), 67.85% PGD-20 at 76.5 (first 2,000), 31.3 min on 2 shared cores",
+        recorded="docs/BENCHMARKS.md, adversarial robustness",
+    ),
+    Recipe(
         name="cifar10-resnet",
         pipeline="objects",
         settings=("network=resnet", "learning_rate=0.05", "epochs=40"),
