@@ -13,6 +13,7 @@ from pipelines.core import sources
 tfds = pytest.importorskip("tensorflow_datasets")
 
 COUNT = 6  # mock examples per split
+SAMPLES = 8  # audio clip length for speech_commands
 
 
 def prepared_metadata(name, data_dir, splits):
@@ -69,19 +70,20 @@ def test_imdb_reviews_batches_are_tfds_texts(tmp_path):
 def test_speech_commands_batches_are_scaled_clips_of_the_model_length(tmp_path):
     """16 kHz as the pipeline: streamed, int16 scaled to [-1, 1) and centred in the clip (the
     middle cut out, or zeros on both sides)."""
-    pipeline = make_pipeline("audio", "clip_seconds=0.25")  # 4000 samples
+    pipeline = make_pipeline("audio", "clip_seconds=0.0005")  # 8 samples: the mock clips (7-43) are cut and padded
     data, (raw, builder), (clips, labels, sizes) = load_mocked(
         "speech_commands", pipeline, tmp_path, ("train", "validation", "test"))
     assert {name: len(e) for name, e in data.splits.items()} == {"train": COUNT, "val": COUNT, "test": COUNT}
-    assert sizes == [4, 2] and clips.shape == (COUNT, 4000) and clips.dtype == np.float32
+    assert sizes == [4, 2] and clips.shape == (COUNT, SAMPLES) and clips.dtype == np.float32
+    assert min(len(a) for a, _ in raw) < SAMPLES < max(len(a) for a, _ in raw)  # both cases
     for clip, (audio, _) in zip(clips, raw):
         assert audio.dtype == np.int16
         scaled = audio.astype(np.float32) / 32768
-        if len(scaled) >= 4000:
-            start = (len(scaled) - 4000) // 2
-            expected = scaled[start:start + 4000]
+        if len(scaled) >= SAMPLES:
+            start = (len(scaled) - SAMPLES) // 2
+            expected = scaled[start:start + SAMPLES]
         else:
-            left = (4000 - len(scaled)) // 2
-            expected = np.pad(scaled, (left, 4000 - len(scaled) - left))
+            left = (SAMPLES - len(scaled)) // 2
+            expected = np.pad(scaled, (left, SAMPLES - len(scaled) - left))
         np.testing.assert_array_equal(clip, expected)
     check_labels_and_names(data, builder, labels, raw)
