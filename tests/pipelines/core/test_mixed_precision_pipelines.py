@@ -5,9 +5,9 @@ model.keras does (to float16's precision). `--jit` on text is turned off with Ke
 (TextVectorization has no XLA kernel) while config.json still records `jit: true`.
 
 Over the suite's time budget, run on demand with `CNN_SUITE_SLOW_TESTS=1`: mixed precision on
-objects (tracing its ResNet's training step and export costs ~45 CPU seconds) and segment (its
-U-Net ~35), and one `--jit` (XLA) step on every pipeline (minutes of compilation per pipeline on
-a CPU, segment's the longest)."""
+audio (~14 s), objects (tracing its ResNet's training step and export: ~45 CPU seconds) and
+segment (its U-Net: ~35), and one `--jit` (XLA) step on every pipeline (minutes of compilation
+per pipeline on a CPU, segment's the longest)."""
 import json
 import os
 
@@ -21,7 +21,7 @@ SLOW = pytest.mark.skipif(os.environ.get("CNN_SUITE_SLOW_TESTS") != "1",
                           reason="over the suite's time budget (XLA, or a large graph to trace); "
                                  "set CNN_SUITE_SLOW_TESTS=1")
 # digits: tests/pipelines/images/test_digits.py; text: test_jit_on_text_... below.
-PIPELINES = ["audio", "volumes", pytest.param("objects", marks=SLOW), pytest.param("segment", marks=SLOW)]
+PIPELINES = ["volumes", *(pytest.param(name, marks=SLOW) for name in ("audio", "objects", "segment"))]
 
 
 @pytest.fixture(autouse=True)
