@@ -74,6 +74,24 @@ def check_wav_size(data, what="waveform_bytes"):
         samples <= MAX_SAMPLES, [f"{what}: a WAV of more than {MAX_SAMPLES} samples is refused; bytes // 2:", samples])
 
 
+WAV_HEADER_BYTES = 44  # RIFF/WAVE, a 16-byte PCM "fmt " chunk and the "data" chunk's header
+
+
+def check_wav_header(data, what="waveform_bytes"):
+    """tf ops (core only): an assertion that bytes begin as a WAV file does (RIFF....WAVE and a
+    whole header), so that anything else is refused in words a client understands, where
+    `tf.audio.decode_wav` would say "Data too short when trying to read string"."""
+    import tensorflow as tf
+
+    padded = tf.strings.join([data, "\0" * 12])  # substr needs the positions to exist
+    is_wav = tf.logical_and(
+        tf.logical_and(tf.equal(tf.strings.substr(padded, 0, 4), "RIFF"), tf.equal(tf.strings.substr(padded, 8, 4), "WAVE")),
+        tf.strings.length(data) >= WAV_HEADER_BYTES)
+    return tf.debugging.Assert(is_wav, [
+        f"{what}: not a WAV file (a 16-bit PCM WAV begins with a {WAV_HEADER_BYTES}-byte RIFF/WAVE header); "
+        "bytes:", tf.strings.length(data)])
+
+
 def fix_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
     """Centre a 1-D clip in `num_samples`: zero-pad both sides or crop the middle."""
     n = len(waveform)

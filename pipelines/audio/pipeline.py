@@ -218,9 +218,9 @@ class Audio(Pipeline):
         """tf ops: 16-bit PCM WAV bytes -> mono [samples]; another sample rate is an error."""
         import tensorflow as tf
 
-        from datasets.formats.audio import check_wav_size
+        from datasets.formats.audio import check_wav_header, check_wav_size
 
-        with tf.control_dependencies([check_wav_size(data)]):  # bounded before decoding
+        with tf.control_dependencies([check_wav_header(data), check_wav_size(data)]):  # checked before decoding
             audio, rate = tf.audio.decode_wav(data)  # [samples, channels], scalar int32
         check = tf.debugging.assert_equal(
             rate, self.config.sample_rate,

@@ -81,11 +81,12 @@ class IntensityJitter(keras.layers.Layer):
             return x
         batch = tf.shape(x)[0]
         ones = tf.stack([batch] + [1] * (x.shape.rank - 1))
-        factor = 1.0 + keras.random.uniform(ones, -self.scale, self.scale, seed=self.generator)
-        offset = keras.random.uniform(ones, -self.shift, self.shift, seed=self.generator)
+        # In x's dtype: float16 under the mixed_float16 policy (--mixed-precision).
+        factor = 1.0 + keras.random.uniform(ones, -self.scale, self.scale, dtype=x.dtype, seed=self.generator)
+        offset = keras.random.uniform(ones, -self.shift, self.shift, dtype=x.dtype, seed=self.generator)
         x = x * factor + offset
         if self.noise > 0:
-            x = x + keras.random.normal(tf.shape(x), stddev=self.noise, seed=self.generator)
+            x = x + keras.random.normal(tf.shape(x), stddev=self.noise, dtype=x.dtype, seed=self.generator)
         return x
 
     def get_config(self):
