@@ -29,6 +29,8 @@ from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
 FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
+GATHER_FEW_CHANNELS = 3  # from this many, the forward gathers instead (measured: 3 channels
+# 1.90 -> 1.71 and 1.65 -> 1.42 Keras's time, 1 channel 0.79 -> 0.89)
 ROWS_MAX_CHANNELS = 128  # rows up to this many input channels (measured: 8-128 gain 1.1-2.4x, 256 loses)
 ROWS_MIN_COLUMNS = 1 << 16  # rows from this many im2col columns per example (measured: Conv1D at
 # 32-64k columns even or 1.1x slower, 128k 2x faster)
@@ -247,10 +249,17 @@ def algorithm(geometry, channels, groups):
     - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
     - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
+    - few_channels_im2col: the same from GATHER_FEW_CHANNELS channels, where the gather copies
+      enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW,
+      the shifted rows' col2im for dL/dx (one matmul and slices, where im2col's dL/dx would
+      correlate dL/dz with a kernel of as few outputs as the input has channels);
     - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
       least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
       than the narrow gather): the stride blocks folded into channels, then a stride-1
       algorithm (layers.ops.space_to_depth);
+    - rows: groups 1 on FEW_CHANNELS+1 .. ROWS_MAX_CHANNELS input channels with a leading
+      kernel axis longer than 1 and from ROWS_MIN_COLUMNS im2col columns per example: im2col
+      over the trailing axes only, shifted row blocks along the leading one (layers.ops.rows);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):
@@ -260,7 +269,7 @@ def algorithm(geometry, channels, groups):
             and all(g.dilation == 1 for g in geometry) and columns >= FOLD_MIN_COLUMNS):
         return "space_to_depth"
     if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
-        return "few_channels"
+        return "few_channels_im2col" if channels >= GATHER_FEW_CHANNELS else "few_channels"
     if _rows_fit(geometry, channels, groups):
         return "rows"
     return "im2col"
@@ -298,12 +307,17 @@ def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
     return s2d.unfold_input(dx, geometry, kernel.shape[-2]), s2d.unfold_kernel(dw, geometry, kernel.shape)
 
 
+def _few_channels_im2col_backward(dz, kernel, geometry, groups, patches):
+    return shifted.input_grad(dz, kernel, geometry), weight_grad(patches, dz, kernel.shape, groups)
+
+
 ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (dx, dW))
     "pointwise": (pointwise.correlate, pointwise.backward),
     "few_channels": (shifted.correlate, shifted.backward),
     "space_to_depth": (_space_to_depth_forward, _space_to_depth_backward),
     "im2col": (_im2col_forward, _im2col_backward),
     "rows": (rows.correlate, _rows_backward),
+    "few_channels_im2col": (_im2col_forward, _few_channels_im2col_backward),
 }
 
 

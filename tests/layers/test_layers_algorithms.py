@@ -48,7 +48,9 @@ def separable_steps(case):
         ((2, 9, 8, 64), dict(kernel_size=1), "pointwise"),
         ((2, 9, 8, 64), dict(kernel_size=1, strides=2, groups=4), "pointwise"),
         ((2, 28, 28, 1), dict(kernel_size=5, padding="same"), "few_channels"),
-        ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels"),
+        ((2, 8, 8, 8, 2), dict(kernel_size=3, dilation_rate=2), "few_channels"),
+        ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels_im2col"),
+        ((2, 32, 32, 4), dict(kernel_size=5, padding="same"), "few_channels_im2col"),
         ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "space_to_depth"),
         ((8, 227, 227, 3), dict(kernel_size=11, strides=4), "space_to_depth"),  # AlexNet conv1
         ((2, 2000, 1), dict(kernel_size=11, strides=4), "space_to_depth"),  # raw waveform
@@ -131,11 +133,14 @@ ORACLE_GRID = [
     (2, 7, 4, 1, 2, "same", 1, 2),  # pointwise, strided, grouped
     (1, 9, 6, 1, 1, "valid", 1, 1),  # pointwise
     (2, 8, 1, 5, 1, "same", 1, 1),  # few_channels, one channel
-    (3, 5, 3, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    (3, 5, 2, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    (2, 8, 3, 5, 1, "same", 1, 1),  # few_channels_im2col
+    (3, 5, 4, 3, 1, "valid", 2, 1),  # few_channels_im2col, dilated
     # space_to_depth, with the size threshold off (the catalog's FOLD_CASES take it by size)
     (2, 9, 3, 5, 2, "same", 1, 1),  # space_to_depth (im2col inside)
     (1, 13, 1, 4, 4, "valid", 1, 1),  # space_to_depth (pointwise inside)
     (1, 12, 1, 5, 2, "valid", 1, 1),  # space_to_depth (few_channels inside)
+    (1, 16, 1, 5, 4, "valid", 1, 1),  # space_to_depth (few_channels_im2col inside)
     (3, 7, 2, 3, 2, "valid", 1, 1),  # space_to_depth, 3D
     (2, 10, 3, 2, 3, "same", 1, 1),  # space_to_depth, stride larger than the kernel
 ]
