@@ -297,6 +297,18 @@ def _summary(ratios, limit_median, limit_worst):
             f"{limit_median}, worst <= {limit_worst}: {'met' if met else 'NOT met'})")
 
 
+def _onednn():
+    """Whether TensorFlow runs its oneDNN kernels, as TensorFlow itself decided: its default
+    depends on the CPU (off on this AVX2 EPYC without AVX-512), TF_ENABLE_ONEDNN_OPTS overrides
+    it. Without that (private) answer, only what the variable requests."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        requested = {"1": "requested on", "0": "requested off"}
+        return requested.get(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "unknown")
+    return "on" if _pywrap_util_port.IsMklEnabled() else "off"
+
+
 def run(argv):
     only = next((a.split("=", 1)[1] for a in argv if a.startswith("--only=")), "")
     tables = {"--grid", "--networks"} & set(argv) or {"--grid", "--networks"}
@@ -326,7 +338,7 @@ def run(argv):
                   *rows, "", _summary(ratios, TARGETS["network"], TARGETS["network"]), ""]
     header = (
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
-        f"(oneDNN {'off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'on'}"
+        f"(oneDNN {_onednn()}"
         f"{', BFC CPU allocator' if os.environ.get('TF_CPU_ALLOCATOR_USE_BFC') == 'true' else ''}), Keras "
         f"{keras.__version__}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
         f"after each table; `{' '.join(['python -m bench layers', *argv])}`; median of {REPEATS} "

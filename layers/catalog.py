@@ -2,7 +2,8 @@
 
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
-the ops choose by shape (conv: pointwise, few_channels, space_to_depth, im2col; pooling:
+the ops choose by shape (conv: pointwise, few_channels, few_channels_im2col, space_to_depth, rows,
+im2col; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
 average pooling's axis steps: matrix on short axes, taps on long ones),
 which tests/layers/test_layers_algorithms.py checks.
@@ -50,6 +51,8 @@ def _conv_cases(rank, shape):
         Case(dict(filters=4, kernel_size=3, padding="same"), wide),
         Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), wide),
         FOLD_CASES[rank],
+        *ROWS_CASES[rank],
+        Case(dict(filters=4, kernel_size=3, padding="same"), shape[:-1] + (FEW_CASE_CHANNELS[rank],)),
     ]
 
 
@@ -88,11 +91,20 @@ def _long_axis_cases(rank):
 
 
 SHAPES = {1: (2, 11, 4), 2: (2, 9, 8, 4), 3: (1, 6, 5, 7, 2)}  # few channels: layers.ops.shifted
+# (4 channels: few_channels_im2col; 2: few_channels)
 ALGORITHM_CHANNELS = 6
 FOLD_CASES = {  # strided on one channel, past conv.FOLD_MIN_COLUMNS: space_to_depth
     1: Case(dict(filters=4, kernel_size=11, strides=4), (1, 2000, 1)),
     2: Case(dict(filters=4, kernel_size=5, strides=2, padding="same"), (1, 40, 38, 1)),
     3: Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), (1, 16, 15, 16, 1)),
+}
+
+FEW_CASE_CHANNELS = {1: 1, 2: 2, 3: 3}  # SHAPES' other side of conv.GATHER_FEW_CHANNELS
+ROWS_CASES = {  # 8 channels, past conv.ROWS_MIN_COLUMNS: rows (<= 16 filters: summed outputs)
+    1: [Case(dict(filters=4, kernel_size=3, padding="same"), (1, 2800, 8))],
+    2: [Case(dict(filters=4, kernel_size=3, padding="same", dilation_rate=2), (1, 32, 32, 8)),
+        Case(dict(filters=20, kernel_size=3, strides=2, padding="same"), (1, 62, 62, 8))],  # two phases
+    3: [Case(dict(filters=4, kernel_size=3), (1, 12, 12, 12, 8))],
 }
 
 for _rank in (1, 2, 3):

@@ -24,11 +24,16 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers.ops import geometry as geo, pointwise, shifted, space_to_depth as s2d
+from layers.ops import geometry as geo, pointwise, rows, shifted, space_to_depth as s2d
 from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
 FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
+GATHER_FEW_CHANNELS = 3  # from this many, the forward gathers instead (measured: 3 channels
+# 1.90 -> 1.71 and 1.65 -> 1.42 Keras's time, 1 channel 0.79 -> 0.89)
+ROWS_MAX_CHANNELS = 128  # rows up to this many input channels (measured: 8-128 gain 1.1-2.4x, 256 loses)
+ROWS_MIN_COLUMNS = 1 << 16  # rows from this many im2col columns per example (measured: Conv1D at
+# 32-64k columns even or 1.1x slower, 128k 2x faster)
 FOLD_MIN_COLUMNS = 4096  # space-to-depth from this many im2col columns per example (measured:
 # LeCun's 5x5/2 on 16x16x1, 1600, loses 0.88x -> 1.06x Keras's time; 6912 and up gain 1.1-2.8x)
 
@@ -46,20 +51,6 @@ def _chunks(geometry, loop_axes):
         yield head, [head + tail for tail in tails]
 
 
-def _tap_indices(geometry, padded_shape, offsets):
-    """(prod(O), T) int32 constant: where output cell o's tap t reads the flattened padded input.
-
-    Built with NumPy at trace time (shapes are static), so the graph holds one constant.
-    """
-    flat_strides = [math.prod(padded_shape[i + 1:]) for i in range(len(padded_shape))]
-    base = np.zeros([1], np.int32)
-    for g, flat_stride in zip(geometry, flat_strides):
-        along = np.arange(g.out, dtype=np.int32) * (g.stride * flat_stride)
-        base = (base[:, None] + along[None, :]).reshape(-1)
-    taps = [sum(k * g.dilation * f for k, g, f in zip(o, geometry, flat_strides)) for o in offsets]
-    return tf.constant(base[:, None] + np.array(taps, np.int32)[None, :])
-
-
 def correlate(x_padded, kernel, geometry, groups):
     """Valid strided/dilated correlation of an already padded input.
 
@@ -73,7 +64,7 @@ def correlate(x_padded, kernel, geometry, groups):
     flat = tf.reshape(x_padded, [-1, math.prod(padded_shape), cin])  # (N, prod(P), Cin)
     z, saved = None, []
     for head, offsets in _chunks(geometry, _loop_axes(len(geometry))):
-        index = _tap_indices(geometry, padded_shape, offsets)  # (prod(O), T)
+        index = geo.tap_indices(geometry, padded_shape, offsets)  # (prod(O), T)
         patches = tf.reshape(tf.gather(flat, index, axis=1), [-1, len(offsets) * cin])  # (M, T*Cin)
         weights = tf.reshape(kernel[head], [-1, cout])  # (T*Cg, Cout)
         part = grouped_matmul(patches, weights, len(offsets), groups)
@@ -102,6 +93,20 @@ def flip_kernel(kernel, groups):
     flipped = tf.reshape(flipped, k + [cg, groups, cout // groups])
     perm = list(range(rank)) + [rank + 2, rank + 1, rank]
     return tf.reshape(tf.transpose(flipped, perm), k + [cout // groups, groups * cg])
+
+
+def _rows_fit(geometry, channels, groups):
+    """Whether the rows algorithm suits this shape (see `algorithm`)."""
+    columns = math.prod(g.out * g.kernel for g in geometry) * channels
+    return (groups == 1 and geometry[0].kernel > 1 and FEW_CHANNELS < channels <= ROWS_MAX_CHANNELS
+            and columns >= ROWS_MIN_COLUMNS)
+
+
+def _correlate_padded(x_padded, kernel, geometry, groups):
+    """A correlation of an already padded input inside dL/dx: rows where it fits, else im2col."""
+    if _rows_fit(geometry, x_padded.shape[-1], groups):
+        return rows.correlate(x_padded, kernel, geometry)
+    return correlate(x_padded, kernel, geometry, groups)
 
 
 def input_grad(dz, kernel, geometry, groups):
@@ -189,7 +194,7 @@ def _input_grad_by_spreading(dz, kernel, geometry, groups):
         )
         for i, g in enumerate(geometry)
     ]
-    dx, _ = correlate(spread, flip_kernel(kernel, groups), full, groups)
+    dx, _ = _correlate_padded(spread, flip_kernel(kernel, groups), full, groups)
     return dx
 
 
@@ -217,7 +222,7 @@ def _input_grad_by_phases(dz, kernel, geometry, groups):
             geo.AxisGeometry(size=q + j - 1, kernel=j, stride=1, dilation=1, before=0, after=0, out=q)
             for j, q in zip(taps, rows)
         ]
-        phases[phase], _ = correlate(padded, sub_kernel, sub, groups)  # (N, *Q, Cin)
+        phases[phase], _ = _correlate_padded(padded, sub_kernel, sub, groups)  # (N, *Q, Cin)
     dx_padded = geo.interleave(phases, [g.stride for g in geometry], rows, cin)
     crop = [slice(None)] + [slice(g.before, g.before + g.size) for g in geometry] + [slice(None)]
     return dx_padded[tuple(crop)]
@@ -244,10 +249,17 @@ def algorithm(geometry, channels, groups):
     - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
     - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
+    - few_channels_im2col: the same from GATHER_FEW_CHANNELS channels, where the gather copies
+      enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW,
+      the shifted rows' col2im for dL/dx (one matmul and slices, where im2col's dL/dx would
+      correlate dL/dz with a kernel of as few outputs as the input has channels);
     - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
       least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
       than the narrow gather): the stride blocks folded into channels, then a stride-1
       algorithm (layers.ops.space_to_depth);
+    - rows: groups 1 on FEW_CHANNELS+1 .. ROWS_MAX_CHANNELS input channels with a leading
+      kernel axis longer than 1 and from ROWS_MIN_COLUMNS im2col columns per example: im2col
+      over the trailing axes only, shifted row blocks along the leading one (layers.ops.rows);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):
@@ -257,7 +269,9 @@ def algorithm(geometry, channels, groups):
             and all(g.dilation == 1 for g in geometry) and columns >= FOLD_MIN_COLUMNS):
         return "space_to_depth"
     if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
-        return "few_channels"
+        return "few_channels_im2col" if channels >= GATHER_FEW_CHANNELS else "few_channels"
+    if _rows_fit(geometry, channels, groups):
+        return "rows"
     return "im2col"
 
 
@@ -267,6 +281,10 @@ def _im2col_forward(x, kernel, geometry, groups):
 
 def _im2col_backward(dz, kernel, geometry, groups, patches):
     return input_grad(dz, kernel, geometry, groups), weight_grad(patches, dz, kernel.shape, groups)
+
+
+def _rows_backward(dz, kernel, geometry, groups, patches):
+    return input_grad(dz, kernel, geometry, groups), rows.weight_grad(patches, dz, geometry, kernel.shape)
 
 
 def _folded(channels, geometry):
@@ -289,11 +307,17 @@ def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
     return s2d.unfold_input(dx, geometry, kernel.shape[-2]), s2d.unfold_kernel(dw, geometry, kernel.shape)
 
 
+def _few_channels_im2col_backward(dz, kernel, geometry, groups, patches):
+    return shifted.input_grad(dz, kernel, geometry), weight_grad(patches, dz, kernel.shape, groups)
+
+
 ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (dx, dW))
     "pointwise": (pointwise.correlate, pointwise.backward),
     "few_channels": (shifted.correlate, shifted.backward),
     "space_to_depth": (_space_to_depth_forward, _space_to_depth_backward),
     "im2col": (_im2col_forward, _im2col_backward),
+    "rows": (rows.correlate, _rows_backward),
+    "few_channels_im2col": (_im2col_forward, _few_channels_im2col_backward),
 }
 
 

@@ -7,6 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 PADDINGS = ("valid", "same", "causal")
@@ -156,3 +157,19 @@ def interleave(phases, strides, rows, channels):
             merged[prefix] = tf.reshape(stacked, [-1] + rows[:axis] + dims + [channels])
         phases = merged
     return phases[()]
+
+
+def tap_indices(geometry, padded_shape, offsets):
+    """(prod(O), T) int32 constant: where output cell o's tap t reads the flattened padded input.
+
+    Built with NumPy at trace time (shapes are static), so the graph holds one constant.
+    Indices past the input (windows that only cropped outputs read) are clipped to its last cell.
+    """
+    flat_strides = [math.prod(padded_shape[i + 1:]) for i in range(len(padded_shape))]
+    base = np.zeros([1], np.int64)
+    for g, flat_stride in zip(geometry, flat_strides):
+        along = np.arange(g.out, dtype=np.int64) * (g.stride * flat_stride)
+        base = (base[:, None] + along[None, :]).reshape(-1)
+    taps = [sum(k * g.dilation * f for k, g, f in zip(o, geometry, flat_strides)) for o in offsets]
+    index = np.minimum(base[:, None] + np.array(taps, np.int64)[None, :], math.prod(padded_shape) - 1)
+    return tf.constant(index.astype(np.int32))

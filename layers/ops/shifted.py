@@ -43,7 +43,7 @@ def correlate(x, kernel, geometry, groups=1):
     patches = tf.concat([rows[:, o:o + corners] for o in offsets], axis=0)  # (T*Cin, Q)
     z = tf.matmul(patches, tf.reshape(kernel, [-1, cout]), transpose_a=True)  # (Q, Cout)
     z = tf.reshape(tf.pad(z, [[0, offsets[-1]], [0, 0]]), [-1] + padded + [cout])  # (N, *P, Cout)
-    return z[(slice(None),) + tuple(slice(0, g.out) for g in geometry)], (patches, offsets)
+    return z[(slice(None),) + tuple(slice(0, g.out) for g in geometry)], patches
 
 
 def _corner_rows(dz, geometry):
@@ -52,12 +52,21 @@ def _corner_rows(dz, geometry):
     return tf.reshape(grid, [-1, dz.shape[-1]])
 
 
-def backward(dz, kernel, geometry, groups, saved):
+def backward(dz, kernel, geometry, groups, patches):
     """(dL/dx (N, *size, Cin), dL/dW (*k, Cin, Cout))."""
-    patches, offsets = saved
-    cin, cout = kernel.shape[-2], kernel.shape[-1]
     dz_rows = _corner_rows(dz, geometry)  # (R, Cout)
     dw = tf.matmul(patches, dz_rows[:tf.shape(patches)[1]])  # (T*Cin, Cout)
+    return _input_grad_from_rows(dz_rows, kernel, geometry), tf.reshape(dw, kernel.shape)
+
+
+def input_grad(dz, kernel, geometry):
+    """dL/dx (N, *size, Cin) of a stride-1 correlation, col2im in the channel-major layout."""
+    return _input_grad_from_rows(_corner_rows(dz, geometry), kernel, geometry)
+
+
+def _input_grad_from_rows(dz_rows, kernel, geometry):
+    offsets = tap_offsets([g.padded for g in geometry], [g.kernel for g in geometry], [g.dilation for g in geometry])
+    cin, cout = kernel.shape[-2], kernel.shape[-1]
     sent = tf.matmul(tf.reshape(kernel, [-1, cout]), dz_rows, transpose_b=True)  # (T*Cin, R)
     sent = tf.pad(sent, [[0, 0], [offsets[-1], 0]])
     rows = tf.shape(dz_rows)[0]
@@ -65,4 +74,4 @@ def backward(dz, kernel, geometry, groups, saved):
     dx = tf.add_n([sent[t * cin:(t + 1) * cin, s:s + rows] for t, s in enumerate(start)])  # (Cin, R)
     dx = tf.reshape(tf.transpose(dx), [-1] + [g.padded for g in geometry] + [cin])
     crop = tuple(slice(g.before, g.before + g.size) for g in geometry)
-    return dx[(slice(None),) + crop], tf.reshape(dw, kernel.shape)
+    return dx[(slice(None),) + crop]

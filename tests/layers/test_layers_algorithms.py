@@ -10,7 +10,7 @@ import tensorflow as tf
 from layers import registry
 from layers.ops import conv as conv_ops
 from layers.ops import geometry as geo
-from layers.ops import average_pool
+from layers.ops import average_pool, rows
 from layers.ops import pooling as pool_ops
 from test_oracle import _pad_same, oracle_conv, oracle_conv_backward, oracle_pool
 
@@ -48,7 +48,9 @@ def separable_steps(case):
         ((2, 9, 8, 64), dict(kernel_size=1), "pointwise"),
         ((2, 9, 8, 64), dict(kernel_size=1, strides=2, groups=4), "pointwise"),
         ((2, 28, 28, 1), dict(kernel_size=5, padding="same"), "few_channels"),
-        ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels"),
+        ((2, 8, 8, 8, 2), dict(kernel_size=3, dilation_rate=2), "few_channels"),
+        ((2, 8, 8, 8, 3), dict(kernel_size=3, dilation_rate=2), "few_channels_im2col"),
+        ((2, 32, 32, 4), dict(kernel_size=5, padding="same"), "few_channels_im2col"),
         ((2, 28, 28, 3), dict(kernel_size=5, strides=2), "space_to_depth"),
         ((8, 227, 227, 3), dict(kernel_size=11, strides=4), "space_to_depth"),  # AlexNet conv1
         ((2, 2000, 1), dict(kernel_size=11, strides=4), "space_to_depth"),  # raw waveform
@@ -56,7 +58,13 @@ def separable_steps(case):
         ((64, 16, 16, 1), dict(kernel_size=5, strides=2, padding="same"), "im2col"),  # < FOLD_MIN_COLUMNS
         ((2, 28, 28, 8), dict(kernel_size=5, strides=2), "im2col"),  # past FEW_CHANNELS
         ((2, 28, 28, 3), dict(kernel_size=3, strides=2, groups=3), "im2col"),  # grouped
-        ((2, 28, 28, 32), dict(kernel_size=3), "im2col"),
+        ((2, 28, 28, 32), dict(kernel_size=3), "rows"),
+        ((2, 32, 32, 64), dict(kernel_size=3, strides=2, padding="same"), "rows"),
+        ((2, 400, 64), dict(kernel_size=5, padding="same"), "rows"),
+        ((2, 101, 64), dict(kernel_size=5, padding="same"), "im2col"),  # < ROWS_MIN_COLUMNS
+        ((2, 14, 14, 256), dict(kernel_size=3, padding="same"), "im2col"),  # past ROWS_MAX_CHANNELS
+        ((2, 17, 17, 128), dict(kernel_size=(1, 7), padding="same"), "im2col"),  # one leading tap
+        ((2, 28, 28, 32), dict(kernel_size=3, groups=2), "im2col"),
         ((2, 28, 28, 2), dict(kernel_size=3, groups=2), "im2col"),
     ],
 )
@@ -125,11 +133,14 @@ ORACLE_GRID = [
     (2, 7, 4, 1, 2, "same", 1, 2),  # pointwise, strided, grouped
     (1, 9, 6, 1, 1, "valid", 1, 1),  # pointwise
     (2, 8, 1, 5, 1, "same", 1, 1),  # few_channels, one channel
-    (3, 5, 3, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    (3, 5, 2, 3, 1, "valid", 2, 1),  # few_channels, dilated
+    (2, 8, 3, 5, 1, "same", 1, 1),  # few_channels_im2col
+    (3, 5, 4, 3, 1, "valid", 2, 1),  # few_channels_im2col, dilated
     # space_to_depth, with the size threshold off (the catalog's FOLD_CASES take it by size)
     (2, 9, 3, 5, 2, "same", 1, 1),  # space_to_depth (im2col inside)
     (1, 13, 1, 4, 4, "valid", 1, 1),  # space_to_depth (pointwise inside)
     (1, 12, 1, 5, 2, "valid", 1, 1),  # space_to_depth (few_channels inside)
+    (1, 16, 1, 5, 4, "valid", 1, 1),  # space_to_depth (few_channels_im2col inside)
     (3, 7, 2, 3, 2, "valid", 1, 1),  # space_to_depth, 3D
     (2, 10, 3, 2, 3, "same", 1, 1),  # space_to_depth, stride larger than the kernel
 ]
@@ -138,6 +149,35 @@ ORACLE_GRID = [
 @pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation,groups", ORACLE_GRID)
 def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups, monkeypatch):
     monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)  # space_to_depth on these small shapes
+    _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups)
+
+
+ROWS_GRID = [
+    # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
+    (1, 11, 6, 3, 1, "same", 1),
+    (2, 8, 6, 3, 1, "same", 1),
+    (2, 9, 5, 3, 2, "valid", 1),  # two phases, odd size
+    (2, 10, 6, 3, 3, "same", 2),  # stride 3, dilation 2: phases 0 and 2
+    (2, 9, 6, 2, 3, "same", 1),  # stride larger than the kernel
+    (3, 5, 6, 3, 1, "valid", 2),
+    (3, 7, 5, 3, 2, "same", 1),
+    (2, 9, 3, 5, 2, "same", 1),  # space_to_depth, rows inside (12 folded channels)
+]
+
+
+@pytest.mark.parametrize("narrow", [0, 16], ids=["matmul_per_tap", "summed_outputs"])
+@pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation", ROWS_GRID)
+def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dilation, narrow, monkeypatch):
+    monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
+    monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
+    monkeypatch.setattr(rows, "NARROW_OUTPUTS", narrow)
+    geometry = [geo.axis_geometry(size, kernel, stride, dilation, padding) for _ in range(rank)]
+    inner = "space_to_depth" if cin <= conv_ops.FEW_CHANNELS else "rows"
+    assert conv_ops.algorithm(geometry, cin, 1) == inner
+    _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, 1)
+
+
+def _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups):
     rng = np.random.default_rng(size * 7 + cin)
     x = rng.normal(size=(2,) + (size,) * rank + (cin,))
     w = rng.normal(size=(kernel,) * rank + (cin // groups, 4))
@@ -235,15 +275,17 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
 
 
-def test_keras_model_with_unknown_batch_runs_every_path():
+def test_keras_model_with_unknown_batch_runs_every_path(monkeypatch):
     """Shapes are static but the batch is not: each path traces with batch None."""
     import layers
 
+    monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
     inputs = keras.Input((12, 12, 1))
     x = layers.Conv2D(4, 3, padding="same")(inputs)  # few_channels
     x = layers.Conv2D(6, 1)(x)  # pointwise
+    x = layers.Conv2D(6, 3, padding="same")(x)  # rows
     x = layers.MaxPooling2D(2)(x)  # separable
-    x = layers.Conv2D(8, 3, strides=2)(x)  # im2col
+    x = layers.Conv2D(8, 3, strides=2, groups=2)(x)  # im2col
     x = layers.AveragePooling2D(2, strides=1)(x)  # separable
     x = layers.AveragePooling2D(2, padding="same")(x)  # tiles
     model = keras.Model(inputs, x)
