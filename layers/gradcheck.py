@@ -113,7 +113,7 @@ def _finite_difference_error(entry, case, weights, x, seed=0):
     with tf.GradientTape() as tape:
         tape.watch(params)
         value = loss(*params)
-    grads = [tf.zeros_like(p) if g is None else g for g in tape.gradient(value, params)]
+    grads = [tf.zeros_like(p) if g is None else g for p, g in zip(params, tape.gradient(value, params))]
     analytic, numeric = [], []
     for _ in range(FD_DIRECTIONS):
         directions = [rng.normal(size=p.shape) for p in params]
