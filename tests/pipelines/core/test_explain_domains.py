@@ -48,7 +48,9 @@ def test_text_maps_are_per_token_in_html_and_the_terminal(tmp_path):
     assert "\x1b[48;5;" in "\n".join(lines)  # coloured tokens for the terminal
     per_token = np.load(tmp_path / "review_integrated-gradients_positive.npy")
     assert per_token.shape == (pipeline.config.sequence_length,)
-    assert per_token[:10].min() > 0  # the 10 tokens (padding positions follow, not drawn)
+    # magnitudes; an untrained (randomly initialised) max-over-time network may leave a token
+    # at exactly 0, so: some weight on the review's 10 tokens, none negative
+    assert per_token.min() >= 0 and per_token[:10].max() > 0
     assert page.count("<span ") == 10
     with pytest.raises(ValueError, match="input 'text' is string, which has no gradient"):
         serving_explain.explain(exported("text"), [review], "saliency", out_dir=tmp_path)
