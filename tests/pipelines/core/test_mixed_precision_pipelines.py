@@ -4,10 +4,9 @@ step gives a finite loss, the outputs are float32, and the export answers as the
 model.keras does (to float16's precision). `--jit` on text is turned off with Keras's warning
 (TextVectorization has no XLA kernel) while config.json still records `jit: true`.
 
-Over the suite's time budget, run on demand with `CNN_SUITE_SLOW_TESTS=1`: mixed precision on
-audio (~14 s), objects (tracing its ResNet's training step and export: ~45 CPU seconds) and
-segment (its U-Net: ~35), and one `--jit` (XLA) step on every pipeline (minutes of compilation
-per pipeline on a CPU, segment's the longest)."""
+Over the suite's time budget, run on demand with `CNN_SUITE_SLOW_TESTS=1`: one `--jit` (XLA)
+step on every pipeline (minutes of compilation per pipeline on a CPU, segment's the longest).
+digits' --jit training runs in tests/pipelines/images/test_digits.py."""
 import json
 import os
 
@@ -21,7 +20,7 @@ SLOW = pytest.mark.skipif(os.environ.get("CNN_SUITE_SLOW_TESTS") != "1",
                           reason="over the suite's time budget (XLA, or a large graph to trace); "
                                  "set CNN_SUITE_SLOW_TESTS=1")
 # digits: tests/pipelines/images/test_digits.py; text: test_jit_on_text_... below.
-PIPELINES = ["volumes", *(pytest.param(name, marks=SLOW) for name in ("audio", "objects", "segment"))]
+PIPELINES = ["volumes", "audio", "objects", "segment"]
 
 
 @pytest.fixture(autouse=True)
