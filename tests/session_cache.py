@@ -1,6 +1,6 @@
 """Work done once per test session and shared by the pytest-xdist workers: a folder per
-session (made by the controller, removed when the session ends) and a file lock, so the first
-worker that needs a trained run builds it and the others read it."""
+session (made by the controller, removed when the session ends) and file locks, so each trained
+run is built by one worker and read by the others."""
 import contextlib
 import fcntl
 import os
