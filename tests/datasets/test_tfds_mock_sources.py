@@ -2,34 +2,22 @@
 (datasets/formats/tfds.py, and audio's tfds_source) under `tfds.testing.mock_data`, with no patch
 of ours: mnist (digits), imdb_reviews (text), speech_commands (audio). The batches a pipeline
 builds from them are compared with what TFDS itself yields for the same mock examples."""
-import pathlib
 
 import numpy as np
-import pytest
+import tensorflow_datasets as tfds
 
 from factories import make_pipeline
 from pipelines.core import sources
+from tfds_mocks import prepared_metadata
 
-tfds = pytest.importorskip("tensorflow_datasets")
 
 COUNT = 6  # mock examples per split
 SAMPLES = 8  # audio clip length for speech_commands
 
 
-def prepared_metadata(name, data_dir, splits):
-    """The builder of `name` with the metadata files TFDS writes when it prepares a data set
-    (split names and sizes): `mock_data(policy=USE_FILES)` needs them, or the builder has no splits."""
-    builder = tfds.builder(name, data_dir=str(data_dir), try_gcs=False)
-    builder.info.set_splits(tfds.core.SplitDict(
-        [tfds.core.SplitInfo(name=split, shard_lengths=[COUNT], num_bytes=0) for split in splits]))
-    pathlib.Path(builder.data_dir).mkdir(parents=True)
-    builder.info.write_to_directory(builder.data_dir)
-    return builder
-
-
 def load_mocked(name, pipeline, data_dir, splits):
     """(SourceData read by the project, TFDS's own (inputs, labels) of the train split, builder)."""
-    builder = prepared_metadata(name, data_dir, splits)
+    builder = prepared_metadata(name, data_dir, {split: COUNT for split in splits})
     with tfds.testing.mock_data(num_examples=COUNT, data_dir=str(data_dir),
                                 policy=tfds.testing.MockPolicy.USE_FILES):
         data = sources.load(pipeline, f"tfds:{name}", data_dir=str(data_dir))

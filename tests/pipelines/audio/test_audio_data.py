@@ -1,6 +1,4 @@
 """Audio sources: decoding, resampling, mixdown, label patterns, manifests, DTMF, bad input."""
-import pathlib
-import wave
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from datasets.formats import audio
 from datasets.synthetic import dtmf
 from pipelines.core import sources
 from pipelines.core.config import override
+from tfds_mocks import prepared_metadata
 
 
 def write_wav(path, samples, rate=16000, channels=1, subtype="PCM_16"):
@@ -145,24 +144,12 @@ def test_csv_manifest_with_named_columns_splits_and_row_errors(tmp_path):
         sources.load(p, str(manifest))
 
 
-def mock_tfds_metadata(name, data_dir, splits):
-    """The metadata files TFDS writes when it prepares `name` (split names and sizes), for
-    `tfds.testing.mock_data(policy=USE_FILES)`: without them the mocked builder has no splits."""
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder(name, data_dir=str(data_dir), try_gcs=False)
-    builder.info.set_splits(tfds.core.SplitDict(
-        [tfds.core.SplitInfo(name=split, shard_lengths=[count], num_bytes=0) for split, count in splits.items()]))
-    pathlib.Path(builder.data_dir).mkdir(parents=True)
-    builder.info.write_to_directory(builder.data_dir)
-
-
 def test_tfds_source_at_another_rate_is_resampled(tmp_path):
     """tfds:spoken_digit (8 kHz int PCM) -> 16 kHz float clips, through the real loader
     (datasets/formats/tfds.py) over TFDS's mock examples (no download, no patch of ours)."""
     import tensorflow_datasets as tfds
 
-    mock_tfds_metadata("spoken_digit", tmp_path, {"train": 5})
+    prepared_metadata("spoken_digit", tmp_path, {"train": 5})
     with tfds.testing.mock_data(num_examples=5, data_dir=str(tmp_path), policy=tfds.testing.MockPolicy.USE_FILES):
         data = sources.load(audio_pipeline("clip_seconds=0.25"), "tfds:spoken_digit", data_dir=str(tmp_path))
         raw = [x for x, _ in tfds.load("spoken_digit", split="train", as_supervised=True,
