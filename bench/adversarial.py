@@ -72,7 +72,7 @@ def robust(run_dir, data, epsilons, steps, max_examples, out_dir):
     return result
 
 
-def mnist_rows(work, quick, only=("standard", "adversarial", "ramp-fgsm", "ramp-pgd2")):
+def mnist_rows(work, quick, only=("standard", "adversarial", "ramp-fgsm", "ramp-pgd2", "wong")):
     from pipelines.core import recipes
 
     mnist = str(DATA / "mnist")
@@ -80,13 +80,18 @@ def mnist_rows(work, quick, only=("standard", "adversarial", "ramp-fgsm", "ramp-
     epochs = ("epochs=2",) if quick else ()
     recipe = recipes.get("mnist-robust", "digits").settings + epochs  # fast FGSM at 76.5, 5 epochs
     ramp = recipe + ("dropout=0", "augment_shift=0", "dense_units=1024", "adversarial_warmup_epochs=1")
+    wong = base[:1] + ("batch_size=100", "epochs=2" if quick else "epochs=10", "learning_rate=5e-3",
+                       "learning_rate_warmup_epochs=1" if quick else "learning_rate_warmup_epochs=4",
+                       "dropout=0", "augment_shift=0") + ADVERSARIAL
     count = 500 if quick else 2000
     rows = []
     for key, title, settings in (
             ("standard", "standard", base + ("epochs=1" if quick else "epochs=2",)),
             ("adversarial", "fast FGSM adversarial training (the `mnist-robust` recipe)", recipe),
             ("ramp-fgsm", "fast FGSM, epsilon ramped up over epoch 1, dense 1024, no dropout or shifts", ramp),
-            ("ramp-pgd2", "the same with PGD-2 training", ramp + ("adversarial=pgd", "adversarial_steps=2"))):
+            ("ramp-pgd2", "the same with PGD-2 training", ramp + ("adversarial=pgd", "adversarial_steps=2")),
+            ("wong", "fast FGSM on Wong et al.'s schedule: 10 epochs, batch 100, learning rate rising to 5e-3 "
+                     "over 4 epochs, no dropout or shifts", wong)):
         if key not in only:
             continue
         metrics, seconds = train_run("digits", settings, mnist, work / f"mnist-{key}")

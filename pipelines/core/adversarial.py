@@ -9,7 +9,8 @@ units (the pipeline's `input_range`), `adversarial_fraction` the share of each b
 value over the first N epochs, batch by batch: MNIST at 0.3 of the range trains more reliably
 that way (Madry- and Wong-style training otherwise risks collapse or catastrophic overfitting).
 The schedule is read from the optimizer's step count, so `--resume` continues it; each epoch's
-last epsilon is logged as `adversarial_epsilon` (history.csv).
+last epsilon is logged as `adversarial_epsilon` (history.csv). `adversarial_guard=D` stops
+training at catastrophic overfitting (pipelines/core/adversarial_guard.py).
 
 It wraps the model's own `train_step` (the model's class stays keras.Model, so model.keras,
 checkpoints, --resume, mixed precision and the export are those of standard training); the
@@ -29,6 +30,9 @@ def check(config, pipeline_name, input_range):
     if method not in CHOICES:
         raise ValueError(f"--set adversarial={method}: expected one of {', '.join(CHOICES)}")
     if method == "none":
+        if config.adversarial_guard:
+            raise ValueError(f"--set adversarial_guard={config.adversarial_guard}: guards adversarial training; "
+                             "give --set adversarial=fgsm|pgd too")
         return
     if input_range is None:
         raise ValueError(f"--set adversarial={method}: pipeline {pipeline_name} has no continuous input "
@@ -37,6 +41,9 @@ def check(config, pipeline_name, input_range):
         raise ValueError(f"--set adversarial={method} needs --set adversarial_epsilon=E > 0 (raw-input units)")
     if config.adversarial_fraction <= 0:
         raise ValueError(f"--set adversarial_fraction={config.adversarial_fraction}: must be in (0, 1]")
+    if config.adversarial_guard and config.ema_momentum:
+        raise ValueError(f"--set adversarial_guard={config.adversarial_guard}: restores an epoch's weights, which "
+                         f"the moving average of ema_momentum={config.ema_momentum} would not follow; use one of them")
     if config.adversarial_warmup_epochs > config.epochs:
         raise ValueError(f"--set adversarial_warmup_epochs={config.adversarial_warmup_epochs}: more than the "
                          f"{config.epochs} epochs, so epsilon would never reach adversarial_epsilon")

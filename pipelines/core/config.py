@@ -29,6 +29,7 @@ class BaseConfig:
     adversarial_steps: int = 10  # PGD steps per training batch
     adversarial_fraction: float = 1.0  # share of each batch replaced by its adversarial examples
     adversarial_warmup_epochs: int = 0  # epsilon rises linearly from 0 over these first epochs
+    adversarial_guard: float = 0.0  # > 0: stop at this drop of a PGD check (pipelines/core/adversarial_guard.py)
 
     def __post_init__(self):
         check(self)
@@ -49,7 +50,7 @@ FRACTION = {  # in [0, 1)
     "test_fraction", "validation_fraction", "dropout", "embedding_dropout", "momentum",
     "ema_momentum", "overlap",
 }
-UNIT = {"foreground_fraction", "adversarial_fraction", "fine_tune_factor"}  # in [0, 1]
+UNIT = {"foreground_fraction", "adversarial_fraction", "adversarial_guard", "fine_tune_factor"}  # in [0, 1]
 # Checked by their pipeline, with its own message (only finiteness here).
 DOMAIN_CHECKED = {"shape", "target_spacing", "flip_axes", "max_rotation", "mask_depth", "speed_change",
                   "end_trim", "pretrained_vocabulary"}

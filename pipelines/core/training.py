@@ -162,10 +162,13 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )
         adversarial.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
+        from pipelines.core import adversarial_guard
+
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,
-            callbacks=_callbacks(run_dir, val is not None, resume) + list(callbacks),
+            callbacks=(adversarial_guard.callbacks(pipeline, splits.train)  # first: its log reaches the CSV
+                       + _callbacks(run_dir, val is not None, resume) + list(callbacks)),
         )
     from pipelines.core import checkpoints as saved
 

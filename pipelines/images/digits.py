@@ -21,6 +21,7 @@ class DigitsConfig(ImageConfig):
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
+    learning_rate_warmup_epochs: float = 0.0  # linear rise from 0 to learning_rate, then cosine decay
     network: str = "lecun1989"
     image_size: int = 16  # as LeCun 1989 (16x16); MNIST at full resolution: --set image_size=28
     augment_shift: int = 2
@@ -43,6 +44,9 @@ class Digits(ImagePipeline):
         super().__init__(config)
         if self.config.network == "lenet5" and self.config.image_size < 20:
             raise ValueError("network lenet5 needs image_size >= 20 (--set image_size=28)")
+        if self.config.learning_rate_warmup_epochs >= self.config.epochs:
+            raise ValueError(f"--set learning_rate_warmup_epochs={self.config.learning_rate_warmup_epochs}: "
+                             f"must be less than the {self.config.epochs} epochs (the cosine decay follows it)")
 
     def bundled(self):
         return bundled_digits.load()
@@ -62,10 +66,16 @@ class Digits(ImagePipeline):
         return lenet5(x, num_classes)
 
     def optimizer(self, steps_per_epoch):
+        """Adam on a cosine decay, after a linear warm-up when asked: adversarial training at large
+        epsilon (Wong et al. 2020's cyclic schedule) starts from a small learning rate."""
         import keras
 
+        c = self.config
+        warmup_steps = int(round(c.learning_rate_warmup_epochs * steps_per_epoch))
+        decay_steps = max(1, steps_per_epoch * c.epochs - warmup_steps)
+        if not warmup_steps:
+            return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(c.learning_rate, decay_steps))
         schedule = keras.optimizers.schedules.CosineDecay(
-            self.config.learning_rate, decay_steps=max(1, steps_per_epoch * self.config.epochs)
-        )
+            0.0, decay_steps, warmup_target=c.learning_rate, warmup_steps=warmup_steps)
         return keras.optimizers.Adam(schedule)
 
