@@ -68,11 +68,7 @@ def callbacks(pipeline, train_examples):
     if not config.adversarial_guard:
         return []
     low, high = pipeline.input_range()
-    batches, count = [], 0
-    for x, y in pipeline.input_dataset(train_examples, config.batch_size):  # unshuffled, unaugmented
-        batches.append((x, y))
-        count += int(x.shape[0])
-        if count >= CHECK_EXAMPLES:
-            break
+    first = train_examples.take(range(min(CHECK_EXAMPLES, len(train_examples))))
+    batches = list(pipeline.input_dataset(first, config.batch_size))  # unshuffled, unaugmented
     return [CatastrophicOverfittingGuard(batches, config.adversarial_epsilon, low, high,
                                          config.adversarial_guard, config.seed)]
