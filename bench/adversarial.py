@@ -90,8 +90,10 @@ def mnist_rows(work, quick, only=KEYS):
     for key, title, settings in (
             ("standard", "standard", base + ("epochs=1" if quick else "epochs=2",)),
             ("adversarial", "fast FGSM on Wong et al.'s schedule (the `mnist-robust` recipe)", recipe),
-            ("pgd5", "the same with PGD-5 training (step 2.5 eps / 5 from a random start), guarded",
-             recipe + ("adversarial=pgd", "adversarial_steps=5", "adversarial_guard=0.2")),
+            ("pgd5", "the same with PGD-5 training (step 2.5 eps / 5 from a random start), epsilon ramped up "
+                     "over 2 epochs, guarded",
+             recipe + ("adversarial=pgd", "adversarial_steps=5", "adversarial_warmup_epochs=2",
+                       "adversarial_guard=0.2")),
             ("fgsm-5", "fast FGSM, 5 epochs of the default schedule", five),
             ("ramp-fgsm", "fast FGSM, epsilon ramped up over epoch 1, dense 1024, no dropout or shifts", ramp),
             ("ramp-pgd2", "the same with PGD-2 training", ramp + ("adversarial=pgd", "adversarial_steps=2"))):
