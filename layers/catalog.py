@@ -52,6 +52,7 @@ def _conv_cases(rank, shape):
         Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), wide),
         FOLD_CASES[rank],
         *ROWS_CASES[rank],
+        WIDENING_CASES[rank],
         Case(dict(filters=4, kernel_size=3, padding="same"), shape[:-1] + (FEW_CASE_CHANNELS[rank],)),
     ]
 
@@ -105,6 +106,12 @@ ROWS_CASES = {  # 8 channels, past conv.ROWS_MIN_COLUMNS: rows (<= 16 filters: s
     2: [Case(dict(filters=4, kernel_size=3, padding="same", dilation_rate=2), (1, 32, 32, 8)),
         Case(dict(filters=20, kernel_size=3, strides=2, padding="same"), (1, 62, 62, 8))],  # two phases
     3: [Case(dict(filters=4, kernel_size=3), (1, 12, 12, 12, 8))],
+}
+WIDENING_CASES = {  # dL/dz past conv.ROWS_MAX_CHANNELS and conv.SMALL_COLUMNS, 17x the input's
+    # channels (conv.COLUMNS_MIN_WIDENING): dL/dx by columns; the forward takes rows
+    1: Case(dict(filters=136, kernel_size=5, padding="same"), (1, 2400, 8)),
+    2: Case(dict(filters=136, kernel_size=5, padding="same"), (1, 24, 24, 8)),
+    3: Case(dict(filters=136, kernel_size=3, padding="same"), (1, 10, 10, 10, 8)),
 }
 
 for _rank in (1, 2, 3):

@@ -28,6 +28,9 @@ from layers.ops import geometry as geo, pointwise, rows, shifted, space_to_depth
 from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
+COLUMNS_MIN_WIDENING = 2  # and by columns from this many dL/dz channels per input channel when
+# dL/dz is too wide for rows (measured, dL/dx alone: 48 -> 192 k5 0.47x the im2col route's time;
+# 256 -> 256 k3 1.02x, 512 -> 512 k3 1.08x, 3D 256 -> 256 1.17x; rows-sized 32 -> 64 k3 1.61x)
 FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
 GATHER_FEW_CHANNELS = 3  # from this many, the forward gathers instead (measured: 3 channels
 # 1.90 -> 1.71 and 1.65 -> 1.42 Keras's time, 1 channel 0.79 -> 0.89)
@@ -117,12 +120,20 @@ def input_grad(dz, kernel, geometry, groups):
     arithmetic. Larger strided (undilated) ones the sub-pixel route: no multiplications with
     the zeros that a stride would otherwise insert between the cells of dL/dz.
     """
-    if groups == 1 and _columns_per_example(kernel, geometry) <= SMALL_COLUMNS:
+    if groups == 1 and (_columns_per_example(kernel, geometry) <= SMALL_COLUMNS or _widening(kernel)):
         return _input_grad_by_columns(dz, kernel, geometry)
     strided = any(g.stride > 1 for g in geometry)
     if strided and all(g.dilation == 1 for g in geometry):
         return _input_grad_by_phases(dz, kernel, geometry, groups)
     return _input_grad_by_spreading(dz, kernel, geometry, groups)
+
+
+def _widening(kernel):
+    """Whether dL/dz is too wide for rows and at least COLUMNS_MIN_WIDENING times the input's
+    channels: the columns, T*Cin per output cell, are then the smaller copy (the spread route's
+    im2col patches hold T*Cout per input cell)."""
+    cin, cout = kernel.shape[-2], kernel.shape[-1]
+    return cout > ROWS_MAX_CHANNELS and cout >= COLUMNS_MIN_WIDENING * cin
 
 
 def _columns_per_example(kernel, geometry):

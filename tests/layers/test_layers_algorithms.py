@@ -177,6 +177,31 @@ def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dil
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, 1)
 
 
+@pytest.mark.parametrize("rank,size,stride", [(2, 7, 1), (1, 12, 2), (3, 4, 1)])
+def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, stride, monkeypatch):
+    """dL/dz past ROWS_MAX_CHANNELS and twice the input's channels: dL/dx by columns at any size
+    (SMALL_COLUMNS off, so the widening rule alone decides), equal to the direct loops."""
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls = []
+    by_columns = conv_ops._input_grad_by_columns
+    monkeypatch.setattr(conv_ops, "_input_grad_by_columns", lambda *a: calls.append(1) or by_columns(*a))
+    rng = np.random.default_rng(rank)
+    x = rng.normal(size=(2,) + (size,) * rank + (6,))
+    w = rng.normal(size=(3,) * rank + (6, conv_ops.ROWS_MAX_CHANNELS + 8))
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv_ops.conv(xt, wt, stride, "same")
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    assert calls, "dL/dx did not take the columns route"
+    args = ((stride,) * rank, "same", (1,) * rank, 1)
+    expected_dx, expected_dw = oracle_conv_backward(x, w, g, *args)
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+
+
 def _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups):
     rng = np.random.default_rng(size * 7 + cin)
     x = rng.normal(size=(2,) + (size,) * rank + (cin,))
