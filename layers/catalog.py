@@ -3,7 +3,7 @@
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
 the ops choose by shape (conv: pointwise, few_channels, few_channels_im2col, space_to_depth, rows,
-im2col; pooling:
+im2col; dL/dx by columns for widening convolutions past the small sizes; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
 average pooling's axis steps: matrix on short axes, taps on long ones),
 which tests/layers/test_layers_algorithms.py checks.

@@ -14,7 +14,8 @@ Backward (`tf.custom_gradient`, never autodiff through the forward):
           reach it (no multiplications with the zeros a stride would insert into dL/dz).
           Small problems, where the many small ops of the phases cost more than their
           arithmetic, take col2im instead: the adjoint of the forward's gather, one matmul
-          dz @ W^T, one gather and one sum.
+          dz @ W^T, one gather and one sum; so do convolutions that widen the channels past
+          what rows takes (their columns are the smaller copy).
 The gather indices are NumPy constants built at trace time: shapes are static.
 A transposed convolution is that dL/dx map; its backward is the forward convolution.
 """
@@ -117,7 +118,8 @@ def input_grad(dz, kernel, geometry, groups):
 
     dz (N, *O, Cout) -> (N, *size, Cin). Also the forward of a transposed convolution.
     Small problems take the column route: fewest ops, where per-op overhead outweighs the
-    arithmetic. Larger strided (undilated) ones the sub-pixel route: no multiplications with
+    arithmetic; so does a dL/dz too wide for rows and at least twice the input's channels
+    (`_widening`). Larger strided (undilated) ones the sub-pixel route: no multiplications with
     the zeros that a stride would otherwise insert between the cells of dL/dz.
     """
     if groups == 1 and (_columns_per_example(kernel, geometry) <= SMALL_COLUMNS or _widening(kernel)):
