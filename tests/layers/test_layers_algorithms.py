@@ -197,6 +197,7 @@ def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, 
     dx, dw = tape.gradient(loss, [xt, wt])
     assert calls, "dL/dx did not take the columns route"
     args = ((stride,) * rank, "same", (1,) * rank, 1)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
     expected_dx, expected_dw = oracle_conv_backward(x, w, g, *args)
     np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
