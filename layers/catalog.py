@@ -3,7 +3,8 @@
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
 the ops choose by shape (conv: pointwise, few_channels, few_channels_im2col, space_to_depth, rows,
-im2col; dL/dx by columns for widening convolutions past the small sizes; pooling:
+im2col; dL/dx by columns for widening convolutions past the small sizes, and on few channels up
+to a size, by shifted rows past it; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
 average pooling's axis steps: matrix on short axes, taps on long ones),
 which tests/layers/test_layers_algorithms.py checks.
@@ -53,6 +54,7 @@ def _conv_cases(rank, shape):
         FOLD_CASES[rank],
         *ROWS_CASES[rank],
         WIDENING_CASES[rank],
+        *FEW_CHANNELS_LONG_CASES.get(rank, []),
         Case(dict(filters=4, kernel_size=3, padding="same"), shape[:-1] + (FEW_CASE_CHANNELS[rank],)),
     ]
 
@@ -112,6 +114,10 @@ WIDENING_CASES = {  # dL/dz past conv.ROWS_MAX_CHANNELS and conv.SMALL_COLUMNS, 
     1: Case(dict(filters=136, kernel_size=5, padding="same"), (1, 2400, 8)),
     2: Case(dict(filters=136, kernel_size=5, padding="same"), (1, 24, 24, 8)),
     3: Case(dict(filters=136, kernel_size=3, padding="same"), (1, 10, 10, 10, 8)),
+}
+FEW_CHANNELS_LONG_CASES = {  # 3 channels past conv.FEW_CHANNELS_MAX_COLUMNS (2.3M per example):
+    # few_channels_im2col with dL/dx by the shifted rows (smaller shapes take columns)
+    1: [Case(dict(filters=4, kernel_size=13, padding="same"), (1, 60000, 3))],
 }
 
 for _rank in (1, 2, 3):

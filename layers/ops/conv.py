@@ -35,6 +35,9 @@ COLUMNS_MIN_WIDENING = 2  # and by columns from this many dL/dz channels per inp
 FEW_CHANNELS = 4  # shifted rows up to this many input channels (measured: 1-3 gain 1.1-4x, 8 loses)
 GATHER_FEW_CHANNELS = 3  # from this many, the forward gathers instead (measured: 3 channels
 # 1.90 -> 1.71 and 1.65 -> 1.42 Keras's time, 1 channel 0.79 -> 0.89)
+FEW_CHANNELS_MAX_COLUMNS = 1 << 21  # and dL/dx by columns up to this many per example (measured,
+# dL/dx alone against the shifted rows' col2im: 2D and 1D, 40k-1.35M columns, 0.51-1.01x; 3D
+# (8, 32^3, 3) k3, 2.65M, 1.10x)
 ROWS_MAX_CHANNELS = 128  # rows up to this many input channels (measured: 8-128 gain 1.1-2.4x, 256 loses)
 ROWS_MIN_COLUMNS = 1 << 16  # rows from this many im2col columns per example (measured: Conv1D at
 # 32-64k columns even or 1.1x slower, 128k 2x faster)
@@ -263,9 +266,10 @@ def algorithm(geometry, channels, groups):
     - few_channels: stride 1 on at most FEW_CHANNELS input channels, where im2col's gather
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
     - few_channels_im2col: the same from GATHER_FEW_CHANNELS channels, where the gather copies
-      enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW,
-      the shifted rows' col2im for dL/dx (one matmul and slices, where im2col's dL/dx would
-      correlate dL/dz with a kernel of as few outputs as the input has channels);
+      enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW;
+      dL/dx by columns (im2col's col2im) up to FEW_CHANNELS_MAX_COLUMNS per example, past it
+      the shifted rows' col2im (one matmul and slices; the spread route would correlate
+      dL/dz with a kernel of as few outputs as the input has channels);
     - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
       least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
       than the narrow gather): the stride blocks folded into channels, then a stride-1
@@ -321,7 +325,11 @@ def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
 
 
 def _few_channels_im2col_backward(dz, kernel, geometry, groups, patches):
-    return shifted.input_grad(dz, kernel, geometry), weight_grad(patches, dz, kernel.shape, groups)
+    if _columns_per_example(kernel, geometry) <= FEW_CHANNELS_MAX_COLUMNS:
+        dx = _input_grad_by_columns(dz, kernel, geometry)
+    else:
+        dx = shifted.input_grad(dz, kernel, geometry)
+    return dx, weight_grad(patches, dz, kernel.shape, groups)
 
 
 ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (dx, dW))

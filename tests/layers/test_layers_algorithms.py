@@ -203,6 +203,23 @@ def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, 
     np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("max_columns,route", [(1 << 21, "columns"), (0, "shifted")])
+@pytest.mark.parametrize("rank,size,cin,kernel,dilation", [(2, 8, 3, 5, 1), (3, 5, 4, 3, 2), (1, 12, 3, 4, 1)])
+def test_few_channels_im2col_input_grad_route(rank, size, cin, kernel, dilation, max_columns, route, monkeypatch):
+    """few_channels_im2col's dL/dx: by columns up to FEW_CHANNELS_MAX_COLUMNS per example, by the
+    shifted rows past it; both equal to the direct loops."""
+    monkeypatch.setattr(conv_ops, "FEW_CHANNELS_MAX_COLUMNS", max_columns)
+    calls = []
+    spies = {"columns": (conv_ops, "_input_grad_by_columns"), "shifted": (conv_ops.shifted, "input_grad")}
+    for name, (module, attr) in spies.items():
+        original = getattr(module, attr)
+        monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
+    geometry = [geo.axis_geometry(size, kernel, 1, dilation, "valid") for _ in range(rank)]
+    assert conv_ops.algorithm(geometry, cin, 1) == "few_channels_im2col"
+    _check_against_direct_loops(rank, size, cin, kernel, 1, "valid", dilation, 1)
+    assert calls == [route]
+
+
 def _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups):
     rng = np.random.default_rng(size * 7 + cin)
     x = rng.normal(size=(2,) + (size,) * rank + (cin,))
