@@ -1,9 +1,15 @@
 """One spatial axis's sliding windows: the k tap views, and their adjoint (for separable pooling).
 
-The axis is split into stride phases, (.., L/s, s, ..): every tap is a unit-stride slice of
+The axis is split into stride phases, (.., rows, s, ..): every tap is a unit-stride slice of
 one phase, so no strided slice (TensorFlow's slow generic copy) is taken. The adjoint adds,
 per phase, the taps that land in it (shifted by whole windows) and interleaves the phases:
 no zeros are inserted and no tap is scattered on its own.
+
+The phases span only the stride-aligned stretch around the real cells the windows read, not
+the whole padded axis: padding is added to the taps that reach past it (output-sized, not
+input-sized pads), and the adjoint builds dL/dx without a final crop when the real cells
+start and end on phase boundaries (e.g. 3x3/2 SAME on 32 cells: 0.6-0.7x the time of
+padding the input, docs/BENCHMARKS.md).
 """
 import tensorflow as tf
 
@@ -16,10 +22,22 @@ def pad_axis(x, axis, before, after, value=0):
     return tf.pad(x, paddings, constant_values=tf.cast(value, x.dtype))
 
 
-def _phase_length(g):
-    """L: the padded axis rounded up to a multiple of the stride, long enough for every tap."""
-    needed = max(g.padded, (g.out - 1) * g.stride + g.kernel)
-    return -(-needed // g.stride) * g.stride
+def slice_axis(x, axis, start, stop):
+    if start == 0 and stop == x.shape[axis]:
+        return x
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def _window(x, axis, lo, hi, start, stop, fill):
+    """Rows [start, stop) of x along `axis`, the ones outside x's [lo, hi) = [0, len) being `fill`."""
+    return pad_axis(slice_axis(x, axis, lo, hi), axis, lo - start, stop - hi, fill)
+
+
+def _phase_rows(g):
+    """(first, stop, end): the phase rows [first, stop) holding the real cells the windows
+    read, padded cells [before, end)."""
+    end = min(g.before + g.size, (g.out - 1) * g.stride + g.kernel)
+    return g.before // g.stride, -(-end // g.stride), end
 
 
 def taps(x, g, axis, fill=0):
@@ -27,30 +45,40 @@ def taps(x, g, axis, fill=0):
 
     Padding cells hold `fill`.
     """
-    length = _phase_length(g)
-    kept = min(g.size, length - g.before)  # valid windows may leave the last cells out
-    x = x[(slice(None),) * axis + (slice(0, kept),)] if kept < g.size else x
-    x = pad_axis(x, axis, g.before, length - g.before - kept, fill)
+    s = g.stride
+    first, stop, end = _phase_rows(g)
+    x = slice_axis(x, axis, 0, end - g.before)  # valid windows may leave the last cells out
+    x = pad_axis(x, axis, g.before - first * s, stop * s - end, fill)
     shape = x.shape.as_list()
-    phases = tf.reshape(x, [-1] + shape[1:axis] + [length // g.stride, g.stride] + shape[axis + 1:])
+    rows = stop - first
+    phases = tf.reshape(x, [-1] + shape[1:axis] + [rows, s] + shape[axis + 1:])
     views = []
     for j in range(g.kernel):
-        start, phase = divmod(j, g.stride)
-        views.append(phases[(slice(None),) * axis + (slice(start, start + g.out), phase)])
+        shift, phase = divmod(j, s)
+        start = shift - first  # window q reads phase row q + start
+        lo, hi = max(0, start), min(rows, g.out + start)
+        view = phases[(slice(None),) * axis + (slice(lo, hi), phase)]
+        views.append(pad_axis(view, axis, lo - start, g.out + start - hi, fill))
     return views
 
 
 def scatter(routed, g, axis):
     """The adjoint of `taps`: k tensors (.., out, ..) -> (.., size, ..), padding dropped."""
-    length = _phase_length(g)
-    rows = length // g.stride
-    phases = []  # padded cell q*s + r sums taps j = r + m*s of windows q - m
-    for r in range(g.stride):
-        parts = [pad_axis(routed[j], axis, j // g.stride, rows - g.out - j // g.stride)
-                 for j in range(r, g.kernel, g.stride)]
-        phases.append(tf.add_n(parts) if parts else pad_axis(tf.zeros_like(routed[0]), axis, 0, rows - g.out))
+    s = g.stride
+    first, _, _ = _phase_rows(g)
+    stop = -(-(g.before + g.size) // s)
+    rows = stop - first
+    phases = []  # phase row p holds padded cell p*s + r: the taps j = r + m*s of windows p - m
+    for r in range(s):
+        parts = []
+        for j in range(r, g.kernel, s):
+            start = first - j // s  # phase row `first` gets window `start`
+            lo, hi = max(0, start), min(g.out, start + rows)
+            if lo < hi:
+                parts.append(_window(routed[j], axis, lo, hi, start, start + rows, 0))
+        if not parts:  # a gap between windows (stride > pool size)
+            parts.append(_window(tf.zeros_like(routed[0]), axis, 0, min(g.out, rows), 0, rows, 0))
+        phases.append(tf.add_n(parts))
     shape = routed[0].shape.as_list()
-    dx = tf.reshape(tf.stack(phases, axis=axis + 1), [-1] + shape[1:axis] + [length] + shape[axis + 1:])
-    kept = min(g.size, length - g.before)
-    dx = dx[(slice(None),) * axis + (slice(g.before, g.before + kept),)]
-    return pad_axis(dx, axis, 0, g.size - kept)
+    dx = tf.reshape(tf.stack(phases, axis=axis + 1), [-1] + shape[1:axis] + [rows * s] + shape[axis + 1:])
+    return slice_axis(dx, axis, g.before - first * s, g.before - first * s + g.size)
