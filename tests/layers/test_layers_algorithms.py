@@ -266,7 +266,8 @@ def oracle_max_pool_backward(x, dz, pool, strides, padding):
 @pytest.mark.parametrize(
     "rank,size,pool,stride,padding",
     [(1, 9, 3, 2, "same"), (2, 7, 2, 2, "valid"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"),
-     (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same")],
+     (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same"),
+     (1, 11, 3, 2, "valid"), (2, 2, 5, 1, "same")],  # odd length (filled tap); taps wholly in padding
 )
 def test_separable_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding):
     """Values from {0, 1, 2} (many tied windows, as after ReLU): every dz lands once, on the first
