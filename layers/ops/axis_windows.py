@@ -34,10 +34,9 @@ def _window(x, axis, lo, hi, start, stop, fill):
 
 
 def _phase_rows(g):
-    """(first, stop, end): the phase rows [first, stop) holding the real cells the windows
-    read, padded cells [before, end)."""
+    """(first, stop): the phase rows holding the real cells the windows read."""
     end = min(g.before + g.size, (g.out - 1) * g.stride + g.kernel)
-    return g.before // g.stride, -(-end // g.stride), end
+    return g.before // g.stride, -(-end // g.stride)
 
 
 def taps(x, g, axis, fill=0):
@@ -46,9 +45,10 @@ def taps(x, g, axis, fill=0):
     Padding cells hold `fill`.
     """
     s = g.stride
-    first, stop, end = _phase_rows(g)
-    x = slice_axis(x, axis, 0, end - g.before)  # valid windows may leave the last cells out
-    x = pad_axis(x, axis, g.before - first * s, stop * s - end, fill)
+    first, stop = _phase_rows(g)
+    cells = stop * s - g.before  # the real cells the phases hold: valid windows may leave the
+    x = slice_axis(x, axis, 0, min(cells, g.size))  # last ones out, the last row may need padding
+    x = pad_axis(x, axis, g.before - first * s, max(cells - g.size, 0), fill)
     shape = x.shape.as_list()
     rows = stop - first
     phases = tf.reshape(x, [-1] + shape[1:axis] + [rows, s] + shape[axis + 1:])
@@ -65,7 +65,7 @@ def taps(x, g, axis, fill=0):
 def scatter(routed, g, axis):
     """The adjoint of `taps`: k tensors (.., out, ..) -> (.., size, ..), padding dropped."""
     s = g.stride
-    first, _, _ = _phase_rows(g)
+    first, _ = _phase_rows(g)
     stop = -(-(g.before + g.size) // s)
     rows = stop - first
     phases = []  # phase row p holds padded cell p*s + r: the taps j = r + m*s of windows p - m
