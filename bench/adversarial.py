@@ -7,9 +7,9 @@ subset default models.
 trains 2 epochs (standard), the `mnist-robust` recipe (10 epochs of PGD-5 training on Wong et
 al.'s schedule) and `mnist-robust-fast` (the same with fast FGSM), then the earlier 5-epoch rows
 (fast FGSM on the default schedule; fast FGSM and PGD-2 with a 1-epoch epsilon ramp and a wider,
-unregularised network), and attacks the first 2,000 test images; --quick 1-2 epochs and 500 images. `--only` picks MNIST
-rows by key (`KEYS`) and the curves by pipeline (audio, objects). `--work=DIR` keeps the runs
-and attacks there (and reuses finished ones).
+unregularised network), and attacks the first 2,000 test images; --quick 1-2 epochs and 500
+images. `--only` picks MNIST rows by key (`KEYS`) and the curves by pipeline (audio, objects).
+`--work=DIR` keeps the runs and attacks there (and reuses finished ones).
 """
 import datetime
 import json
@@ -81,9 +81,10 @@ def mnist_rows(work, quick, only=KEYS):
 
     mnist = str(DATA / "mnist")
     base = ("image_size=28", "batch_size=128")  # the `mnist` recipe's, with fewer epochs (2 shared cores)
-    quicker = ("epochs=2", "learning_rate_warmup_epochs=1", "adversarial_warmup_epochs=1") if quick else ()
-    robust_recipe = recipes.get("mnist-robust", "digits").settings + quicker  # PGD-5, Wong et al.'s schedule
-    fast_recipe = recipes.get("mnist-robust-fast", "digits").settings + quicker[:2]  # fast FGSM, the same
+    shorter = ("epochs=2", "learning_rate_warmup_epochs=1") if quick else ()  # both ramps within 2 epochs
+    robust_recipe = recipes.get("mnist-robust", "digits").settings + shorter  # PGD-5, Wong et al.'s schedule
+    robust_recipe += ("adversarial_warmup_epochs=1",) if quick else ()
+    fast_recipe = recipes.get("mnist-robust-fast", "digits").settings + shorter  # fast FGSM, the same
     five = base + ("epochs=2" if quick else "epochs=5",) + ADVERSARIAL  # the first recipe: 5 epochs, defaults
     ramp = five + ("dropout=0", "augment_shift=0", "dense_units=1024", "adversarial_warmup_epochs=1")
     count = 500 if quick else 2000

@@ -71,7 +71,8 @@ def test_options_and_set_override_the_recipe_and_the_run_records_it(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["digits", "--recipe", "mnst"], "unknown recipe 'mnst' (recipes of digits: digits-bundled, mnist, mnist-robust, mnist-robust-fast;"),
+    (["digits", "--recipe", "mnst"], "unknown recipe 'mnst' (recipes of digits: digits-bundled, mnist, "
+                                     "mnist-robust, mnist-robust-fast;"),
     (["digits", "--recipe", "cifar10-resnet"], "recipe 'cifar10-resnet' is for objects, not digits (recipes of digits: "),
     (["digits", "--recipe", "mnist", "--resume", "--run-dir", "x"], "drop --recipe"),
 ])
