@@ -12,8 +12,9 @@ Targets: grid median <= 1.3 and no case above 2.0; every network <= 1.25.
 
 Flags: `--only=TEXT` keeps the rows whose label contains TEXT; `--grid` / `--networks` runs one
 table; `--module=PATH` (repeatable) imports a file that registers more layers, whose
-`bench_cases` join the grid. The header notes `TF_CPU_ALLOCATOR_USE_BFC=true` when set: it
-changes what fresh buffers cost, hence the ratios (docs/BENCHMARKS.md).
+`bench_cases` join the grid. The header says whether TensorFlow's BFC CPU allocator is on
+(`layers` turns it on unless `TF_CPU_ALLOCATOR_USE_BFC` says otherwise; `layers/allocator.py`):
+it changes what fresh buffers cost, hence the ratios (docs/BENCHMARKS.md).
 """
 import os
 import platform
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import layers  # noqa: E402
-from layers import registry  # noqa: E402
+from layers import allocator, registry  # noqa: E402
 from layers.catalog import TFLocalResponseNormalization  # noqa: E402
 
 REPEATS = 7
@@ -339,7 +340,7 @@ def run(argv):
     header = (
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
         f"(oneDNN {_onednn()}"
-        f"{', BFC CPU allocator' if os.environ.get('TF_CPU_ALLOCATOR_USE_BFC') == 'true' else ''}), Keras "
+        f"{', BFC CPU allocator' if allocator.caching_allocator_active() else ''}), Keras "
         f"{keras.__version__}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
         f"after each table; `{' '.join(['python -m bench layers', *argv])}`; median of {REPEATS} "
         f"steps, ours and Keras alternating."

@@ -2,6 +2,10 @@
 
 Drop-in replacements for the `keras.layers` classes of the same names; see README.
 """
+from layers import allocator
+
+allocator.prefer_caching_allocator()  # before TensorFlow's first op creates its CPU device
+
 from layers.base import HandWrittenLayer
 from layers.convolution import (
     Conv1D,

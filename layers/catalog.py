@@ -141,6 +141,9 @@ register(
         Case({}, (2, 5, 5, 8)),
         Case(dict(depth_radius=1, bias=1.0, alpha=0.5, beta=0.5), (2, 4, 4, 6)),
         Case(dict(depth_radius=3, bias=2.0, alpha=0.1, beta=0.75), (2, 3, 3, 5)),
+        Case(dict(depth_radius=2, bias=1.5, alpha=0.2, beta=1.0), (2, 3, 3, 7)),
+        Case(dict(depth_radius=2, bias=1.0, alpha=0.3, beta=0.6), (2, 3, 3, 7)),  # the general power
+        Case(dict(depth_radius=2, alpha=0.01), (1, 2, 2, 260)),  # past BAND_MAX_CHANNELS: shifted sums
     ],
     reference=lambda config: TFLocalResponseNormalization(**config),
 )

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from layers.ops.conv import conv, conv_transpose
+from layers.ops.normalization import local_response_normalization
 from layers.ops.pooling import average_pool, max_pool
 
 # The lecture's 6x6 image and two 3x3 filters (../shared/REFERENCES.md).
@@ -237,3 +238,33 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         back = conv_transpose(tf.constant(y), tf.constant(w), (size, size), stride, padding, dilation).numpy()
         assert back.shape == x.shape
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
+
+
+@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75)])  # band matmul, pow, shifted sums
+def test_local_response_normalization_matches_direct_loops(channels, beta):
+    """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell; dL/dx of
+    sum(y * v) against central differences of that loop at a few cells."""
+    radius, bias, alpha = 2, 1.5, 0.05
+    rng = np.random.default_rng(4)
+    x, v = rng.normal(size=(2, 3, channels)), rng.normal(size=(2, 3, channels))
+
+    def loops(x):
+        y = np.empty_like(x)
+        for cell in np.ndindex(x.shape[:-1]):
+            for c in range(channels):
+                window = x[cell][max(0, c - radius):c + radius + 1]
+                y[cell + (c,)] = x[cell + (c,)] / (bias + alpha * np.sum(window ** 2)) ** beta
+        return y
+
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tx)
+        y = local_response_normalization(tx, radius, bias, alpha, beta)
+        loss = tf.reduce_sum(y * v)
+    np.testing.assert_allclose(y.numpy(), loops(x), rtol=1e-12)
+    grad = tape.gradient(loss, tx).numpy()
+    for index in [(0, 0, 0), (1, 2, channels - 1), (0, 1, channels // 2)]:
+        step = np.zeros_like(x)
+        step[index] = 1e-6
+        numeric = (np.sum(loops(x + step) * v) - np.sum(loops(x - step) * v)) / 2e-6
+        np.testing.assert_allclose(grad[index], numeric, rtol=1e-6, atol=1e-9)
