@@ -112,13 +112,14 @@ GRID = [
 
 
 def _train_step(layer):
-    """Loss and gradients of 0.5 * sum(z^2): dL/dz = z, so neither side's forward is pruned."""
+    """Loss and gradients of 0.5 * sum(z^2): dL/dz = z, so neither side's forward is pruned.
+    Called with training=True, as `fit` calls layers."""
 
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = 0.5 * tf.reduce_sum(tf.square(layer(x)))
+            loss = 0.5 * tf.reduce_sum(tf.square(layer(x, training=True)))
         return loss, tape.gradient(loss, [x] + layer.trainable_weights)
 
     return step

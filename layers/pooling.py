@@ -9,10 +9,13 @@ from layers.ops import pooling as pool_ops
 class HandWrittenPooling:
     """Mixin for keras.layers.{Max,Average}PoolingND."""
 
-    def call(self, inputs):
-        op = pool_ops.max_pool if self.pool_mode == "max" else pool_ops.average_pool
+    def call(self, inputs, training=None):
         x = to_channels_last(inputs, self.data_format)
-        z = op(x, self.pool_size, self.strides, self.padding, rank=len(self.pool_size))
+        args = (x, self.pool_size, self.strides, self.padding, len(self.pool_size))
+        if self.pool_mode == "max":
+            z = pool_ops.max_pool(*args)
+        else:  # XLA-fused in training only: exports keep plain ops (layers/ops/average_pool.py)
+            z = pool_ops.average_pool(*args, compiled=training is True)
         return from_channels_last(z, self.data_format)
 
 

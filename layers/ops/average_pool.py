@@ -10,7 +10,14 @@ steps, chosen from its static length (`axis_step`):
   matrix. Its arithmetic grows with the axis (out * size per column), so long axes keep taps;
 - taps: the k taps read as unit-stride slices of the stride phases (`axis_windows`), summed;
   the backward spreads dL/dz / count over them. sum(k) output-sized passes, not prod(k).
+
+In training (`compiled`), every axis takes the taps step, outer axis first, with the forward
+and the backward each compiled by XLA into fused loops: the pads, slices and sums then no
+longer make a pass over memory each ((32, 35^2, 64) 3x3/2 SAME, whole step: 20.3 -> 7.4 ms,
+TensorFlow's fused AvgPool 5.5). Inference keeps plain TensorFlow ops, so an export never
+holds an XLA-compiled function (TF Serving's CPU JIT is off by default).
 """
+import functools
 import math
 
 import numpy as np
@@ -56,8 +63,40 @@ def _apply_along(matrix, x, axis, transpose=False):
     return tf.reshape(y, [-1] + shape[1:axis] + [y.shape[-2]] + shape[axis + 1:])
 
 
-def average_pool(x, geometry):
-    """x (N, *spatial, C) -> (N, *out, C), pooled along the last spatial axis first."""
+@functools.lru_cache(maxsize=None)
+def _compiled_taps(geometry):
+    """XLA-compiled forward and backward of the taps step on every axis, outer axis first
+    (it shrinks the tensor before the inner axes' narrower slices)."""
+    rank, axes = len(geometry), range(1, len(geometry) + 1)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def forward(x):
+        for axis in axes:
+            g = geometry[axis - 1]
+            x = tf.add_n(axis_windows.taps(x, g, axis)) / _counts(g, axis, rank, x.dtype)
+        return x
+
+    @tf.function(jit_compile=True, autograph=False)
+    def backward(dz):
+        for axis in reversed(axes):
+            g = geometry[axis - 1]
+            dz = axis_windows.scatter([dz / _counts(g, axis, rank, dz.dtype)] * g.kernel, g, axis)
+        return dz
+
+    return forward, backward
+
+
+def average_pool(x, geometry, compiled=False):
+    """x (N, *spatial, C) -> (N, *out, C); `compiled`: the XLA-fused training path. Otherwise
+    pooled along the last spatial axis first."""
+    if compiled:
+        forward, backward = _compiled_taps(tuple(geometry))
+
+        @tf.custom_gradient
+        def _fused(x):
+            return forward(x), backward
+
+        return _fused(x)
     rank = len(geometry)
     axes = list(reversed(range(1, rank + 1)))
     steps = {axis: axis_step(geometry[axis - 1]) for axis in axes}

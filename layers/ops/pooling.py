@@ -80,12 +80,13 @@ def _window_counts(geometry):
     return counts
 
 
-def average_pool(x, pool_size, strides=None, padding="valid", rank=None):
-    """x (N, *spatial, C) -> (N, *out, C): the mean of each window's real cells."""
+def average_pool(x, pool_size, strides=None, padding="valid", rank=None, compiled=False):
+    """x (N, *spatial, C) -> (N, *out, C): the mean of each window's real cells. `compiled`
+    (training): separable pooling runs XLA-fused (layers.ops.average_pool)."""
     rank = x.shape.rank - 2 if rank is None else rank
     geometry = _pool_geometry(x, pool_size, strides, padding, rank)
     if algorithm("average", geometry) == "separable":
-        return separable_average.average_pool(x, geometry)
+        return separable_average.average_pool(x, geometry, compiled)
     windows = _Tiles(geometry, x.shape[-1])
     counts = tf.constant(_window_counts(geometry), dtype=x.dtype)  # (1, *O, 1)
     taps = math.prod(g.kernel for g in geometry)

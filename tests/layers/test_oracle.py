@@ -190,6 +190,40 @@ def test_pooling_matches_direct_loops(rank, size, pool, stride, padding, mode):
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
 
 
+def oracle_average_pool_grad(x, dz, pool, strides, padding):
+    """dL/dx of sum(average_pool(x) * dz): each window's dz / count on each of its real cells."""
+    rank = x.ndim - 2
+    pads = [_pad_same(n, k, s, 1) if padding == "same" else (0, 0) for n, k, s in zip(x.shape[1:-1], pool, strides)]
+    real = np.pad(np.ones(x.shape[1:-1]), pads)  # 1 on real cells, 0 on padding
+    dx = np.zeros((x.shape[0], *real.shape, x.shape[-1]))
+    for o in itertools.product(*[range(n) for n in dz.shape[1:-1]]):
+        window = tuple(slice(o[i] * strides[i], o[i] * strides[i] + pool[i]) for i in range(rank))
+        share = real[window] / real[window].sum()  # (*pool)
+        dx[(slice(None),) + window] += dz[(slice(None),) + o][:, *(None,) * rank, :] * share[None, ..., None]
+    return dx[(slice(None),) + tuple(slice(b, b + n) for (b, _), n in zip(pads, x.shape[1:-1]))]
+
+
+@pytest.mark.parametrize(
+    "rank,size,pool,stride,padding",
+    [(1, 9, 3, 2, "same"), (2, 8, 3, 1, "valid"), (2, 7, 2, 3, "same"), (2, 35, 3, 2, "same"), (3, 5, 2, 2, "same"),
+     (3, 6, 3, 2, "valid")],
+)
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
+def test_average_pool_forward_and_backward_match_direct_loops(rank, size, pool, stride, padding, compiled):
+    """Both average pooling paths: plain ops (inference) and the XLA-fused taps (training)."""
+    rng = np.random.default_rng(size + rank)
+    x = tf.constant(rng.normal(size=(2,) + (size,) * rank + (3,)))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = average_pool(x, pool, stride, padding, compiled=compiled)
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    expected = oracle_pool(x.numpy(), (pool,) * rank, (stride,) * rank, padding, "avg")
+    np.testing.assert_allclose(z.numpy(), expected, rtol=1e-12)
+    expected_dx = oracle_average_pool_grad(x.numpy(), dz, (pool,) * rank, (stride,) * rank, padding)
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), expected_dx, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("window, first", [
     ([[5, 5], [5, 1]], (0, 0)),  # three tied maxima
     ([[1, 5], [5, 1]], (0, 1)),  # (1, 0) if the axes were pooled in the other order
