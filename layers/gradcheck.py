@@ -7,8 +7,10 @@ For each case:
   fd    float64 finite differences: directional derivatives along random directions over
         the input and every weight, analytic vs central difference, relative error
 Inputs are a shuffled set of distinct, well-separated values so that max pooling has no ties
-and finite differences never cross a kink.
+and finite differences never cross a kink. A layer whose `call` takes `training` is checked in
+both modes, the worst error kept: training may run another path (XLA-fused average pooling).
 """
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -60,7 +62,19 @@ def _seeded_weights(layer, seed):
     return [rng.normal(size=w.shape).astype(w.dtype) for w in layer.get_weights()]
 
 
-def _tape(layer, x, probe, with_weights=True, compiled=True):
+def _modes(layer):
+    """The call arguments to check: training=True and False where `call` takes `training`."""
+    if "training" in inspect.signature(layer.call).parameters:
+        return ({"training": True}, {"training": False})
+    return ({},)
+
+
+def _worst(*errors):
+    known = [e for e in errors if e is not None]
+    return max(known) if known else None
+
+
+def _tape(layer, x, probe, with_weights=True, compiled=True, mode=None):
     """Output, dL/dx and dL/dW (empty without `with_weights`) for L = sum(output * probe)
     (a fixed random cotangent). `compiled` traces it as training does; eagerly the same ops run
     without the trace, which dominates the time of a small case."""
@@ -68,7 +82,7 @@ def _tape(layer, x, probe, with_weights=True, compiled=True):
     def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            z = layer(x)
+            z = layer(x, **(mode or {}))
             loss = tf.reduce_sum(z * probe)
         grads = tape.gradient(loss, [x] + (layer.trainable_weights if with_weights else []))
         return z, grads[0], grads[1:]
@@ -91,7 +105,7 @@ def _reference_tape(layer, x, probe, compiled=True):
     return None
 
 
-def _finite_difference_error(entry, case, weights, x, seed=0):
+def _finite_difference_error(entry, case, weights, x, seed=0, mode=None):
     """Directional derivatives of L = sum(f(x, W) * v) along random directions u over (x, W):
     the hand-written backward's <grad L, u> against (L(+h u) - L(-h u)) / 2h, in float64.
 
@@ -107,7 +121,7 @@ def _finite_difference_error(entry, case, weights, x, seed=0):
 
     @tf.function(autograph=False)
     def loss(*params):
-        z, _ = layer.stateless_call(list(params[1:]), list(layer.non_trainable_variables), params[0])
+        z, _ = layer.stateless_call(list(params[1:]), list(layer.non_trainable_variables), params[0], **(mode or {}))
         return tf.reduce_sum(z * probe)
 
     with tf.GradientTape() as tape:
@@ -129,20 +143,23 @@ def check_case(entry, case, seed=0, finite_differences=True, compiled=True):
     weights = _seeded_weights(ours, seed)
     ours.set_weights(weights)
     x = distinct_inputs(case.input_shape, seed)
-    z, dx, dws = _tape(ours, tf.constant(x), _probe(ours, case, seed), compiled=compiled)
-    errors = {"fwd": None, "dx": None, "dW": None}
+    reference = None
     if entry.reference is not None:
         ref = entry.reference(dict(case.config))
         ref.build(case.input_shape)
         ref.set_weights([np.reshape(w, r.shape) for w, r in zip(weights, ref.get_weights())])
         reference = _reference_tape(ref, tf.constant(x), _probe(ours, case, seed), compiled)
+    errors = {"fwd": None, "dx": None, "dW": None, "fd": None}
+    for mode in _modes(ours):
+        z, dx, dws = _tape(ours, tf.constant(x), _probe(ours, case, seed), compiled=compiled, mode=mode)
         if reference is not None:
             rz, rdx, rdws = reference
-            errors["fwd"] = _relative(z, rz)
-            errors["dx"] = _relative(dx, rdx)
+            errors["fwd"] = _worst(errors["fwd"], _relative(z, rz))
+            errors["dx"] = _worst(errors["dx"], _relative(dx, rdx))
             if dws and rdws:
-                errors["dW"] = max(_relative(a, np.reshape(b, a.shape)) for a, b in zip(dws, rdws))
-    errors["fd"] = _finite_difference_error(entry, case, weights, x) if finite_differences else None
+                errors["dW"] = _worst(errors["dW"], *(_relative(a, np.reshape(b, a.shape)) for a, b in zip(dws, rdws)))
+        if finite_differences:
+            errors["fd"] = _worst(errors["fd"], _finite_difference_error(entry, case, weights, x, mode=mode))
     return Result(entry.name, case.label, errors)
 
 
