@@ -88,10 +88,21 @@ def graph_ops(export_path):
     return ops - functions
 
 
+def xla_functions(export_path):
+    """Functions of a SavedModel marked for XLA compilation (`jit_compile=True`)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString((pathlib.Path(export_path) / "saved_model.pb").read_bytes())
+    return [f.signature.name for graph in model.meta_graphs for f in graph.graph_def.library.function
+            if f.attr["_XlaMustCompile"].b]
+
+
 def assert_core_tensorflow_only(export_path):
-    """TF Serving runs only registered C++ ops: no Python (tf.py_function) in an export."""
+    """TF Serving runs only registered C++ ops: no Python (tf.py_function) in an export, and no
+    XLA-compiled function (its CPU JIT is off unless the server is started with it)."""
     from tensorflow.python.framework import op_def_registry
 
     ops = graph_ops(export_path)
     assert ops and not ops & PYTHON_OPS, sorted(ops & PYTHON_OPS)
     assert [op for op in ops if op_def_registry.get(op) is None] == []
+    assert xla_functions(export_path) == []

@@ -1,0 +1,36 @@
+"""Average pooling runs XLA-fused only in training: a saved inference function holds no XLA."""
+import keras
+import numpy as np
+import tensorflow as tf
+from serving_exports import xla_functions as _xla_functions
+
+import layers
+
+
+def _pooled_model():
+    inputs = keras.Input((9, 9, 2))
+    x = layers.AveragePooling2D(3, strides=2, padding="same")(inputs)  # separable: the XLA path in training
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
+
+
+def test_training_fits_through_xla_and_the_inference_export_has_none(tmp_path):
+    model = _pooled_model()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = np.random.default_rng(0).normal(size=(4, 9, 9, 2)).astype("float32")
+    model.fit(x, np.ones((4, 1)), epochs=1, verbose=0)
+
+    module = tf.Module()
+    module.model = model
+    spec = tf.TensorSpec((None, 9, 9, 2), tf.float32)
+    module.serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    module.train_mode = tf.function(lambda x: model(x, training=True), input_signature=[spec])
+    tf.saved_model.save(module, tmp_path / "both", signatures={"serving_default": module.serve})
+    assert _xla_functions(tmp_path / "both"), "the check must see the training path's XLA functions"
+
+    inference = tf.Module()
+    inference.model = model
+    inference.serve = module.serve
+    tf.saved_model.save(inference, tmp_path / "serve", signatures={"serving_default": module.serve})
+    assert _xla_functions(tmp_path / "serve") == []
+    restored = tf.saved_model.load(str(tmp_path / "serve")).signatures["serving_default"]
+    np.testing.assert_allclose(list(restored(tf.constant(x)).values())[0], model(x, training=False), rtol=1e-5)
