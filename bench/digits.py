@@ -60,7 +60,7 @@ def run(argv):
 
     import layers
 
-    lines = [f"## digits (pipelines/images/digits.py)\n",
+    lines = ["## digits (pipelines/images/digits.py)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              f"(shared with other work), TensorFlow CPU build, `python -m bench digits`.\n",
              "| measurement | setting | result | target |", "|---|---|---|---|"]

@@ -30,7 +30,7 @@ def _train(recipe, data="bundled"):
 
 
 def run(argv):
-    lines = [f"## objects (pipelines/images/objects.py)\n",
+    lines = ["## objects (pipelines/images/objects.py)\n",
              f"Measured {datetime.date.today()} on {platform.machine()} CPU, {os.cpu_count()} cores "
              f"(shared with other work), `python -m bench objects`.\n",
              "| data | network, setting | test accuracy | training time |", "|---|---|---|---|"]
