@@ -119,7 +119,7 @@ def test_xla_matches_graph_mode(entry):
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(layer(x) * probe)
+            loss = tf.reduce_sum(layer(x, training=True) * probe)
         return loss, tape.gradient(loss, [x] + layer.trainable_weights)
 
     plain = tf.function(step)(tf.constant(x))
@@ -140,7 +140,7 @@ def test_mixed_precision(entry, policy):
     with tf.GradientTape() as tape:
         xt = tf.constant(x)
         tape.watch(xt)
-        y = layer(xt)
+        y = layer(xt, training=True)  # the path mixed-precision training takes
         loss = tf.reduce_sum(tf.cast(y, tf.float32))
     assert y.dtype == policy.split("_")[1]
     grads = tape.gradient(loss, [xt] + layer.trainable_weights)

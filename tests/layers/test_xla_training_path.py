@@ -1,6 +1,7 @@
 """Average pooling runs XLA-fused only in training: a saved inference function holds no XLA."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from serving_exports import xla_functions as _xla_functions
 
@@ -34,3 +35,27 @@ def test_training_fits_through_xla_and_the_inference_export_has_none(tmp_path):
     assert _xla_functions(tmp_path / "serve") == []
     restored = tf.saved_model.load(str(tmp_path / "serve")).signatures["serving_default"]
     np.testing.assert_allclose(list(restored(tf.constant(x)).values())[0], model(x, training=False), rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_fused_training_path_matches_keras_under_each_policy(rank, policy):
+    """Forward and dL/dx of the XLA-fused path, in the policy's compute dtype, against keras.layers
+    in float32 (TensorFlow's CPU AvgPool3D has no float16 kernel)."""
+    name = f"AveragePooling{rank}D"
+    shape = (2,) + (7,) * rank + (3,)
+    ours = getattr(layers, name)(3, strides=2, padding="same", dtype=policy)
+    reference = getattr(keras.layers, name)(3, strides=2, padding="same")
+    x = tf.constant(np.random.default_rng(rank).normal(size=shape).astype("float32"))
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            z = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(z, tf.float32) * tf.range(1.0, z.shape[-1] + 1.0))
+        results.append((z, tape.gradient(loss, x)))
+    (z, dx), (rz, rdx) = results
+    assert z.dtype == keras.mixed_precision.Policy(policy).compute_dtype
+    tolerance = {"float32": 1e-6, "mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}[policy]
+    np.testing.assert_allclose(tf.cast(z, tf.float32), tf.cast(rz, tf.float32), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(dx, rdx, rtol=tolerance, atol=tolerance)
