@@ -12,8 +12,8 @@ c + off_k of its phase, off_k = ((k*d)//s) * prod(O'), and
     z[c] = sum_k P_phase(k)[c + off_k] @ W_k        for every corner c < R - max(off),
 
 one matmul per leading tap over a dim-0 slice of P (TensorFlow hands such slices on without a
-copy when they are aligned), or for few outputs one wide matmul whose column blocks are summed
-at their offsets (P is then read once instead of k0 times); the corners on rows q >= O0 are
+copy when they are aligned), or, for few outputs or rows much wider than the outputs, one wide
+matmul whose column blocks are summed at their offsets (P is then read once instead of k0 times); the corners on rows q >= O0 are
 cropped out. The price: those corners' arithmetic, ((k0-1)*d//s)/O0 of the rest. Rows a phase
 lacks at the end of the padded input are clipped to its last cell: only cropped corners read them.
 
@@ -28,7 +28,17 @@ import tensorflow as tf
 from layers.ops import geometry as geo
 
 NARROW_OUTPUTS = 16  # up to this many output channels, one matmul per phase and shifted sums
-# (measured: 9x9 on 16 channels 68 vs 112 ms; 32 and 64 outputs lose)
+# (measured: 9x9 on 16 channels 68 vs 112 ms)
+ROW_WIDTH_PER_OUTPUT = 4  # and from rows this many times wider than the outputs, where reading P
+# k0 times costs more than the k0-times wider product (whole step with the BFC allocator, summed /
+# per-tap: row width 320 for 64 outputs 0.89, 3D 800 for 32 0.78, 896 for 128 0.93; 96-192 for
+# 64 1.04-1.07, 240 for 192 1.05, Conv1D 64 for 128 1.11)
+
+
+def _summed(kernel_shape):
+    """Whether the shifted-sums matmul suits this kernel (*k, Cin, Cout) (see the constants)."""
+    row_width, outputs = math.prod(kernel_shape[1:-1]), kernel_shape[-1]
+    return outputs <= NARROW_OUTPUTS or row_width >= ROW_WIDTH_PER_OUTPUT * outputs
 
 
 def _rows_per_example(lead):
@@ -58,7 +68,7 @@ def correlate(x, kernel, geometry, groups=1):
     last = max(offset for _, offset in taps)
     corners = tf.shape(patches[taps[0][0]])[0] - last
     weights = tf.reshape(kernel, [lead.kernel, -1, cout])  # (k0, T'*Cin, Cout)
-    if cout <= NARROW_OUTPUTS:
+    if _summed(kernel.shape):
         z = tf.add_n(_summed_outputs(patches, weights, taps, corners))  # (C, Cout)
     else:
         z = tf.add_n([tf.matmul(patches[p][o:o + corners], weights[k]) for k, (p, o) in enumerate(taps)])

@@ -165,16 +165,28 @@ ROWS_GRID = [
 ]
 
 
-@pytest.mark.parametrize("narrow", [0, 16], ids=["matmul_per_tap", "summed_outputs"])
+@pytest.mark.parametrize("summed", [False, True], ids=["matmul_per_tap", "summed_outputs"])
 @pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation", ROWS_GRID)
-def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dilation, narrow, monkeypatch):
+def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dilation, summed, monkeypatch):
     monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
     monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
-    monkeypatch.setattr(rows, "NARROW_OUTPUTS", narrow)
+    monkeypatch.setattr(rows, "_summed", lambda kernel_shape: summed)
     geometry = [geo.axis_geometry(size, kernel, stride, dilation, padding) for _ in range(rank)]
     inner = "space_to_depth" if cin <= conv_ops.FEW_CHANNELS else "rows"
     assert conv_ops.algorithm(geometry, cin, 1) == inner
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, 1)
+
+
+@pytest.mark.parametrize("kernel_shape, summed", [
+    ((5, 5, 64, 64), True),  # rows 320 wide for 64 outputs
+    ((3, 3, 32, 64), False),  # 96 for 64
+    ((5, 5, 48, 192), False),  # 240 for 192
+    ((3, 3, 3, 16, 32), True),  # 144 for 32
+    ((9, 9, 16, 16), True),  # 16 outputs
+    ((5, 64, 128), False),  # Conv1D: 64 for 128
+])
+def test_rows_sums_shifted_outputs_where_rows_are_wide_or_outputs_few(kernel_shape, summed):
+    assert rows._summed(kernel_shape) is summed
 
 
 @pytest.mark.parametrize("rank,size,stride", [(2, 7, 1), (1, 12, 2), (3, 4, 1)])
