@@ -14,8 +14,9 @@ c + off_k of its phase, off_k = ((k*d)//s) * prod(O'), and
 one matmul per leading tap over a dim-0 slice of P (TensorFlow hands such slices on without a
 copy when they are aligned), or, for few outputs or rows much wider than the outputs, one wide
 matmul whose column blocks are summed at their offsets (P is then read once instead of k0
-times); the corners on rows q >= O0 are cropped out. The price: those corners' arithmetic, ((k0-1)*d//s)/O0 of the rest. Rows a phase
-lacks at the end of the padded input are clipped to its last cell: only cropped corners read them.
+times); the corners on rows q >= O0 are cropped out. The price: those corners' arithmetic,
+((k0-1)*d//s)/O0 of the rest. Rows a phase lacks at the end of the padded input are clipped to
+its last cell: only cropped corners read them.
 
 Backward: dL/dW_k = P_phase(k)[off_k:off_k + C]^T @ dL/dz at the corners; dL/dx is the
 adjoint correlation (layers.ops.conv.input_grad), whose stride-1 correlations run this too.
