@@ -143,15 +143,16 @@ def check_case(entry, case, seed=0, finite_differences=True, compiled=True):
     weights = _seeded_weights(ours, seed)
     ours.set_weights(weights)
     x = distinct_inputs(case.input_shape, seed)
+    probe = _probe(ours, case, seed)
     reference = None
     if entry.reference is not None:
         ref = entry.reference(dict(case.config))
         ref.build(case.input_shape)
         ref.set_weights([np.reshape(w, r.shape) for w, r in zip(weights, ref.get_weights())])
-        reference = _reference_tape(ref, tf.constant(x), _probe(ours, case, seed), compiled)
+        reference = _reference_tape(ref, tf.constant(x), probe, compiled)
     errors = {"fwd": None, "dx": None, "dW": None, "fd": None}
     for mode in _modes(ours):
-        z, dx, dws = _tape(ours, tf.constant(x), _probe(ours, case, seed), compiled=compiled, mode=mode)
+        z, dx, dws = _tape(ours, tf.constant(x), probe, compiled=compiled, mode=mode)
         if reference is not None:
             rz, rdx, rdws = reference
             errors["fwd"] = _worst(errors["fwd"], _relative(z, rz))

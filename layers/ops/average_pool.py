@@ -63,6 +63,16 @@ def _apply_along(matrix, x, axis, transpose=False):
     return tf.reshape(y, [-1] + shape[1:axis] + [y.shape[-2]] + shape[axis + 1:])
 
 
+def _taps_means(x, g, axis, counts):
+    """The taps step: each window's sum along `axis` over its real-cell count."""
+    return tf.add_n(axis_windows.taps(x, g, axis)) / counts
+
+
+def _taps_adjoint(dz, g, axis, counts):
+    """Its backward: dL/dz / count spread over the k taps."""
+    return axis_windows.scatter([dz / counts] * g.kernel, g, axis)
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled_taps(geometry):
     """XLA-compiled forward and backward of the taps step on every axis, outer axis first
@@ -73,14 +83,14 @@ def _compiled_taps(geometry):
     def forward(x):
         for axis in axes:
             g = geometry[axis - 1]
-            x = tf.add_n(axis_windows.taps(x, g, axis)) / _counts(g, axis, rank, x.dtype)
+            x = _taps_means(x, g, axis, _counts(g, axis, rank, x.dtype))
         return x
 
     @tf.function(jit_compile=True, autograph=False)
     def backward(dz):
         for axis in reversed(axes):
             g = geometry[axis - 1]
-            dz = axis_windows.scatter([dz / _counts(g, axis, rank, dz.dtype)] * g.kernel, g, axis)
+            dz = _taps_adjoint(dz, g, axis, _counts(g, axis, rank, dz.dtype))
         return dz
 
     return forward, backward
@@ -113,7 +123,7 @@ def average_pool(x, geometry, compiled=False):
             if steps[axis] == "matrix":
                 z = _apply_along(weights[axis], z, axis)
             else:
-                z = tf.add_n(axis_windows.taps(z, geometry[axis - 1], axis)) / weights[axis]
+                z = _taps_means(z, geometry[axis - 1], axis, weights[axis])
 
         def backward(dz):
             for axis in reversed(axes):
@@ -121,7 +131,7 @@ def average_pool(x, geometry, compiled=False):
                 if steps[axis] == "matrix":
                     dz = _apply_along(weights[axis], dz, axis, transpose=True)
                 else:
-                    dz = axis_windows.scatter([dz / weights[axis]] * g.kernel, g, axis)
+                    dz = _taps_adjoint(dz, g, axis, weights[axis])
             return dz
 
         return z, backward
