@@ -5,7 +5,11 @@ TF Serving's rules so that what works here works there: a model is a folder of i
 the versions served are those `ROOT/models.config` (from `cnn serving-config`) names, else the
 latest one (TF Serving's default policy); labels come from that file; each version is loaded
 with `tf.saved_model.load` and its warmup records are replayed before it is served; a version
-that fails to load is logged (one line) and the others are served, as TF Serving does.
+that fails to load is logged (one line), shown END with its error in the model's status, and the
+others are served, as TF Serving does (the newest one that loads, under the latest policy). ROOT
+may also be one model's folder of versions (TF Serving's `--model_base_path`). Like TF Serving
+(`--file_system_poll_wait_seconds`, 1 s), the server polls ROOT for new versions, and swaps one in
+only once it has loaded.
 
 HTTP is waitress (a production WSGI server), with TF Serving's limits (`Limits`): a fixed pool of
 `--rest_api_num_threads` workers (4 per core), idle and slow connections closed after
@@ -29,6 +33,8 @@ import threading
 from serving.rest import api as rest_api
 from serving import model_config as serving_config
 from serving.rest.api import ApiError
+
+POLL_SECONDS = 1.0  # TF Serving's --file_system_poll_wait_seconds
 
 
 class Version:
@@ -79,33 +85,69 @@ def op_message(text):
 
 
 class Repository:
-    """The served versions of every model under `root`, loaded up front, with their labels."""
+    """The served versions of every model under `root` (or of the one model folder `root` is),
+    with their labels and the versions that failed to load.
+
+    Availability first, as TF Serving's availability-preserving policy: a version is loaded
+    before the one it replaces is dropped, and a version that fails to load never takes a served
+    one offline. Under the `latest` policy (the default) the newest versions that load are
+    served, so a corrupt newest version leaves the one before it served (TF Serving keeps the
+    version it has; at start it would serve nothing). A failed version is not retried until its
+    folder goes away: write versions atomically (`cnn export` does)."""
 
     def __init__(self, root, log=None):
         from google.protobuf import text_format
         from tensorflow_serving.config import model_server_config_pb2
 
-        self.root = pathlib.Path(root)
-        versions = serving_config.model_versions(self.root)
+        self.given = pathlib.Path(root)
+        self.root, self.only = model_base(root)
         config_file = self.root / serving_config.MODELS_CONFIG
-        policies = {}
+        self.policies = {}
         if config_file.is_file():
             config = text_format.Parse(config_file.read_text(), model_server_config_pb2.ModelServerConfig())
-            policies = {entry.name: entry for entry in config.model_config_list.config}
+            self.policies = {entry.name: entry for entry in config.model_config_list.config}
+        if self.only is not None:  # a model folder: its entry in the root's config, if it has one
+            self.policies = {k: v for k, v in self.policies.items() if k == self.only}
         self.models, self.labels, self.failed = {}, {}, {}
-        log = log or _log
-        for name, numbers in versions.items():
-            if policies and name not in policies:
-                continue  # TF Serving serves only the models its config lists
-            self.models[name], self.failed[name] = {}, {}
-            for number in _served(numbers, policies.get(name)):
+        self.log = log or _log
+        self._refreshing = threading.Lock()
+        self.refresh()
+
+    def refresh(self):
+        """Load the versions the policies ask for that are not loaded yet, then swap them in:
+        what `cnn serve` does at start and on every file-system poll."""
+        with self._refreshing:
+            on_disk = serving_config.model_versions(self.root)
+            if self.only is not None:
+                on_disk = {k: v for k, v in on_disk.items() if k == self.only}
+            for name, numbers in on_disk.items():
+                if self.policies and name not in self.policies:
+                    continue  # TF Serving serves only the models its config lists
+                self._refresh_model(name, numbers, self.policies.get(name))
+            for name in set(self.models) - set(on_disk):
+                self.models[name], self.failed[name] = {}, {}  # its folder went away: TF Serving unloads it
+
+    def _refresh_model(self, name, numbers, policy):
+        served, failed = self.models.get(name, {}), dict(self.failed.get(name, {}))
+        failed = {n: message for n, message in failed.items() if n in numbers}
+        candidates, wanted = _candidates(numbers, policy)
+        loaded, new_failures = {}, {}
+        for number in candidates:
+            if wanted is not None and len(loaded) == wanted:
+                break
+            if number in served:
+                loaded[number] = served[number]
+            elif number not in failed:
                 try:
-                    self.models[name][number] = Version(name, number, self.root / name / str(number))
+                    loaded[number] = Version(name, number, self.root / name / str(number))
                 except Exception as error:  # TF Serving logs a failed load and serves the rest
-                    message = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-                    self.failed[name][number] = message
-                    log(f"cnn serve: not serving {name} version {number} ({self.root / name / str(number)}): {message}")
-            self.labels[name] = dict(policies[name].version_labels) if name in policies else {}
+                    new_failures[number] = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        failed.update(new_failures)
+        self.models[name], self.failed[name] = dict(sorted(loaded.items())), failed
+        self.labels[name] = dict(policy.version_labels) if policy is not None else {}
+        for number, message in sorted(new_failures.items()):
+            self.log(f"cnn serve: not serving {name} version {number} ({self.root / name / str(number)}): "
+                     f"{message}{_instead(number, loaded, wanted)}")
 
     def versions(self, model, version=None, label=None):
         """The requested versions of `model` (all served ones when neither version nor label)."""
@@ -132,30 +174,55 @@ class Repository:
         return versions[-1]
 
     def status(self, model, version=None, label=None):
-        """TF Serving's status: the served versions AVAILABLE, those that failed to load END."""
+        """TF Serving's status: the served versions AVAILABLE, those that failed to load END with
+        their error (all of them, or the one asked for)."""
+        failed = self.failed.get(model, {})
+        if label is None and version in failed:
+            return {"model_version_status": [_failed_status(version, failed[version])]}
         served = status(self.versions(model, version, label))
         if version is None and label is None:
-            for number, message in sorted(self.failed.get(model, {}).items()):
-                served["model_version_status"].append({"version": str(number), "state": "END", "status": {
-                    "error_code": "UNKNOWN", "error_message": message}})
+            served["model_version_status"] += [_failed_status(n, message) for n, message in failed.items()]
+            served["model_version_status"].sort(key=lambda entry: int(entry["version"]))
         return served
+
+
+def model_base(path):
+    """(serving root, model name or None): a folder of integer versions (TF Serving's
+    `--model_base_path`, e.g. saved_models/digits) is served as that one model of the root above
+    it (its models.config and batching_parameters.txt); any other folder is a root of models."""
+    path = pathlib.Path(path)
+    if path.is_dir() and any(v.name.isdigit() and (v / "saved_model.pb").is_file() for v in path.iterdir()):
+        return path.parent, path.name
+    return path, None
+
+
+def _candidates(numbers, policy):
+    """(versions in the order they are tried, how many to serve or None for all of them): the
+    `latest` policy (TF Serving's default) takes the newest N that load."""
+    choice = policy.model_version_policy.WhichOneof("policy_choice") if policy is not None else None
+    if choice is None:
+        return numbers[::-1], 1
+    if choice == "latest":
+        return numbers[::-1], max(1, policy.model_version_policy.latest.num_versions)
+    if choice == "all":
+        return numbers, None
+    return [n for n in numbers if n in set(policy.model_version_policy.specific.versions)], None
+
+
+def _instead(number, loaded, wanted):
+    """What a failed newest version leaves served, for its log line."""
+    if wanted is None or any(n > number for n in loaded):
+        return ""
+    older = sorted(n for n in loaded if n < number)
+    return f"; serving version {older[-1]} instead" if older else "; no version of it loads"
+
+
+def _failed_status(number, message):
+    return {"version": str(number), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": message}}
 
 
 def _log(line):
     print(line, file=sys.stderr, flush=True)
-
-
-def _served(numbers, policy):
-    """The versions a `model_version_policy` (or TF Serving's default, the latest) selects."""
-    if policy is None or policy.model_version_policy.WhichOneof("policy_choice") is None:
-        return numbers[-1:]
-    choice = policy.model_version_policy
-    kind = choice.WhichOneof("policy_choice")
-    if kind == "all":
-        return numbers
-    if kind == "latest":
-        return numbers[-max(1, choice.latest.num_versions):]
-    return [n for n in numbers if n in set(choice.specific.versions)]
 
 
 def status(versions):
@@ -255,7 +322,7 @@ class Server:
     """The running server: waitress over App, `serve_forever` / `shutdown` / `server_close` as
     socketserver has them; `server_address` is (host, port)."""
 
-    def __init__(self, repository, host, port, limits, verbose=False):
+    def __init__(self, repository, host, port, limits, verbose=False, poll_seconds=POLL_SECONDS):
         from waitress import wasyncore
         from waitress.server import create_server
 
@@ -272,8 +339,19 @@ class Server:
         self.server_address = (host, int(self._server.effective_port))
         self._stop = threading.Event()
         self._stopped = threading.Event()
+        self.poll_seconds = poll_seconds
+
+    def poll(self):
+        """Look for new or removed versions every `poll_seconds` until the server stops."""
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.repository.refresh()
+            except Exception as error:  # e.g. ROOT removed: keep serving what is loaded
+                _log(f"cnn serve: cannot poll {self.repository.given}: {' '.join(str(error).split())[:300]}")
 
     def serve_forever(self):
+        if self.poll_seconds and self.poll_seconds > 0:
+            threading.Thread(target=self.poll, daemon=True, name="cnn-serve-poll").start()
         try:
             while not self._stop.is_set():
                 self._loop(timeout=1.0, map=self._map, count=1)
@@ -295,18 +373,20 @@ class Server:
         self._server.task_dispatcher.shutdown(timeout=5)
 
 
-def make_server(root, host="127.0.0.1", port=8501, verbose=False, limits=None, log=None):
-    """The server (not yet serving) over the exports in `root`; port 0 picks a free one."""
+def make_server(root, host="127.0.0.1", port=8501, verbose=False, limits=None, log=None,
+                poll_seconds=POLL_SECONDS):
+    """The server (not yet serving) over the exports in `root` (a root of model folders, or one
+    model folder); port 0 picks a free one; `poll_seconds` <= 0 never looks for new versions."""
     limits = limits or Limits()
     limits.check()
     repository = Repository(root, log)
     if not any(repository.models.values()):
         raise ValueError(f"{root}: no exported models to serve")
-    return Server(repository, host, port, limits, verbose)
+    return Server(repository, host, port, limits, verbose, poll_seconds)
 
 
-def serve_in_thread(root, host="127.0.0.1", port=0, limits=None, log=None):
+def serve_in_thread(root, host="127.0.0.1", port=0, limits=None, log=None, poll_seconds=POLL_SECONDS):
     """Start a server on a background thread (tests, benchmarks); returns (server, base URL)."""
-    server = make_server(root, host, port, limits=limits, log=log)
+    server = make_server(root, host, port, limits=limits, log=log, poll_seconds=poll_seconds)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{host}:{server.server_address[1]}"

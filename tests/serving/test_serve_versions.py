@@ -2,12 +2,15 @@
 without models.config only the latest of several versions is served; `cnn serving-config
 --all-versions` and `--latest N` choose what it serves; a version whose warmup fails is logged and
 not served while the others are; `cnn predict --server` sends several files in one request and
-prints each file's own answer. Version 1 (and its copy, version 2) answers class 1 whatever the
-image; version 3 answers by where the bright pixels are, so a reply shows which version served it."""
+prints each file's own answer; a corrupt newest version (at start, or appearing while the server
+runs) leaves the one before it served, and a model's own folder serves as its root does. Version 1
+(and its copy, version 2) answers class 1 whatever the image; version 3 answers by where the bright
+pixels are, so a reply shows which version served it."""
 import base64
 import io
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 
@@ -89,9 +92,9 @@ def serve():
 
     running = []
 
-    def start(root):
+    def start(root, **options):
         log = []
-        server, url = dev_server.serve_in_thread(root, log=log.append)
+        server, url = dev_server.serve_in_thread(root, log=log.append, **options)
         running.append(server)
         return url, log
 
@@ -209,3 +212,76 @@ def test_several_files_in_one_server_request(tmp_path, exports, serve, monkeypat
         for (_, _, probability), (_, _, wanted) in zip(lines, expected):
             assert float(probability) == pytest.approx(wanted, abs=1e-3)
     assert posts == [f"{url}/v1/models/digits:predict"] * 2
+
+
+def corrupt_copy(source, destination, part):
+    """A copy of the export `source` at `destination` with `part` cut to half its bytes, as an
+    interrupted copy leaves it: "saved_model.pb" or "variables" (the weights' data file)."""
+    staging = destination.parent / f".staging-{destination.name}"
+    shutil.copytree(source, staging)  # the links' targets, not the links
+    file = staging / part if part != "variables" else next((staging / "variables").glob("variables.data-*"))
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    staging.rename(destination)  # whole, so only the cut file is wrong
+    return destination
+
+
+def wait_until(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server did not pick up the change"
+        time.sleep(0.1)
+
+
+def status_of(url, path=""):
+    return get(f"{url}/v1/models/digits{path}")["model_version_status"]
+
+
+@pytest.mark.parametrize("part", ["saved_model.pb", "variables"])
+def test_a_corrupt_newest_version_leaves_the_one_before_it_served(tmp_path, exports, serve, part):
+    folders, labels = exports
+    root = repository_of(tmp_path, exports, (1, 3))
+    corrupt_copy(folders[3], root / "digits" / "4", part)
+    url, log = serve(root)
+    assert len(log) == 1 and "\n" not in log[0], log
+    assert log[0].startswith("cnn serve: not serving digits version 4 ") and log[0].endswith(
+        "; serving version 3 instead"), log[0]
+    assert answer(url) == labels[3] and answer(url, "/versions/3") == labels[3]
+    available, failed = status_of(url)
+    assert available == {"version": "3", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    assert failed["version"] == "4" and failed["state"] == "END" and failed["status"]["error_code"] != "OK"
+    assert failed["status"]["error_message"] and failed["status"]["error_message"] in log[0]
+    assert status_of(url, "/versions/4") == [failed]
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        answer(url, "/versions/4")
+
+
+def test_a_version_appearing_while_serving_is_swapped_in_only_if_it_loads(tmp_path, exports, serve):
+    folders, labels = exports
+    root = repository_of(tmp_path, exports, (3,))
+    url, log = serve(root, poll_seconds=0.2)
+    assert served_states(url) == [("3", "AVAILABLE")]
+    corrupt_copy(folders[1], root / "digits" / "4", "saved_model.pb")
+    wait_until(lambda: len(served_states(url)) == 2)
+    assert served_states(url) == [("3", "AVAILABLE"), ("4", "END")]
+    assert answer(url) == labels[3]
+    assert len(log) == 1 and log[0].endswith("; serving version 3 instead"), log
+    time.sleep(0.6)  # polls pass: the failed version is not loaded again, nor logged again
+    assert len(log) == 1
+
+    (root / "digits" / "5").symlink_to(folders[1], target_is_directory=True)  # a good one replaces 3
+    wait_until(lambda: ("5", "AVAILABLE") in served_states(url))
+    assert served_states(url) == [("4", "END"), ("5", "AVAILABLE")]
+    assert answer(url) == labels[1] != labels[3]
+
+
+def test_a_model_folder_serves_as_the_root_above_it_does(tmp_path, exports, serve):
+    """TF Serving's --model_base_path: ROOT/digits serves digits, with ROOT's models.config."""
+    _, labels = exports
+    root = repository_of(tmp_path, exports, (1, 3))
+    url, _ = serve(root / "digits")
+    assert served_states(url) == [("3", "AVAILABLE")] and answer(url) == labels[3]
+
+    serving_config(root, "--all-versions", "--label", "digits:stable=1")
+    url, _ = serve(root / "digits")
+    assert served_states(url) == [("1", "AVAILABLE"), ("3", "AVAILABLE")]
+    assert answer(url, "/labels/stable") == labels[1] and answer(url) == labels[3]
