@@ -1,0 +1,139 @@
+"""Exports for runtimes other than TF Serving: LiteRT (`model.tflite`, float or quantized) and
+ONNX (`model.onnx`), beside the SavedModel of serving/export.py.
+
+Each is written as SavedModel versions are: `<root>/<name>/<integer version>/`, built in a hidden
+temporary folder and renamed into place, never overwritten. The file maps the raw served input
+(the pipeline's preprocessing inside it: resizing and scaling, log-mel, intensity windowing) to
+probabilities. Neither format can hold our label lookup table (a .tflite converted with it fails
+at run time with `HASHTABLE_FIND`), so `class_names.txt` (one name per line, in class-id order)
+and `cnn_suite.json` (the SavedModel's metadata, plus format, quantization, input and output
+names) lie beside the file. The default model name is `<pipeline>-<format>`, not the pipeline's:
+TF Serving loads every integer folder of a model as a SavedModel, so a .tflite version among a
+model's SavedModel versions would be its newest version, and fail to load.
+
+Converters: serving/formats/litert.py and onnx_export.py; the runtimes that read the files back
+(LiteRT's interpreter, ONNX Runtime; the optional extra `formats`): serving/formats/runtime.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+FORMATS = ("saved_model", "litert", "onnx")
+QUANTIZE = ("none", "dynamic", "float16", "int8")
+FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
+CLASS_NAMES = "class_names.txt"
+METADATA = "cnn_suite.json"
+OUTPUT = "probabilities"
+CALIBRATION_EXAMPLES = 300  # int8: a few hundred training examples, as LiteRT's guide advises
+
+
+class Refused(ValueError):
+    """A pipeline that cannot go to a format; the message is one line for the user."""
+
+
+def served_function(model, pipeline):
+    """(function: served batch -> {"probabilities": float32}, its input signature)."""
+    import tensorflow as tf
+
+    spec = pipeline.input_spec()
+    signature = [tf.TensorSpec((None, *spec.shape), spec.dtype, name=pipeline.input_name)]
+
+    def probabilities(inputs):
+        return {OUTPUT: tf.cast(model(inputs, training=False), tf.float32)}
+
+    return probabilities, signature
+
+
+def ops_phrase(ops, one="needs", many="need"):
+    """"op X needs" or "ops X, Y need", for refusals."""
+    return f"op {ops[0]} {one}" if len(ops) == 1 else f"ops {', '.join(ops)} {many}"
+
+
+def check(format, quantize="none", representative=None):
+    """Refuse an unknown format or quantization, or one that needs what is missing."""
+    if format not in FILES:
+        raise ValueError(f"--format {format}: expected one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZE:
+        raise ValueError(f"--quantize {quantize}: expected one of {', '.join(QUANTIZE)}")
+    if quantize != "none" and format != "litert":
+        raise ValueError(f"--quantize {quantize}: only for --format litert ({format} is exported as float)")
+    if quantize == "int8" and (representative is None or not len(representative)):
+        raise ValueError("--quantize int8: needs training examples to calibrate on (the run's training split)")
+
+
+def convert(model, pipeline, format, quantize="none", representative=None):
+    """The bytes of `model` (served input -> probabilities) in `format`; Refused when the
+    pipeline's graph has ops the format's runtime lacks."""
+    check(format, quantize, representative)
+    if format == "litert":
+        from serving.formats import litert
+
+        return litert.convert(model, pipeline, quantize, representative)
+    from serving.formats import onnx_export
+
+    return onnx_export.convert(model, pipeline)
+
+
+def metadata(pipeline, class_names, format, quantize="none", provenance=None):
+    """The SavedModel's metadata (serving/export.py) and how to call the file."""
+    from serving import export as saved_model
+
+    return {**saved_model.metadata(pipeline, class_names, provenance), "format": format,
+            "file": FILES[format], "quantize": quantize, "output": OUTPUT,
+            "input_dtype": pipeline.input_spec().dtype.name}
+
+
+def export(model, pipeline, class_names, root, format, quantize="none", representative=None,
+           provenance=None, name=None, version=None):
+    """Convert and write `<root>/<name or <pipeline>-<format>>/<version or the next free one>/`;
+    its path. `representative`: served training inputs (NumPy, batch first) for int8."""
+    for class_name in class_names:
+        if "".join(str(class_name).splitlines()) != str(class_name):
+            raise ValueError(f"class name {str(class_name)!r} contains a line break; it cannot be exported")
+    data = convert(model, pipeline, format, quantize, representative)
+    files = {FILES[format]: data,
+             CLASS_NAMES: "".join(f"{name}\n" for name in class_names).encode(),
+             METADATA: json.dumps(metadata(pipeline, class_names, format, quantize, provenance), indent=2).encode()}
+    return write_version(pathlib.Path(root) / (name or f"{pipeline.name}-{format}"), files, version)
+
+
+def write_version(parent, files, version=None):
+    """Write `files` ({name: bytes}) as a new integer version folder of `parent`, whole or not
+    at all (a hidden temporary folder renamed into place); its path."""
+    from serving.export import next_version
+
+    parent = pathlib.Path(parent)
+    if version is not None and (int(version) < 0 or (parent / str(int(version))).exists()):
+        raise ValueError(f"{parent / str(version)}: version exists or is negative (never overwritten)")
+    parent.mkdir(parents=True, exist_ok=True)
+    temporary = pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    try:
+        target = temporary / "model"
+        target.mkdir()
+        for file_name, data in files.items():
+            with open(target / file_name, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+        while True:
+            final = parent / str(next_version(parent) if version is None else int(version))
+            try:
+                os.rename(target, final)  # fails if another export took this version meanwhile
+                return final
+            except OSError:
+                if version is not None or not final.exists():
+                    raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def representative_examples(pipeline, examples, count=CALIBRATION_EXAMPLES):
+    """Up to `count` served inputs (NumPy, batch first) of `examples` (the run's training split),
+    to calibrate int8 on."""
+    from serving import warmup
+
+    return warmup.served_examples(pipeline, examples, count)

@@ -1,0 +1,160 @@
+"""LiteRT and ONNX exports (serving/formats): for every pipeline that can go to a format, the file
+gives model.keras's probabilities on real held-out examples of its bundled data, from the raw
+served input (so dropping the preprocessing fails), with the class names in class-id order
+beside it (so reordering them fails); it loads and predicts in a fresh process where only the
+runtime is importable; int8 keeps digits' accuracy; the rest are refused in one line naming the
+ops. Models: digits trained 1 epoch; the others untrained with seeded weights (parity needs no
+training, and the slow pipelines stay fast)."""
+import json
+
+import numpy as np
+import pytest
+
+from factories import make_pipeline, train_bundled
+from isolated import run_without_project
+from serving_exports import TINY
+
+FLOAT_TOLERANCE = 1e-4  # float32 formats: probabilities within this of model.keras (measured <= 2e-7)
+INT8_ACCURACY_DROP = 0.07  # int8 against float on digits' 16 held-out examples: at most one answer changes
+PARITY = [("digits", "litert"), ("digits", "onnx"), ("objects", "litert"), ("objects", "onnx"),
+          ("volumes", "litert"), ("volumes", "onnx"), ("segment", "litert"), ("segment", "onnx")]
+REFUSED = {("text", "litert"): "StringLower", ("text", "onnx"): "StringSplitV2",
+           ("audio", "litert"): "EnsureShape", ("audio", "onnx"): "ComplexAbs"}
+EXAMPLES = 16
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    """name -> (pipeline, Keras model, class names, held-out served inputs, their labels, training
+    inputs), each built once."""
+    import keras
+
+    from pipelines.core import sources
+    from serving import warmup
+
+    root = tmp_path_factory.mktemp("formats")
+    built = {}
+
+    def case(name):
+        if name not in built:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # generated data sets go here
+                if name == "digits":
+                    pipeline, run, _ = train_bundled(name, root / name, ["epochs=1", *TINY[name]])
+                    model, splits = run.model, run.splits
+                else:
+                    pipeline = make_pipeline(name, *TINY[name])
+                    splits = sources.load_splits(pipeline, "bundled")
+                    keras.utils.set_random_seed(0)
+                    model = pipeline.build_model(len(splits.class_names))
+                held_out = splits.test.take(np.arange(min(EXAMPLES, len(splits.test))))
+                inputs = warmup.served_examples(pipeline, held_out, EXAMPLES)
+                built[name] = (pipeline, model, list(splits.class_names), inputs, np.asarray(held_out.labels),
+                               warmup.served_examples(pipeline, splits.train, 300))
+        return built[name]
+
+    return case
+
+
+@pytest.fixture(scope="module")
+def exported(cases, tmp_path_factory):
+    """(name, format, quantize) -> export folder, each converted once."""
+    from serving import formats
+
+    root = tmp_path_factory.mktemp("exports")
+    done = {}
+
+    def export(name, format, quantize="none"):
+        if (name, format, quantize) not in done:
+            pipeline, model, class_names, _, _, train = cases(name)
+            done[name, format, quantize] = formats.export(
+                model, pipeline, class_names, root, format, quantize, representative=train,
+                name=f"{name}-{format}-{quantize}")
+        return done[name, format, quantize]
+
+    return export
+
+
+@pytest.mark.parametrize("name,format", PARITY)
+def test_the_file_gives_model_keras_probabilities_from_the_raw_input(cases, exported, name, format):
+    from serving.formats import runtime
+
+    pipeline, model, class_names, inputs, _, _ = cases(name)
+    path = exported(name, format)
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["class_names.txt", "cnn_suite.json", {"litert": "model.tflite", "onnx": "model.onnx"}[format]])
+    loaded = runtime.Export(path)
+    expected = np.asarray(model(inputs, training=False), np.float32)
+    got = loaded(inputs)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=FLOAT_TOLERANCE, rtol=0)
+    assert loaded.class_names == class_names  # class-id order: label i is line i
+    metadata = json.loads((path / "cnn_suite.json").read_text())
+    assert (metadata["pipeline"], metadata["format"], metadata["input"]) == (name, format, pipeline.input_name)
+    if name == "digits":  # raw pixels 0..255 in; the file scales them itself
+        assert inputs.max() > 1
+        assert not np.allclose(loaded(inputs / 255.0), got, atol=1e-2)
+
+
+@pytest.mark.parametrize("format", ["litert", "onnx"])
+def test_the_file_runs_where_only_its_runtime_is_installed(cases, exported, format, tmp_path):
+    pipeline, model, class_names, inputs, _, _ = cases("digits")
+    path = exported("digits", format)
+    np.save(tmp_path / "inputs.npy", inputs)
+    if format == "litert":
+        call = ("from ai_edge_litert.interpreter import Interpreter\n"
+                f"runner = Interpreter(model_path={str(path / 'model.tflite')!r}).get_signature_runner()\n"
+                "out = runner(image=x)['probabilities']\n")
+    else:
+        call = ("import onnxruntime\n"
+                f"session = onnxruntime.InferenceSession({str(path / 'model.onnx')!r})\n"
+                "out = session.run(['probabilities'], {'image': x})[0]\n")
+    script = ("import sys, numpy as np\n"
+              f"x = np.load({str(tmp_path / 'inputs.npy')!r})\n" + call +
+              "assert 'tensorflow' not in sys.modules, 'the runtime pulled in TensorFlow'\n"
+              f"names = open({str(path / 'class_names.txt')!r}).read().splitlines()\n"
+              "print(' '.join(names[i] for i in out.argmax(-1)))\n")
+    result = run_without_project(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = np.asarray(model(inputs, training=False)).argmax(-1)
+    assert result.stdout.split() == [class_names[i] for i in expected]
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
+def test_quantized_litert_keeps_digits_accuracy(cases, exported, quantize):
+    from serving.formats import runtime
+
+    _, model, _, inputs, labels, _ = cases("digits")
+    path = exported("digits", "litert", quantize)
+    float_size = (exported("digits", "litert") / "model.tflite").stat().st_size
+    assert (path / "model.tflite").stat().st_size < float_size
+    assert json.loads((path / "cnn_suite.json").read_text())["quantize"] == quantize
+    expected = np.asarray(model(inputs, training=False))
+    got = runtime.Export(path)(inputs)
+    accuracy = float(np.mean(expected.argmax(-1) == labels))
+    assert float(np.mean(got.argmax(-1) == labels)) >= accuracy - INT8_ACCURACY_DROP
+    assert float(np.mean(got.argmax(-1) == expected.argmax(-1))) >= 1 - INT8_ACCURACY_DROP
+    assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
+
+
+@pytest.mark.parametrize("name,format", sorted(REFUSED))
+def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, name, format):
+    from serving import formats
+
+    pipeline, model, class_names, _, _, _ = cases(name)
+    with pytest.raises(formats.Refused) as refused:
+        formats.convert(model, pipeline, format)
+    message = str(refused.value)
+    assert "\n" not in message and REFUSED[name, format] in message
+    assert message.startswith(f"{name} cannot go to ") and "saved_model" in message
+
+
+def test_options_are_checked_before_converting():
+    from serving import formats
+
+    with pytest.raises(ValueError, match="only for --format litert"):
+        formats.check("onnx", "int8", [1])
+    with pytest.raises(ValueError, match="needs training examples"):
+        formats.check("litert", "int8", None)
+    with pytest.raises(ValueError, match="expected one of saved_model, litert, onnx"):
+        formats.check("coreml")
