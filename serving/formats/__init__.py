@@ -84,7 +84,9 @@ def metadata(pipeline, class_names, format, quantize="none", provenance=None):
 
     return {**saved_model.metadata(pipeline, class_names, provenance), "format": format,
             "file": FILES[format], "quantize": quantize, "output": OUTPUT,
-            "input_dtype": pipeline.input_spec().dtype.name}
+            "input_dtype": pipeline.input_spec().dtype.name,
+            # no `<input>_bytes` signature: files are decoded by the pipeline's code, then sent as arrays
+            "bytes_input": None, "custom_predict": True}
 
 
 def export(model, pipeline, class_names, root, format, quantize="none", representative=None,
