@@ -139,3 +139,19 @@ def representative_examples(pipeline, examples, count=CALIBRATION_EXAMPLES):
     from serving import warmup
 
     return warmup.served_examples(pipeline, examples, count)
+
+
+def export_run(run_dir, root="saved_models", format="litert", quantize="none", name=None, version=None):
+    """Export a run folder's model.keras in `format` (`cnn export RUN --format ...`); its path.
+    int8 calibrates on the run's own training split, re-read from its recorded sources."""
+    from pipelines.core import runs
+
+    check(format, quantize, representative=[0])
+    record = runs.read_record(run_dir)
+    pipeline = runs.pipeline_from_record(record)
+    model = runs.load_model(pipeline, runs.finished_model(run_dir))
+    representative = None
+    if quantize == "int8":
+        representative = representative_examples(pipeline, runs.splits_of(pipeline, record).train)
+    return export(model, pipeline, record["class_names"], root, format, quantize, representative,
+                  provenance={"run_dir": str(pathlib.Path(run_dir).resolve())}, name=name, version=version)

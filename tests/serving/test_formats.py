@@ -6,6 +6,7 @@ runtime is importable; int8 keeps digits' accuracy; the rest are refused in one 
 ops. Models: digits trained 1 epoch; the others untrained with seeded weights (parity needs no
 training, and the slow pipelines stay fast)."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ EXAMPLES = 16
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory):
     """name -> (pipeline, Keras model, class names, held-out served inputs, their labels, training
-    inputs), each built once."""
+    inputs), each built once; `.digits_run()`: the folder of the trained digits run."""
     import keras
 
     from pipelines.core import sources
@@ -42,6 +43,7 @@ def cases(tmp_path_factory):
                 if name == "digits":
                     pipeline, run, _ = train_bundled(name, root / name, ["epochs=1", *TINY[name]])
                     model, splits = run.model, run.splits
+                    built["digits run"] = run.run_dir
                 else:
                     pipeline = make_pipeline(name, *TINY[name])
                     splits = sources.load_splits(pipeline, "bundled")
@@ -53,6 +55,7 @@ def cases(tmp_path_factory):
                                warmup.served_examples(pipeline, splits.train, 300))
         return built[name]
 
+    case.digits_run = lambda: (case("digits"), built["digits run"])[1]  # the trained run's folder
     return case
 
 
@@ -143,6 +146,23 @@ def test_quantized_litert_keeps_digits_accuracy(cases, exported, quantize):
     assert float(np.mean(got.argmax(-1) == labels)) >= accuracy - INT8_ACCURACY_DROP
     assert float(np.mean(got.argmax(-1) == expected.argmax(-1))) >= 1 - INT8_ACCURACY_DROP
     assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
+
+
+def test_a_run_folder_exports_with_int8_calibrated_on_its_training_split(cases, tmp_path):
+    """What `cnn export RUN --format litert --quantize int8` calls."""
+    from serving import formats
+    from serving.formats import runtime
+
+    _, model, class_names, inputs, _, _ = cases("digits")
+    run_dir = cases.digits_run()
+    path = formats.export_run(run_dir, tmp_path, "litert", "int8")
+    assert path == tmp_path / "digits-litert" / "1"
+    metadata = json.loads((path / "cnn_suite.json").read_text())
+    assert metadata["run_dir"] == str(pathlib.Path(run_dir).resolve()) and metadata["quantize"] == "int8"
+    loaded = runtime.Export(path)
+    assert loaded.class_names == class_names
+    expected = np.asarray(model(inputs, training=False))
+    assert np.abs(loaded(inputs) - expected).max() < 0.1
 
 
 @pytest.mark.parametrize("name,format", sorted(REFUSED))
