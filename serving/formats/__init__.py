@@ -55,6 +55,8 @@ def ops_phrase(ops, one="needs", many="need"):
 
 def check(format, quantize="none", representative=None):
     """Refuse an unknown format or quantization, or one that needs what is missing."""
+    if format == "saved_model":
+        raise ValueError("--format saved_model is written by serving/export.py, not serving.formats")
     if format not in FILES:
         raise ValueError(f"--format {format}: expected one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZE:
