@@ -47,3 +47,14 @@ def test_the_index_links_every_page():
     linked = set(re.findall(r"\]\(([\w.-]+\.md)(?:#[\w-]+)?\)", index))
     pages = {path.name for path in (ROOT / "docs").glob("*.md")} - {"index.md"}
     assert pages <= linked, f"docs/index.md does not link {sorted(pages - linked)}"
+
+
+def test_every_project_path_named_in_the_docs_exists():
+    """A file or folder of the project named in README.md or docs/ (`pipelines/core/base.py`) exists:
+    moving code without its docs fails here."""
+    pattern = re.compile(r"\b(?:layers|networks|pipelines|serving|datasets|analysis|bench|tests|samples)"
+                         r"/[A-Za-z0-9_/.-]*[A-Za-z0-9_]")
+    missing = {f"{page.relative_to(ROOT)}: {path}"
+               for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+               for path in pattern.findall(page.read_text()) if not (ROOT / path).exists()}
+    assert not missing, "named in the docs but absent:\n" + "\n".join(sorted(missing))
