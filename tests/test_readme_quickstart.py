@@ -89,6 +89,8 @@ def test_first_block_trains_explains_predicts(quickstart_folder):
 
 
 def test_serving_block_answers_through_the_server(quickstart_folder):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed: the README's serving block waits for the server with it")
     folder, _ = quickstart_folder
     block = quickstart_blocks()[1]
     assert "8501" in block and "cnn serve" in block and "kill %1" in block
