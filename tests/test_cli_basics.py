@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import time
 
 from click.testing import CliRunner
 
@@ -18,16 +17,18 @@ def test_help_does_not_import_tensorflow():
     assert out.strip().endswith("False")
 
 
-def test_help_and_version_answer_fast():
-    for args in (["--help"], ["--version"]):
-        best = min(_timed(CNN + args) for _ in range(3))
-        assert best < 0.5, f"cnn {' '.join(args)} took {best:.2f}s"
-
-
-def _timed(command):
-    start = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True)
-    return time.perf_counter() - start
+def test_help_and_version_load_no_framework():
+    """`cnn --help`, `--version` and each command's `--help` answer without TensorFlow or Keras
+    (what made them take seconds); a wall-clock bound would measure the machine's load instead."""
+    code = ("import sys, cli\n"
+            "for args in (['--help'], ['--version'], *([name, '--help'] for name in cli.main.commands)):\n"
+            "    try:\n"
+            "        cli.main(args)\n"
+            "    except SystemExit as stop:\n"
+            "        assert stop.code in (0, None), (args, stop.code)\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_version_names_the_program():
