@@ -249,7 +249,7 @@ class Audio(Pipeline):
         frames it falls in and drawn as a band over the spectrogram."""
         import numpy as np
 
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         c = self.config
         log_mel = self.log_mel(example)  # (T, M)

@@ -82,7 +82,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipelines.core import adversarial
+from pipelines.extensions import adversarial
 from pipelines.core.config import BaseConfig, check_ema_momentum
 
 
@@ -197,7 +197,7 @@ class Pipeline:
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")
 
-    # --------------------------------------------- attacks (pipelines/core/attacks.py)
+    # --------------------------------------------- attacks (pipelines/extensions/attacks.py)
     # The metric `cnn attack` reports per epsilon, from `report` (segmentation: mean_dice).
     attack_metric: ClassVar[str] = "accuracy"
 
@@ -246,9 +246,9 @@ class Pipeline:
 
     def report(self, labels, probabilities, class_names):
         """The test metrics (metrics.json) from labels (N,) and probabilities (N, classes)."""
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        return evaluation.classification_report(labels, probabilities, class_names)
+        return scoring.classification_report(labels, probabilities, class_names)
 
     def predict_file(self, path, serve):
         """The `cnn predict` line for one file through the export (no bytes input, or custom
@@ -259,12 +259,12 @@ class Pipeline:
 
     def write_prediction(self, path, outputs):
         """One line for `cnn predict` from the serving outputs of one file (NumPy values)."""
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
+        return scoring.prediction_line(path, outputs["label"], outputs["probabilities"])
 
     # ---------------------------------------------------------- explanations
-    # Maps (pipelines/core/explain) are over the output of `explain_layer` (None: the served
+    # Maps (analysis/explanations) are over the output of `explain_layer` (None: the served
     # input; text: its embeddings, since strings have no gradient); its last axis is summed out
     # as channels when `explain_channels`.
     explain_layer: ClassVar[str | None] = None
@@ -282,7 +282,7 @@ class Pipeline:
     def render_explanation(self, path, example, context, maps, prefix, model=None):
         """Write the maps ({class name: map at the features' resolution}) in the domain's natural
         form, each also as `<prefix>_<class>.npy`; a `render.Rendering` of what was written."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         return render.default(prefix, maps, f"{path}")
 

@@ -23,13 +23,13 @@ class BaseConfig:
     test_fraction: float = 0.2  # held out (stratified, seeded) when a source has no test split
     validation_fraction: float = 0.0  # held out of training for validation; 0 = none
     ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
-    # adversarial training (pipelines/core/adversarial.py): none, fgsm (fast, random start) or pgd
+    # adversarial training (pipelines/extensions/adversarial.py): none, fgsm (fast, random start) or pgd
     adversarial: str = "none"
     adversarial_epsilon: float = 0.0  # the L-inf budget in raw-input units (pixels 0..255, amplitude)
     adversarial_steps: int = 10  # PGD steps per training batch
     adversarial_fraction: float = 1.0  # share of each batch replaced by its adversarial examples
     adversarial_warmup_epochs: int = 0  # epsilon rises linearly from 0 over these first epochs
-    adversarial_guard: float = 0.0  # > 0: stop at this drop of a PGD check (pipelines/core/adversarial_guard.py)
+    adversarial_guard: float = 0.0  # > 0: stop at this drop of a PGD check (pipelines/extensions/adversarial_guard.py)
 
     def __post_init__(self):
         check(self)

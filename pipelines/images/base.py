@@ -6,7 +6,7 @@ import dataclasses
 
 from datasets.formats import images
 from networks import zoo
-from pipelines.core import transfer
+from pipelines.extensions import transfer
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
 
@@ -142,7 +142,7 @@ class ImagePipeline(Pipeline):
 
     def render_explanation(self, path, example, context, maps, prefix, model=None):
         """A heat-map overlay PNG and the map (H, W) as .npy, per class."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         rendering = render.Rendering()
         for label, map_ in maps.items():

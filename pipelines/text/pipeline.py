@@ -266,7 +266,7 @@ class Text(Pipeline):
         position of the model's token sequence (`sequence_length`, padding 0) as .npy."""
         import numpy as np
 
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         if model is None:
             raise ValueError(f"{path}: drawing tokens needs the run's model (its vocabulary)")

@@ -156,7 +156,7 @@ class VolumePipeline(Pipeline):
         """Per class: the map as a NIfTI with the scan's affine and header (it opens over the
         scan in 3D Slicer or ITK-SNAP) and as .npy on the file's grid, and a PNG montage of
         slices. Without the scan (`context` None) the map stays on the network's grid."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         rendering = render.Rendering()
         for label, map_ in maps.items():
@@ -268,9 +268,9 @@ class Volumes(VolumePipeline):
         """Accuracy, loss, AUC (binary), and one-vs-rest `auc_<class>` for more classes."""
         from sklearn.metrics import roc_auc_score
 
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        report = evaluation.classification_report(labels, probabilities, class_names)
+        report = scoring.classification_report(labels, probabilities, class_names)
         labels = np.asarray(labels)
         if len(class_names) > 2:
             for index, name in enumerate(class_names):

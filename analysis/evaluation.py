@@ -1,5 +1,5 @@
-"""Using what training produced: evaluate a run folder or an export, predict files with an
-export, export a run (again).
+"""`cnn evaluate` (a run folder or an export on a SOURCE) and `cnn predict` (files through an
+export).
 
 `cnn predict` goes through the SavedModel alone: file bytes into `<input>_bytes`, the outputs
 printed. Only an export whose pipeline declares `custom_predict` (no bytes signature, or its
@@ -7,22 +7,15 @@ own output such as a segmentation file) imports that pipeline for `read_file`/`w
 """
 from __future__ import annotations
 
-import json
 import pathlib
 
-from pipelines.core import evaluation, runs, sources, training
+from pipelines.core import runs, scoring, sources
+from pipelines.engine import training
 from serving import export, signatures
 
 
 def is_export(path):
     return (pathlib.Path(path) / "saved_model.pb").is_file()
-
-
-def read_metadata(path):
-    file = pathlib.Path(path) / export.METADATA
-    if not file.is_file():
-        raise FileNotFoundError(f"{path}: not a cnn-suite export (no {export.METADATA})")
-    return json.loads(file.read_text())
 
 
 def _export_predictor(path, metadata):
@@ -45,7 +38,7 @@ def evaluate(model_path, data, data_dir=None, batch_size=None, assignments=(), l
     mapping = label_maps.parse(label_map) if label_map else None  # before any model is loaded
     model_path = pathlib.Path(model_path)
     if is_export(model_path):
-        record = read_metadata(model_path)
+        record = export.read_metadata(model_path)
         pipeline = runs.pipeline_from_record(record)
         predictor = _export_predictor(model_path, record)
     elif (model_path / runs.CONFIG).is_file():
@@ -84,7 +77,7 @@ def predict_files(export_path, files):
     """One line per file: path, label, probability (or the pipeline's own line)."""
     import tensorflow as tf
 
-    metadata = read_metadata(export_path)
+    metadata = export.read_metadata(export_path)
     loaded = tf.saved_model.load(str(export_path))
     bytes_key = f"{metadata['input']}_bytes"
     pipeline = None
@@ -104,46 +97,5 @@ def predict_files(export_path, files):
             outputs = serve_bytes([file.read_bytes()])
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{file}: cannot be decoded as {metadata['input']}") from None
-        lines.append(evaluation.prediction_line(file, outputs["label"][0], outputs["probabilities"][0]))
+        lines.append(scoring.prediction_line(file, outputs["label"][0], outputs["probabilities"][0]))
     return lines
-
-
-def export_run(run_dir, root="saved_models", name=None, version=None):
-    """Export a run folder's trained model (again) as a new SavedModel version; its path."""
-    record = runs.read_record(run_dir)
-    model_file = runs.finished_model(run_dir)
-    pipeline = runs.pipeline_from_record(record)
-    model = runs.load_model(pipeline, model_file)
-    return export.export(
-        model, pipeline, record["class_names"], root, name=name, version=version,
-        provenance={"run_dir": str(pathlib.Path(run_dir).resolve())},
-        examples=held_out_examples(pipeline, record),
-    )
-
-
-def held_out_examples(pipeline, record):
-    """The run's validation (else test) examples, re-read from its sources, for warmup records;
-    None, with a warning, when the data is no longer there."""
-    import warnings
-
-    try:
-        splits = runs.splits_of(pipeline, record)
-    except (OSError, ValueError) as error:
-        warnings.warn(f"no warmup records: the run's data cannot be read ({error})", stacklevel=2)
-        return None
-    return splits.val if splits.val is not None else splits.test
-
-
-def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
-    """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
-    SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
-    from pipelines.core import ensemble
-
-    pipeline, record, model, examples, metrics = ensemble.evaluate_runs(run_dirs)
-    member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
-    path = export.export(
-        model, pipeline, record["class_names"], root, name=name, version=version,
-        provenance={"ensemble_of": [str(pathlib.Path(run_dir).resolve()) for run_dir in run_dirs]},
-        examples=examples,
-    )
-    return path, metrics, member_metrics

@@ -122,7 +122,7 @@ def build(run_dirs):
 
 def evaluate_runs(run_dirs):
     """(pipeline, record, ensemble model, the common test examples, the ensemble's test metrics)."""
-    from pipelines.core import training
+    from pipelines.engine import training
 
     pipeline, record, model = build(run_dirs)
     examples = runs.splits_of(pipeline, record).test  # the members' common test split

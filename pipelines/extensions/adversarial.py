@@ -10,7 +10,7 @@ value over the first N epochs, batch by batch: MNIST at 0.3 of the range trains 
 that way (Madry- and Wong-style training otherwise risks collapse or catastrophic overfitting).
 The schedule is read from the optimizer's step count, so `--resume` continues it; each epoch's
 last epsilon is logged as `adversarial_epsilon` (history.csv). `adversarial_guard=D` stops
-training at catastrophic overfitting (pipelines/core/adversarial_guard.py).
+training at catastrophic overfitting (pipelines/extensions/adversarial_guard.py).
 
 It wraps the model's own `train_step` (the model's class stays keras.Model, so model.keras,
 checkpoints, --resume, mixed precision and the export are those of standard training); the
@@ -18,7 +18,7 @@ attack runs the model in inference mode, so it moves no BatchNorm statistics.
 """
 from __future__ import annotations
 
-from pipelines.core.attacks import Attack, perturb
+from pipelines.extensions.attacks import Attack, perturb
 
 CHOICES = ("none", "fgsm", "pgd")
 

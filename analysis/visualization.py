@@ -16,7 +16,8 @@ import pathlib
 
 import numpy as np
 
-from pipelines.core.explain import render, splits
+from analysis.explanations import stages
+from pipelines.core import render
 
 MAX_PANELS = 16
 
@@ -110,7 +111,7 @@ def stage_activations(model, batch):
     """[(stage name, activations of the first example)] at every convolution stage."""
     import keras
 
-    names = splits.convolution_stages(model)
+    names = stages.convolution_stages(model)
     probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
     outputs = probe(batch, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -139,7 +140,7 @@ def visualize(run_dir, input_file=None, out_dir=None):
     model = runs.load_model(pipeline, model_file)
     out_dir = pathlib.Path(out_dir or run_dir / "visualize")
     out_dir.mkdir(parents=True, exist_ok=True)
-    conv = splits.first_convolution(model)
+    conv = stages.first_convolution(model)
     written = [filters_png(out_dir / "filters.png", conv.kernel.numpy(), f"{conv.name}")]
     if input_file is not None:
         example, name = pipeline.explain_input(str(input_file))[0], str(input_file)

@@ -1,6 +1,7 @@
 """Train and evaluate any pipeline, in steps that `cnn train`, `cnn export` and `cnn ensemble`
 share: `prepare` (run folder, sources, splits), `fit` (Keras fit with callbacks), `evaluate`
-(test report). Exporting is serving's job: `cli.py` calls it after training.
+(metrics.json, confusion_matrix.png). Exporting is serving's job and report.html analysis's:
+`cli.py` calls them after training.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pathlib
 import shutil
 import sys
 
-from pipelines.core import adversarial, evaluation, runs, sources, transfer
+from pipelines.core import scoring, runs, sources
+from pipelines.extensions import adversarial, transfer
 from pipelines.core.config import check_ema_momentum, to_dict
 
 
@@ -34,11 +36,11 @@ class Run:
 
 
 def _callbacks(run_dir, has_val, resume):
-    """Backup (for --resume) and checkpoints, written atomically (pipelines/core/checkpoints.py),
+    """Backup (for --resume) and checkpoints, written atomically (pipelines/engine/checkpoints.py),
     CSV history and TensorBoard."""
     import keras
 
-    from pipelines.core import checkpoints as saved
+    from pipelines.engine import checkpoints as saved
 
     checkpoints = run_dir / "checkpoints"
     callbacks = [
@@ -122,13 +124,13 @@ def build(pipeline, num_classes, mixed_precision=False):
 def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=False,
         callbacks=(), verbose=None, setup=None):
     """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras:
-    Keras fit, under `setup`'s strategy (pipelines/core/distribute.py) when it can run there,
-    else our own loop (pipelines/core/loop.py)."""
-    from pipelines.core import distribute
+    Keras fit, under `setup`'s strategy (pipelines/engine/distribute.py) when it can run there,
+    else our own loop (pipelines/engine/loop.py)."""
+    from pipelines.engine import distribute
 
     setup = setup or distribute.choose("default")
     if setup.kind == "multiworker":
-        from pipelines.core import loop
+        from pipelines.engine import loop
 
         if getattr(pipeline.config, "adversarial", "none") != "none":
             raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
@@ -162,7 +164,7 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )
         adversarial.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
-        from pipelines.core import adversarial_guard
+        from pipelines.extensions import adversarial_guard
 
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
@@ -170,7 +172,7 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             callbacks=(adversarial_guard.callbacks(pipeline, splits.train)  # first: its log reaches the CSV
                        + _callbacks(run_dir, val is not None, resume) + list(callbacks)),
         )
-    from pipelines.core import checkpoints as saved
+    from pipelines.engine import checkpoints as saved
 
     saved.save_model(model, run_dir / "model.keras")  # whole or not at all: it marks a finished run
     return model
@@ -185,9 +187,9 @@ def evaluate(pipeline, predict_batch, examples, class_names, batch_size=None):
 
 
 def write_report(metrics, run_dir, title):
-    evaluation.write_json(metrics, run_dir / "metrics.json")
+    scoring.write_json(metrics, run_dir / "metrics.json")
     if "confusion_matrix" in metrics:
-        evaluation.plot_confusion_matrix(
+        scoring.plot_confusion_matrix(
             metrics["confusion_matrix"], metrics["class_names"], run_dir / "confusion_matrix.png", title
         )
 
@@ -196,9 +198,9 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
           mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None,
           strategy="default", worker_timeout=None):
     """Prepare, fit and evaluate `pipeline` on SOURCE `data` under `--strategy strategy`
-    (pipelines/core/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
+    (pipelines/engine/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
     task other than the chief returns a Run without metrics (`chief` False)."""
-    from pipelines.core import distribute
+    from pipelines.engine import distribute
 
     setup = distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
@@ -211,7 +213,4 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
         model = runs.load_model(pipeline, run_dir / runs.MODEL)
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
-    from pipelines.core import report  # report.html (the export fills in its section later)
-
-    report.write(run_dir, pipeline, model, splits, metrics, record)
     return Run(run_dir, record, splits, model, metrics, weights_sha256=digest)

@@ -1,7 +1,7 @@
 """`cnn explain MODEL FILE...` for a run folder or an export.
 
-A run folder is explained from its model.keras (pipelines/core/explain). An export holds a graph
-from the served input to the outputs and nothing between: its `serving_default` signature is
+A run folder is explained from its model.keras (analysis/explanations/explainer.py). An export
+holds a graph from the served input to the outputs and nothing between: its `serving_default` signature is
 differentiable (the layers' custom gradients are saved with it), so the gradient methods run
 through it, over the raw input, preprocessing included. Grad-CAM needs a convolution stage's
 activations, which no signature exposes (and adding outputs would change what TF Serving
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pathlib
 
+from analysis import evaluation
+from analysis.explanations import explainer, methods
 from pipelines.core import runs
-from pipelines.core.explain import explainer as explaining
-from pipelines.core.explain import methods
-from serving import predict
+from serving import export
 
 GRADCAM_FALLBACK = ("Grad-CAM needs a convolution stage's activations, which an export's signatures "
                     "do not expose; explaining with integrated-gradients over the served input instead "
@@ -27,10 +27,10 @@ def explain(model_path, files, method="saliency", target=None, out_dir=None, lay
     model_path = pathlib.Path(model_path)
     if method not in methods.METHODS:
         raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
-    if predict.is_export(model_path):
+    if evaluation.is_export(model_path):
         return explain_export(model_path, files, method, target, out_dir, layer)
     if (model_path / runs.CONFIG).is_file():
-        return explaining.explain_run(model_path, files, method, target, out_dir, layer)
+        return explainer.explain_run(model_path, files, method, target, out_dir, layer)
     raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
 
 
@@ -50,25 +50,25 @@ def export_explainer(export_path, pipeline, metadata):
     def head(batch, loaded=loaded):
         return function(**{name: tf.cast(batch, spec.dtype)})["probabilities"]
 
-    return explaining.Explainer(lambda batch: tf.convert_to_tensor(batch, spec.dtype), head,
-                                pipeline.explain_channels, no_stage=GRADCAM_FALLBACK)
+    return explainer.Explainer(lambda batch: tf.convert_to_tensor(batch, spec.dtype), head,
+                               pipeline.explain_channels, no_stage=GRADCAM_FALLBACK)
 
 
 def explain_export(export_path, files, method, target, out_dir=None, layer=None):
-    metadata = predict.read_metadata(export_path)
+    metadata = export.read_metadata(export_path)
     if layer is not None:
         raise ValueError(f"{export_path}: --layer needs a run folder (an export exposes no layers)")
     class_names = metadata["class_names"]
-    explaining.check_request(files, method, target, class_names)
+    explainer.check_request(files, method, target, class_names)
     pipeline = runs.pipeline_from_record(metadata)
-    explainer = export_explainer(export_path, pipeline, metadata)
+    through_export = export_explainer(export_path, pipeline, metadata)
     lines = []
     if method == "gradcam":
         lines.append(GRADCAM_FALLBACK)
         method = "integrated-gradients"
     out_dir = pathlib.Path(out_dir or "explanations")
     for file in files:
-        rendering = explaining.explain_file(pipeline, explainer, file, method, class_names, out_dir, target)
+        rendering = explainer.explain_file(pipeline, through_export, file, method, class_names, out_dir, target)
         lines += rendering.lines + [f"  {f}" for f in rendering.files]
     return lines
 

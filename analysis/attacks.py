@@ -3,7 +3,7 @@
 MODEL is a run folder (its model.keras) or an export (its float `serving_default` signature:
 the gradient flows through the SavedModel, our layers' custom gradients included). For every
 epsilon the examples of SOURCE (its test split, else all of it) are attacked (FGSM or PGD,
-pipelines/core/attacks.py) and scored with the pipeline's own report: accuracy, or mean Dice for
+pipelines/extensions/attacks.py) and scored with the pipeline's own report: accuracy, or mean Dice for
 segmentation (`Pipeline.attack_metric`). Written to the output folder:
 
     attack.json     settings, clean and robust metric per epsilon, the written examples
@@ -19,9 +19,10 @@ import re
 
 import numpy as np
 
-from pipelines.core import evaluation, files, runs, sources
-from pipelines.core.attacks import Attack, perturb
-from serving import predict as served
+from analysis import evaluation
+from pipelines.core import files, runs, scoring, sources
+from pipelines.extensions.attacks import Attack, perturb
+from serving import export
 
 RESULT = "attack.json"
 CURVE = "curve.png"
@@ -31,10 +32,10 @@ def load(model_path):
     """(pipeline, record, predict): `predict` maps a float tensor batch of raw inputs to
     probabilities, differentiably."""
     model_path = pathlib.Path(model_path)
-    if served.is_export(model_path):
+    if evaluation.is_export(model_path):
         import tensorflow as tf
 
-        record = served.read_metadata(model_path)
+        record = export.read_metadata(model_path)
         pipeline = runs.pipeline_from_record(record)
         _check_continuous(pipeline, model_path)
         loaded = tf.saved_model.load(str(model_path))  # kept by the closure: it owns the variables
@@ -128,9 +129,9 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
             examples_to_write, attacks[-1].epsilon)
     _plot(result, out_dir / CURVE)
     result["curve"] = str(out_dir / CURVE)
-    evaluation.write_json(result, out_dir / RESULT)
+    scoring.write_json(result, out_dir / RESULT)
     if json_path:
-        evaluation.write_json(result, json_path)
+        scoring.write_json(result, json_path)
     return result
 
 

@@ -10,14 +10,14 @@ model.keras, the checkpoints and the export carry them. Wong et al. stop at a dr
 
 The best weights are kept in memory: after `--resume` the guard starts again from the first
 resumed epoch. An EMA of the weights (`ema_momentum`) would not follow a restore, so the two
-settings exclude each other (pipelines/core/adversarial.py checks).
+settings exclude each other (pipelines/extensions/adversarial.py checks).
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from pipelines.core.attacks import Attack, perturb
+from pipelines.extensions.attacks import Attack, perturb
 
 CHECK_EXAMPLES = 512
 CHECK_STEPS = 10

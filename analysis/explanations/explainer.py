@@ -3,7 +3,7 @@
 An `Explainer` holds what the methods need: `features` (served input batch -> the tensor the
 maps are over, `Pipeline.explain_layer`), `head` (those features -> probabilities) and, when the
 graph has one, a Grad-CAM `stage` (served input -> (activations, probabilities)). A run's Keras
-model gives all three; an export gives only its float signature (serving/explain.py).
+model gives all three; an export gives only its float signature (analysis/explanations/explain.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pathlib
 
 import numpy as np
 
-from pipelines.core.explain import methods, render, splits
+from analysis.explanations import methods, stages
+from pipelines.core import render
 
 
 @dataclasses.dataclass
@@ -49,10 +50,10 @@ class Explainer:
 def for_model(model, pipeline, layer=None):
     """The Explainer of a Keras model of `pipeline` (maps over `pipeline.explain_layer`);
     `layer` names the Grad-CAM stage (default: the last convolution stage)."""
-    cut = splits.at_layer(model, pipeline.explain_layer)
+    cut = stages.at_layer(model, pipeline.explain_layer)
     explainer = Explainer(cut.front, cut.back, pipeline.explain_channels, model=model)
     try:
-        explainer.stage, _ = splits.conv_stage(model, layer)
+        explainer.stage, _ = stages.conv_stage(model, layer)
     except ValueError as error:
         if layer is not None:
             raise
