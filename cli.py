@@ -490,10 +490,9 @@ def zoo_command(name, run_dir, as_json):
     from networks import summary
 
     if run_dir:
-        from pipelines.core import runs
+        from analysis import artifacts
 
-        pipeline = runs.pipeline_from_record(runs.read_record(run_dir))
-        data = summary.table(runs.load_model(pipeline, runs.finished_model(run_dir)))
+        data = summary.table(artifacts.open(run_dir, artifacts.RUN).model)
     elif name:
         data = summary.table(zoo.build(name))
     else:

@@ -19,41 +19,21 @@ import re
 
 import numpy as np
 
-from analysis import evaluation
-from pipelines.core import files, runs, scoring, sources
+from analysis import artifacts
+from pipelines.core import files, scoring, sources
 from pipelines.extensions.attacks import Attack, perturb
-from serving import export
 
 RESULT = "attack.json"
 CURVE = "curve.png"
 
 
 def load(model_path):
-    """(pipeline, record, predict): `predict` maps a float tensor batch of raw inputs to
-    probabilities, differentiably."""
-    model_path = pathlib.Path(model_path)
-    if evaluation.is_export(model_path):
-        import tensorflow as tf
-
-        record = export.read_metadata(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        _check_continuous(pipeline, model_path)
-        loaded = tf.saved_model.load(str(model_path))  # kept by the closure: it owns the variables
-        key = record["input"]
-        return pipeline, record, lambda x: loaded.signatures["serving_default"](**{key: x})["probabilities"]
-    if (model_path / runs.CONFIG).is_file():
-        record = runs.read_record(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        _check_continuous(pipeline, model_path)
-        model = runs.load_model(pipeline, runs.finished_model(model_path))
-        return pipeline, record, lambda x: model(x, training=False)
-    raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
-
-
-def _check_continuous(pipeline, model_path):
-    if pipeline.input_range() is None:
-        raise ValueError(f"{model_path}: a {pipeline.name} model has no continuous input; "
+    """The model to attack (analysis/artifacts.py), refused unless its input is continuous."""
+    artifact = artifacts.open(model_path)
+    if artifact.pipeline.input_range() is None:
+        raise ValueError(f"{model_path}: a {artifact.pipeline.name} model has no continuous input; "
                          "gradient attacks on tokens are out of scope")
+    return artifact.load()  # before tf.function traces `probabilities`
 
 
 def default_epsilons(pipeline):
@@ -78,10 +58,11 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
 
     from datasets import splits
 
-    pipeline, record, predict = load(model_path)
+    artifact = load(model_path)
+    pipeline, class_names, predict = artifact.pipeline, artifact.class_names, artifact.probabilities
     epsilons = default_epsilons(pipeline) if epsilons is None else epsilons
     attacks = [Attack(method, float(e), norm, steps, step_size, random_start) for e in epsilons]
-    source = splits.align(sources.load(pipeline, data, data_dir), record["class_names"])
+    source = splits.align(sources.load(pipeline, data, data_dir), class_names)
     examples = source.split("test") or source.split("all") or source.split("train")
     if max_examples is not None and len(examples) > max_examples:
         examples = examples.take(np.arange(max_examples))
@@ -109,7 +90,7 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     metric = pipeline.attack_metric
 
     def score(probabilities):
-        return float(pipeline.report(labels, probabilities, record["class_names"])[metric])
+        return float(pipeline.report(labels, probabilities, class_names)[metric])
 
     result = {
         "model": str(model_path), "pipeline": pipeline.name, "data": examples.origin,
@@ -123,7 +104,7 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     out_dir.mkdir(parents=True, exist_ok=True)
     if last:
         result["written_examples"] = _write_examples(
-            pipeline, record["class_names"], np.concatenate(originals), np.concatenate(last),
+            pipeline, class_names, np.concatenate(originals), np.concatenate(last),
             labels[:sum(map(len, originals))], clean[:sum(map(len, originals))],
             np.concatenate(attacked[-1])[:sum(map(len, originals))], out_dir / "examples",
             examples_to_write, attacks[-1].epsilon)

@@ -9,21 +9,9 @@ from __future__ import annotations
 
 import pathlib
 
-from pipelines.core import runs, scoring, sources
+from analysis import artifacts
+from pipelines.core import scoring, sources
 from pipelines.engine import training
-from serving import export, signatures
-
-
-def is_export(path):
-    return (pathlib.Path(path) / "saved_model.pb").is_file()
-
-
-def _export_predictor(path, metadata):
-    """probabilities (N, classes) for a batch, through the export's serving_default."""
-    import tensorflow as tf
-
-    serve = signatures.caller(tf.saved_model.load(str(path)), metadata["input"])
-    return lambda batch: serve(batch)["probabilities"]
 
 
 def evaluate(model_path, data, data_dir=None, batch_size=None, assignments=(), label_map=None):
@@ -36,21 +24,11 @@ def evaluate(model_path, data, data_dir=None, batch_size=None, assignments=(), l
     from datasets import label_maps
 
     mapping = label_maps.parse(label_map) if label_map else None  # before any model is loaded
-    model_path = pathlib.Path(model_path)
-    if is_export(model_path):
-        record = export.read_metadata(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        predictor = _export_predictor(model_path, record)
-    elif (model_path / runs.CONFIG).is_file():
-        record = runs.read_record(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        predictor = runs.load_model(pipeline, runs.finished_model(model_path)).predict_on_batch
-    else:
-        raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
-    pipeline = with_source_options(pipeline, assignments)
-    source, note = label_maps.onto(sources.load(pipeline, data, data_dir), record["class_names"], mapping)
+    artifact = artifacts.open(model_path)
+    pipeline = with_source_options(artifact.pipeline, assignments)
+    source, note = label_maps.onto(sources.load(pipeline, data, data_dir), artifact.class_names, mapping)
     examples = source.split("test") or source.split("all") or source.split("train")
-    metrics = training.evaluate(pipeline, predictor, examples, record["class_names"], batch_size)
+    metrics = training.evaluate(pipeline, artifact.predict, examples, artifact.class_names, batch_size)
     metrics["data"] = examples.origin
     if note:
         metrics["notes"] = [note, *metrics.get("notes", ())]
@@ -77,14 +55,14 @@ def predict_files(export_path, files):
     """One line per file: path, label, probability (or the pipeline's own line)."""
     import tensorflow as tf
 
-    metadata = export.read_metadata(export_path)
-    loaded = tf.saved_model.load(str(export_path))
+    artifact = artifacts.open(export_path, artifacts.EXPORT)
+    metadata = artifact.record
     bytes_key = f"{metadata['input']}_bytes"
     pipeline = None
-    if metadata.get("custom_predict") or bytes_key not in loaded.signatures:
-        pipeline = runs.pipeline_from_record(metadata)
-    serve = signatures.caller(loaded, metadata["input"])
-    serve_bytes = signatures.caller(loaded, bytes_key, bytes_key) if pipeline is None else None
+    if metadata.get("custom_predict") or bytes_key not in artifact.saved_model.signatures:
+        pipeline = artifact.pipeline
+    serve = artifact.signature()
+    serve_bytes = artifact.signature(bytes_key) if pipeline is None else None
     lines = []
     for file in files:
         file = pathlib.Path(file)

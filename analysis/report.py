@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from analysis import visualization
+from analysis import artifacts, visualization
 from analysis.explanations import explainer, stages
 from pipelines.core import files, runs, scoring
 
@@ -207,13 +207,11 @@ def report_run(run_dir):
     import warnings
 
     run_dir = pathlib.Path(run_dir)
-    record = runs.read_record(run_dir)
-    model_file = runs.finished_model(run_dir)
+    run = artifacts.open(run_dir, artifacts.RUN)
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file():
         raise FileNotFoundError(f"{run_dir}: no metrics.json (the run was not evaluated)")
-    pipeline = runs.pipeline_from_record(record)
-    model = runs.load_model(pipeline, model_file)
+    pipeline, model, record = run.pipeline, run.model, run.record
     notes = []
     try:
         data_splits = runs.splits_of(pipeline, record)

@@ -16,8 +16,9 @@ import pathlib
 
 import numpy as np
 
+from analysis import artifacts
 from analysis.explanations import stages
-from pipelines.core import render
+from pipelines.core import render, runs
 
 MAX_PANELS = 16
 
@@ -120,8 +121,6 @@ def stage_activations(model, batch):
 
 def first_example(pipeline, record):
     """The run's first test example as the model takes it, re-read from its sources."""
-    from pipelines.core import runs
-
     test = runs.splits_of(pipeline, record).test
     inputs, _ = next(iter(pipeline.input_dataset(test.take(np.arange(1)), 1)))
     return np.asarray(inputs)[0], f"{test.origin}, example 0"
@@ -129,15 +128,11 @@ def first_example(pipeline, record):
 
 def visualize(run_dir, input_file=None, out_dir=None):
     """Write the filters, feature maps and curves of a finished run; the files written."""
-    from pipelines.core import runs
-
     run_dir = pathlib.Path(run_dir)
-    record = runs.read_record(run_dir)
-    model_file = runs.finished_model(run_dir)
+    run = artifacts.open(run_dir, artifacts.RUN)
     if input_file is not None and not pathlib.Path(input_file).is_file():
         raise FileNotFoundError(f"{input_file}: no such file")
-    pipeline = runs.pipeline_from_record(record)
-    model = runs.load_model(pipeline, model_file)
+    pipeline, model, record = run.pipeline, run.model, run.record
     out_dir = pathlib.Path(out_dir or run_dir / "visualize")
     out_dir.mkdir(parents=True, exist_ok=True)
     conv = stages.first_convolution(model)
