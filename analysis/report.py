@@ -21,7 +21,7 @@ import numpy as np
 
 from analysis import artifacts, visualization
 from analysis.explanations import explainer, stages
-from pipelines.core import files, runs, scoring
+from pipelines.core import files, runs, scoring, settings
 
 REPORT = "report.html"
 ERRORS = 4  # most confident errors shown, each with its explanation
@@ -49,8 +49,10 @@ def _number(value, key):
     return f'<span class="metric" data-key="{html.escape(key)}" data-value="{value!r}">{shown}</span>'
 
 
-def _config_section(record):
-    rows = [[html.escape(k), html.escape(json.dumps(v))] for k, v in record["config"].items()]
+def _config_section(record, config):
+    """The settings that apply to the run (an extension's only when it is on)."""
+    shown = settings.flat(config, applicable_only=True)
+    rows = [[html.escape(k), html.escape(json.dumps(v))] for k, v in shown.items()]
     recipe = f"<p>recipe: {html.escape(str(record['recipe']))}</p>" if record.get("recipe") else ""
     return f"<h2>Config</h2>{recipe}{_table(rows, ['setting', 'value'])}"
 
@@ -159,7 +161,7 @@ def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
     with tempfile.TemporaryDirectory(prefix="cnn-report-") as folder:
         scratch = pathlib.Path(folder)
         parts = [f"<h1>{html.escape(title)}</h1><p>created {html.escape(str(record.get('created', '')))}</p>",
-                 _config_section(record), _data_section(record, data_splits, classifier)]
+                 _config_section(record, pipeline.config), _data_section(record, data_splits, classifier)]
         history = run_dir / "history.csv"
         if history.is_file() and visualization.read_history(history):
             curves = visualization.curves_png(scratch / "curves.png", visualization.read_history(history), title)

@@ -8,7 +8,8 @@ of your own registers itself when its module is imported):
     import dataclasses
     from pipelines import register
     from pipelines.core.base import Pipeline
-    from pipelines.core.config import BaseConfig
+    from pipelines.core import settings
+from pipelines.core.config import BaseConfig
 
     @dataclasses.dataclass
     class SpeechConfig(BaseConfig):            # practitioner's defaults; `--set key=value`
@@ -77,13 +78,13 @@ no Python `if` on tensor values.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import numpy as np
 
-from pipelines.extensions import adversarial
-from pipelines.core.config import BaseConfig, check_ema_momentum
+from pipelines import extensions
+from pipelines.core import settings
+from pipelines.core.config import BaseConfig
 
 
 class Pipeline:
@@ -109,8 +110,7 @@ class Pipeline:
                 f"unknown network '{self.config.network}' for {self.name} "
                 f"(known: {', '.join(self.networks)})"
             )
-        check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
-        adversarial.check(self.config, self.name, self.input_range())
+        extensions.check_pipeline(self)  # what a run adds (adversarial training ...), before any data is read
 
     @classmethod
     def resolve_config(cls, config):
@@ -314,5 +314,5 @@ class Pipeline:
             "sources": self.sources,
             "input": self.input_name,
             "networks": list(self.networks),
-            "defaults": dataclasses.asdict(self.Config()),
+            "defaults": settings.flat(self.Config(), applicable_only=True),
         }

@@ -11,9 +11,9 @@ import pathlib
 import shutil
 import sys
 
-from pipelines.core import scoring, runs, sources
-from pipelines.extensions import adversarial, transfer
-from pipelines.core.config import check_ema_momentum, to_dict
+from pipelines import extensions
+from pipelines.core import runs, scoring, sources
+from pipelines.core.config import to_dict
 
 
 @dataclasses.dataclass
@@ -52,15 +52,6 @@ def _callbacks(run_dir, has_val, resume):
     if has_val:
         callbacks.append(saved.Checkpoint(checkpoints / "best.keras", monitor="val_loss"))
     return callbacks
-
-
-def with_weight_averaging(optimizer, momentum):
-    """`optimizer` keeping an exponential moving average of the weights when momentum > 0;
-    Keras writes the average into the model when `fit` ends, so evaluation and export use it.
-    Averaging the last few hundred steps removes the step-to-step noise of the final weights."""
-    if not check_ema_momentum(momentum):
-        return optimizer
-    return type(optimizer).from_config({**optimizer.get_config(), "use_ema": True, "ema_momentum": momentum})
 
 
 def progress_verbosity():
@@ -132,16 +123,13 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
     if setup.kind == "multiworker":
         from pipelines.engine import loop
 
-        if getattr(pipeline.config, "adversarial", "none") != "none":
-            raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
-                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
-        if transfer.enabled(pipeline):
-            raise ValueError(f"--set weights={pipeline.config.weights}: transfer learning's two phases run in "
-                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
+        refusal = extensions.keras_fit_only(pipeline)
+        if refusal:
+            raise ValueError(refusal)
 
         def compiled(steps):
             model = build(pipeline, len(splits.class_names), mixed_precision)
-            model.compile(optimizer=with_weight_averaging(pipeline.optimizer(steps), pipeline.config.ema_momentum),
+            model.compile(optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),
                           loss=pipeline.loss(len(splits.class_names)))
             return model
 
@@ -155,21 +143,18 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
     with setup.scope(), distribute.synchronized_norm(setup):
         model = build(pipeline, len(splits.class_names), mixed_precision)
         steps = -(-len(splits.train) // config.batch_size)
-        transfer.train_head(pipeline, model, train, val, len(splits.class_names), steps,
-                            progress_verbosity() if verbose is None else verbose)
+        extensions.before_compile(pipeline, model, train, val, len(splits.class_names), steps,
+                                  progress_verbosity() if verbose is None else verbose)  # transfer: the head
         model.compile(
-            optimizer=with_weight_averaging(transfer.fine_tune_optimizer(pipeline, pipeline.optimizer(steps)),
-                                            config.ema_momentum),
+            optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),  # fine-tuning rate, EMA
             loss=pipeline.loss(len(splits.class_names)),
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )
-        adversarial.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
-        from pipelines.extensions import adversarial_guard
-
+        extensions.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,
-            callbacks=(adversarial_guard.callbacks(pipeline, splits.train)  # first: its log reaches the CSV
+            callbacks=(extensions.callbacks(pipeline, splits.train)  # first: their logs reach the CSV
                        + _callbacks(run_dir, val is not None, resume) + list(callbacks)),
         )
     from pipelines.engine import checkpoints as saved
