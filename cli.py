@@ -145,7 +145,7 @@ def _make_pipeline(name, base_config, recipe, epochs, batch_size, seed, assignme
 
 
 def _print_metrics(metrics):
-    from pipelines.core.evaluation import headline
+    from pipelines.core.scoring import headline
 
     for note in metrics.get("notes", ()):
         click.echo(note)
@@ -186,7 +186,7 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
     if recipe_name and resume:
         raise ValueError("--resume continues with the run's recorded settings; drop --recipe")
     recipe = recipes.get(recipe_name, pipeline) if recipe_name else None  # before TensorFlow loads
-    from pipelines.core import distribute
+    from pipelines.engine import distribute
 
     if strategy == "multiworker":  # TensorFlow sets up collectives before it initialises its devices
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -228,15 +228,21 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
 
 
 def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **train_options):
-    """The training driver, then the export driver (kept apart: pipelines never import serving);
-    the finished `Run`, with `export_path` set when `export_dir` is given."""
-    from pipelines.core import training
+    """The training driver, then the export driver, then the run's report.html (kept apart:
+    pipelines never import serving or analysis); the finished `Run`, with `export_path` set when
+    `export_dir` is given."""
+    from pipelines.engine import training
 
     run = training.train(pipeline, data, **train_options)
-    if export_dir and run.chief:  # multiworker: only the chief exports
+    if not run.chief:  # multiworker: only the chief exports and reports
+        return run
+    if export_dir:
         from serving import export
 
         export.export_trained(run, pipeline, export_dir)
+    from analysis import report
+
+    report.write_trained(run, pipeline)
     return run
 
 
@@ -257,15 +263,15 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
     Labels are matched to the model's classes by name, by --label-map, or (integer labels
     that are no class name) by index, with a note."""
     quiet_tensorflow()
-    from pipelines.core import evaluation
-    from serving import predict as serving
+    from analysis import evaluation
+    from pipelines.core import scoring
 
-    metrics = serving.evaluate(model, data, data_dir=data_dir, batch_size=batch_size,
+    metrics = evaluation.evaluate(model, data, data_dir=data_dir, batch_size=batch_size,
                                assignments=assignments, label_map=label_map)
     click.echo(f"data: {metrics['data']}")
     _print_metrics(metrics)
     if json_path:
-        evaluation.write_json(metrics, json_path)
+        scoring.write_json(metrics, json_path)
         click.echo(f"metrics: {json_path}")
 
 
@@ -292,9 +298,9 @@ def predict(model, files, server, model_version, label, columnar):
     if not os.path.isdir(model):
         raise NotADirectoryError(f"{model}: no such export folder (give --server URL for a model name)")
     quiet_tensorflow()
-    from serving import predict as serving
+    from analysis import evaluation
 
-    for line in serving.predict_files(model, files):
+    for line in evaluation.predict_files(model, files):
         click.echo(line)
 
 
@@ -307,9 +313,9 @@ def predict(model, files, server, model_version, label, columnar):
 def export_command(run, export_dir, name, version):
     """Export the trained model of a RUN folder as a new SavedModel version."""
     quiet_tensorflow()
-    from serving import predict as serving
+    from serving import export
 
-    click.echo(f"SavedModel: {serving.export_run(run, export_dir, name=name, version=version)}")
+    click.echo(f"SavedModel: {export.export_run(run, export_dir, name=name, version=version)}")
 
 
 @main.command()
@@ -322,9 +328,9 @@ def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
     averages their probabilities; prints each run's and the ensemble's test metrics."""
     quiet_tensorflow()
-    from serving import predict as serving
+    from serving import export
 
-    path, metrics, member_metrics = serving.export_ensemble(list(runs), export_dir, name=name, version=version)
+    path, metrics, member_metrics = export.export_ensemble(list(runs), export_dir, name=name, version=version)
     for run, member in zip(runs, member_metrics):
         click.echo(f"member {run}:")
         _print_metrics(member)
@@ -446,13 +452,13 @@ def attack_command(model, data, method, epsilons, steps, step_size, norm, random
                    json_path, out_dir):
     """Attack MODEL (a run folder or an export) with FGSM or PGD on SOURCE: clean and robust
     accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON."""
-    from pipelines.core.attacks import Attack, parse_epsilons
+    from pipelines.extensions.attacks import Attack, parse_epsilons
 
     values = parse_epsilons(epsilons) if epsilons is not None else None
     for value in values or (1.0,):
         Attack(method, value, norm, steps, step_size, random_start)  # bad options fail before TensorFlow loads
     quiet_tensorflow()
-    from serving import attack as attacks
+    from analysis import attacks
 
     result = attacks.attack(model, data, values, method=method, norm=norm, steps=steps, step_size=step_size,
                             random_start=random_start, out_dir=out_dir, json_path=json_path,
@@ -484,10 +490,9 @@ def zoo_command(name, run_dir, as_json):
     from networks import summary
 
     if run_dir:
-        from pipelines.core import runs
+        from analysis import artifacts
 
-        pipeline = runs.pipeline_from_record(runs.read_record(run_dir))
-        data = summary.table(runs.load_model(pipeline, runs.finished_model(run_dir)))
+        data = summary.table(artifacts.open(run_dir, artifacts.RUN).model)
     elif name:
         data = summary.table(zoo.build(name))
     else:
@@ -514,13 +519,13 @@ def zoo_command(name, run_dir, as_json):
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Default: RUN/explanations for a run folder, ./explanations for an export.")
 @user_errors
-def explain(model, files, method, target, layer, out_dir):
+def explain_command(model, files, method, target, layer, out_dir):
     """Explain what drove MODEL's prediction (a run folder or an export) on FILES: maps in each
     domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy."""
     quiet_tensorflow()
-    from serving import explain as explaining
+    from analysis.explanations import explain
 
-    for line in explaining.explain(model, files, method, target, out_dir, layer):
+    for line in explain.explain(model, files, method, target, out_dir, layer):
         click.echo(line)
 
 
@@ -530,26 +535,26 @@ def explain(model, files, method, target, layer, out_dir):
               help="A file whose feature maps to draw; default: the run's first test example.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Default: RUN/visualize.")
 @user_errors
-def visualize(run, input_file, out_dir):
+def visualize_command(run, input_file, out_dir):
     """Draw a RUN's first-layer filters, the feature maps of one input at every convolution
     stage, and its training curves (PNGs)."""
     quiet_tensorflow()
-    from pipelines.core import visualize as drawing
+    from analysis import visualization
 
-    for path in drawing.visualize(run, input_file, out_dir):
+    for path in visualization.visualize(run, input_file, out_dir):
         click.echo(path)
 
 
 @main.command("report")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @user_errors
-def report(run):
+def report_command(run):
     """Write RUN/report.html again: config, data, curves, metrics, confusion matrix, the most
     confident errors with explanations, first-layer filters, the export and its signatures."""
     quiet_tensorflow()
-    from serving import explain_report
+    from analysis import report
 
-    path, notes = explain_report.report_run(run)
+    path, notes = report.report_run(run)
     for note in notes:
         click.echo(note)
     click.echo(f"report: {path}")

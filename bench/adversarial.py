@@ -58,7 +58,7 @@ def train_run(name, settings, data, run_dir):
 
 def robust(run_dir, data, epsilons, steps, max_examples, out_dir):
     """The `cnn attack` result of PGD-`steps` L-inf on the run's model."""
-    from serving import attack
+    from analysis import attacks
 
     saved = pathlib.Path(out_dir) / "bench_result.json"
     if saved.is_file():

@@ -25,7 +25,7 @@ def _train(recipe, data, run_dir, seed=0):
     import pipelines
     from pipelines.core import config as configs
     from pipelines.core import recipes
-    from pipelines.core import training
+    from pipelines.engine import training
 
     cls = pipelines.get("audio")
     pipeline = cls(configs.override(cls.Config(), [*recipes.get(recipe, "audio").settings, f"seed={seed}"]))
@@ -50,7 +50,7 @@ def _fsdd_rows(folder):
         rows.append(f"| FSDD held-out accuracy (takes 5-9, 300 clips), one run | `fsdd`: conv1d, 8 kHz, 1 s, "
                     f"40 epochs, top_db 50, end_trim 0.3, seed {seed} | {metrics['accuracy']:.2%} "
                     f"({seconds / 60:.1f} min; errors: {_errors(metrics)}) | >= 99.5% |")
-    from pipelines.core import ensemble
+    from pipelines.extensions import ensemble
 
     metrics = ensemble.evaluate_runs(run_dirs)[-1]  # what `cnn ensemble` exports and reports
     rows.append(f"| FSDD held-out accuracy, ensemble (`cnn ensemble` of the {len(run_dirs)} runs) | "

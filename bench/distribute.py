@@ -79,7 +79,7 @@ def run(argv):
     load_after = os.getloadavg()
     base = rows[0][2]
     lines = [
-        "## distributed (pipelines/core/distribute.py, loop.py)",
+        "## distributed (pipelines/engine/distribute.py, loop.py)",
         "",
         f"`python -m bench distribute{' --quick' if quick else ''}`, {datetime.date.today()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "

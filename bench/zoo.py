@@ -137,7 +137,7 @@ def transfer_section():
     """Pre-train the zoo's lecun1989 on CIFAR-10 (10,000 images), then learn the bundled shapes
     (8 classes) from few labels: fine-tuned from the CIFAR-10 backbone vs from scratch, the same
     number of epochs in all."""
-    from pipelines.core import transfer
+    from pipelines.extensions import transfer
 
     t = TRANSFER
     few = [f"bundled_per_class={t['per_class']}", "batch_size=32", "learning_rate=0.01"]

@@ -1,4 +1,5 @@
-"""Versioned, atomic SavedModel export: `<root>/<model name>/<integer version>/`.
+"""Versioned, atomic SavedModel export: `<root>/<model name>/<integer version>/`, of a model
+just trained, of a finished run folder (`cnn export`) or of an ensemble of runs (`cnn ensemble`).
 
 The SavedModel is written to a hidden temporary folder in the same parent and renamed into
 place, so TF Serving (which ignores non-integer folders) never sees half a model, and an
@@ -21,6 +22,13 @@ from pipelines.core.config import to_dict
 from serving import signatures, warmup
 
 METADATA = "assets.extra/cnn_suite.json"
+
+
+def read_metadata(path):
+    file = pathlib.Path(path) / METADATA
+    if not file.is_file():
+        raise FileNotFoundError(f"{path}: not a cnn-suite export (no {METADATA})")
+    return json.loads(file.read_text())
 
 
 def next_version(root):
@@ -74,14 +82,52 @@ def export(model, pipeline, class_names, root, provenance=None, name=None, versi
 
 
 def export_trained(run, pipeline, root, name=None, version=None):
-    """Export a just-trained `pipelines.core.training.Run` (warmup records from its held-out
+    """Export a just-trained `pipelines.engine.training.Run` (warmup records from its held-out
     split) and note the export in the run's config.json; the export's path."""
     path = export(run.model, pipeline, run.splits.class_names, root, name=name, version=version,
                   provenance={"run_dir": str(pathlib.Path(run.run_dir).resolve())},
                   examples=run.held_out)
     runs.record_export(run.run_dir, run.record, path)
     run.export_path = path
-    from serving import explain_report  # the run's report.html lists the export and its signatures
-
-    explain_report.report_export(run.run_dir, path)
     return path
+
+
+def export_run(run_dir, root="saved_models", name=None, version=None):
+    """Export a run folder's trained model (again) as a new SavedModel version; its path."""
+    record = runs.read_record(run_dir)
+    model_file = runs.finished_model(run_dir)
+    pipeline = runs.pipeline_from_record(record)
+    model = runs.load_model(pipeline, model_file)
+    return export(
+        model, pipeline, record["class_names"], root, name=name, version=version,
+        provenance={"run_dir": str(pathlib.Path(run_dir).resolve())},
+        examples=held_out_examples(pipeline, record),
+    )
+
+
+def held_out_examples(pipeline, record):
+    """The run's validation (else test) examples, re-read from its sources, for warmup records;
+    None, with a warning, when the data is no longer there."""
+    import warnings
+
+    try:
+        splits = runs.splits_of(pipeline, record)
+    except (OSError, ValueError) as error:
+        warnings.warn(f"no warmup records: the run's data cannot be read ({error})", stacklevel=2)
+        return None
+    return splits.val if splits.val is not None else splits.test
+
+
+def export_ensemble(run_dirs, root="saved_models", name=None, version=None):
+    """Build the ensemble of `run_dirs`, evaluate it on their test split and export it as a new
+    SavedModel version; (export path, ensemble metrics, each member's own test metrics)."""
+    from pipelines.extensions import ensemble
+
+    pipeline, record, model, examples, metrics = ensemble.evaluate_runs(run_dirs)
+    member_metrics = [json.loads((pathlib.Path(run_dir) / "metrics.json").read_text()) for run_dir in run_dirs]
+    path = export(
+        model, pipeline, record["class_names"], root, name=name, version=version,
+        provenance={"ensemble_of": [str(pathlib.Path(run_dir).resolve()) for run_dir in run_dirs]},
+        examples=examples,
+    )
+    return path, metrics, member_metrics

@@ -41,7 +41,8 @@ def untrained_run(name, *extra):
     import numpy as np
     import tensorflow as tf
 
-    from pipelines.core import checkpoints, runs
+    from pipelines.core import runs
+    from pipelines.engine import checkpoints
     from pipelines.core.config import to_dict
 
     settings, class_names = UNTRAINED[name]

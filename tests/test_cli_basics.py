@@ -89,7 +89,7 @@ def test_tensorflow_start_up_lines_are_not_printed():
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    from pipelines.core import training
+    from pipelines.engine import training
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert training.progress_verbosity() == 1  # Keras's progress bar

@@ -21,6 +21,7 @@ import dataclasses
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
@@ -29,21 +30,21 @@ class AudioConfig(BaseConfig):
     batch_size: int = 32
     learning_rate: float = 2e-3
     network: str = "conv1d"  # conv1d (time x mel-channels) or conv2d (time x mel image)
-    width: int = 64  # channels of the first block; doubles per block
-    dropout: float = 0.3
+    width: int = positive(64)  # channels of the first block; doubles per block
+    dropout: float = fraction(0.3)
     # Signal and features (defaults: 16 kHz, 1 s, 32 ms windows, 10 ms hop, 64 Slaney mels).
-    sample_rate: int = 16000
-    clip_seconds: float = 1.0
-    n_fft: int = 512
-    hop_length: int = 160
-    n_mels: int = 64
+    sample_rate: int = positive(16000)
+    clip_seconds: float = positive(1.0)
+    n_fft: int = positive(512)
+    hop_length: int = positive(160)
+    n_mels: int = positive(64)
     fmin: float = 0.0
     fmax: float = 0.0  # 0: sample_rate / 2 (librosa's default)
     top_db: float = 80.0  # per example; 0 disables
     # Training-only augmentation.
     time_shift_seconds: float = 0.1
-    speed_change: float = 0.0  # random speed (tempo and pitch) within +-this fraction, e.g. 0.1
-    end_trim: float = 0.0  # silence a random part, up to this fraction, of each word's end, e.g. 0.3
+    speed_change: float = own_check(0.0)  # random speed (tempo and pitch) within +-this fraction, e.g. 0.1
+    end_trim: float = own_check(0.0)  # silence a random part, up to this fraction, of each word's end, e.g. 0.3
     time_masks: int = 2
     time_mask_frames: int = 10
     freq_masks: int = 2
@@ -53,7 +54,7 @@ class AudioConfig(BaseConfig):
     test_pattern: str = ""  # files whose name matches form the test split (FSDD: '_[5-9]\.wav$')
     path_column: str = "path"  # CSV manifests
     label_column: str = "label"
-    bundled_per_class: int = 100  # DTMF clips per key for training (a third of that for test)
+    bundled_per_class: int = positive(100)  # DTMF clips per key for training (a third of that for test)
 
     @property
     def num_samples(self):
@@ -249,7 +250,7 @@ class Audio(Pipeline):
         frames it falls in and drawn as a band over the spectrogram."""
         import numpy as np
 
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         c = self.config
         log_mel = self.log_mel(example)  # (T, M)

@@ -8,7 +8,8 @@ of your own registers itself when its module is imported):
     import dataclasses
     from pipelines import register
     from pipelines.core.base import Pipeline
-    from pipelines.core.config import BaseConfig
+    from pipelines.core import settings
+from pipelines.core.config import BaseConfig
 
     @dataclasses.dataclass
     class SpeechConfig(BaseConfig):            # practitioner's defaults; `--set key=value`
@@ -77,13 +78,13 @@ no Python `if` on tensor values.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import numpy as np
 
-from pipelines.core import adversarial
-from pipelines.core.config import BaseConfig, check_ema_momentum
+from pipelines import extensions
+from pipelines.core import settings
+from pipelines.core.config import BaseConfig
 
 
 class Pipeline:
@@ -109,8 +110,7 @@ class Pipeline:
                 f"unknown network '{self.config.network}' for {self.name} "
                 f"(known: {', '.join(self.networks)})"
             )
-        check_ema_momentum(self.config.ema_momentum)  # before any data is read, not at compile
-        adversarial.check(self.config, self.name, self.input_range())
+        extensions.check_pipeline(self)  # what a run adds (adversarial training ...), before any data is read
 
     @classmethod
     def resolve_config(cls, config):
@@ -197,7 +197,7 @@ class Pipeline:
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")
 
-    # --------------------------------------------- attacks (pipelines/core/attacks.py)
+    # --------------------------------------------- attacks (pipelines/extensions/attacks.py)
     # The metric `cnn attack` reports per epsilon, from `report` (segmentation: mean_dice).
     attack_metric: ClassVar[str] = "accuracy"
 
@@ -246,9 +246,9 @@ class Pipeline:
 
     def report(self, labels, probabilities, class_names):
         """The test metrics (metrics.json) from labels (N,) and probabilities (N, classes)."""
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        return evaluation.classification_report(labels, probabilities, class_names)
+        return scoring.classification_report(labels, probabilities, class_names)
 
     def predict_file(self, path, serve):
         """The `cnn predict` line for one file through the export (no bytes input, or custom
@@ -259,12 +259,12 @@ class Pipeline:
 
     def write_prediction(self, path, outputs):
         """One line for `cnn predict` from the serving outputs of one file (NumPy values)."""
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
+        return scoring.prediction_line(path, outputs["label"], outputs["probabilities"])
 
     # ---------------------------------------------------------- explanations
-    # Maps (pipelines/core/explain) are over the output of `explain_layer` (None: the served
+    # Maps (analysis/explanations) are over the output of `explain_layer` (None: the served
     # input; text: its embeddings, since strings have no gradient); its last axis is summed out
     # as channels when `explain_channels`.
     explain_layer: ClassVar[str | None] = None
@@ -282,7 +282,7 @@ class Pipeline:
     def render_explanation(self, path, example, context, maps, prefix, model=None):
         """Write the maps ({class name: map at the features' resolution}) in the domain's natural
         form, each also as `<prefix>_<class>.npy`; a `render.Rendering` of what was written."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         return render.default(prefix, maps, f"{path}")
 
@@ -314,5 +314,5 @@ class Pipeline:
             "sources": self.sources,
             "input": self.input_name,
             "networks": list(self.networks),
-            "defaults": dataclasses.asdict(self.Config()),
+            "defaults": settings.flat(self.Config(), applicable_only=True),
         }

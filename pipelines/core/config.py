@@ -1,8 +1,14 @@
 """Pipeline configs: one dataclass per pipeline, overridable from the command line.
 
 A pipeline's config subclasses `BaseConfig` and adds its own fields with the defaults a
-practitioner would choose. `override(config, ["key=value", ...])` applies `--set` arguments,
-parsing each value with its field's type; an unknown key is a `ValueError` naming it.
+practitioner would choose, each number with its range rule (pipelines/core/settings.py). What
+a run may add is nested under the extension's name (`adversarial.epsilon`, `ema.momentum`:
+pipelines/extensions), each part checking itself; adding an extension changes no class here.
+
+`override(config, ["key=value", ...])` applies `--set` arguments, parsing each value with its
+field's type; a nested setting is named `adversarial.epsilon` or, as it always was,
+`adversarial_epsilon`. An unknown key is a `ValueError` naming it. `from_dict` reads a
+config.json record back, the flat spellings of older records included.
 """
 from __future__ import annotations
 
@@ -10,96 +16,65 @@ import dataclasses
 import json
 import typing
 
+from pipelines import extensions
+from pipelines.core import settings
+from pipelines.core.settings import fraction, positive
+
+
+def _with_extensions(cls):
+    """Nest each extension's settings in `cls` under its name, defaults (off) included."""
+    for nested in extensions.settings():
+        cls.__annotations__[nested.NAME] = nested
+        setattr(cls, nested.NAME, dataclasses.field(default_factory=nested))
+    return cls
+
 
 @dataclasses.dataclass
+@_with_extensions
 class BaseConfig:
     """Fields every pipeline has; the CLI options `--epochs/--batch-size/--seed` set them."""
 
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = positive(10)
+    batch_size: int = positive(64)
     seed: int = 0
-    learning_rate: float = 1e-3
+    learning_rate: float = positive(1e-3)
     network: str = ""  # which network of the pipeline to build (each pipeline names its own)
-    test_fraction: float = 0.2  # held out (stratified, seeded) when a source has no test split
-    validation_fraction: float = 0.0  # held out of training for validation; 0 = none
-    ema_momentum: float = 0.0  # > 0: evaluate and export an exponential moving average of the weights
-    # adversarial training (pipelines/core/adversarial.py): none, fgsm (fast, random start) or pgd
-    adversarial: str = "none"
-    adversarial_epsilon: float = 0.0  # the L-inf budget in raw-input units (pixels 0..255, amplitude)
-    adversarial_steps: int = 10  # PGD steps per training batch
-    adversarial_fraction: float = 1.0  # share of each batch replaced by its adversarial examples
-    adversarial_warmup_epochs: int = 0  # epsilon rises linearly from 0 over these first epochs
-    adversarial_guard: float = 0.0  # > 0: stop at this drop of a PGD check (pipelines/core/adversarial_guard.py)
+    test_fraction: float = fraction(0.2)  # held out (stratified, seeded) when a source has no test split
+    validation_fraction: float = fraction(0.0)  # held out of training for validation; 0 = none
 
     def __post_init__(self):
-        check(self)
+        settings.check(self)
+        held_out = self.test_fraction + self.validation_fraction
+        if held_out >= 1:
+            raise ValueError(f"--set test_fraction={self.test_fraction} and validation_fraction="
+                             f"{self.validation_fraction}: together they must be less than 1")
 
 
-# The range of every number a user can give, by field name, for every pipeline's config:
-# every number must be finite; a scalar not named here must be >= 0 (sizes, counts, rates,
-# magnitudes); a tuple of numbers not named here only finite (a CT window's centre may be < 0).
-POSITIVE = {
-    "epochs", "batch_size", "learning_rate", "image_size", "sequence_length", "max_tokens",
-    "embedding_dim", "width", "dense_units", "base_filters", "crops_per_volume", "bundled_count",
-    "bundled_size", "bundled_per_class", "sample_rate", "n_fft", "hop_length", "n_mels",
-    "clip_seconds", "filters", "kernel_sizes",
-    "adversarial_steps",
-    "fine_tune_factor",
-}
-FRACTION = {  # in [0, 1)
-    "test_fraction", "validation_fraction", "dropout", "embedding_dropout", "momentum",
-    "ema_momentum", "overlap",
-}
-UNIT = {"foreground_fraction", "adversarial_fraction", "adversarial_guard", "fine_tune_factor"}  # in [0, 1]
-# Checked by their pipeline, with its own message (only finiteness here).
-DOMAIN_CHECKED = {"shape", "target_spacing", "flip_axes", "max_rotation", "mask_depth", "speed_change",
-                  "end_trim", "pretrained_vocabulary"}
-OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "seed": "--seed"}
+def _nested(config_class):
+    """{field name: settings class} of the extension settings nested in `config_class`."""
+    hints = typing.get_type_hints(config_class)
+    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)
+            if dataclasses.is_dataclass(hints[field.name])}
 
 
-def _range_error(name, value, rule):
-    option = OPTIONS.get(name, f"--set {name}")
-    shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
-    return ValueError(f"{option}={shown}: {rule}")
-
-
-def check(config):
-    """Raise a ValueError naming the option unless every number of `config` is in range."""
-    import math
-
-    for field in dataclasses.fields(config):
-        name, value = field.name, getattr(config, field.name)
-        items = value if isinstance(value, tuple) else (value,)
-        numbers = [v for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if not numbers:
+def _keys(config_class):
+    """Every name --set and records know -> (field, nested field or None): plain fields, and
+    each nested setting as `adversarial.epsilon` and by its flat name `adversarial_epsilon`."""
+    nested = _nested(config_class)
+    keys = {}
+    for field in dataclasses.fields(config_class):
+        if field.name not in nested:
+            keys[field.name] = (field.name, None)
             continue
-        if not all(math.isfinite(v) for v in numbers):
-            raise _range_error(name, value, "must be a finite number")
-        if name in DOMAIN_CHECKED:
-            continue
-        if name in POSITIVE and not all(v > 0 for v in numbers):
-            raise _range_error(name, value, "must be greater than 0")
-        if name in FRACTION and not all(0 <= v < 1 for v in numbers):
-            raise _range_error(name, value, "must be in [0, 1)")
-        if name in UNIT and not all(0 <= v <= 1 for v in numbers):
-            raise _range_error(name, value, "must be in [0, 1]")
-        if not isinstance(value, tuple) and value < 0:
-            raise _range_error(name, value, "must not be negative")
-    held_out = getattr(config, "test_fraction", 0) + getattr(config, "validation_fraction", 0)
-    if held_out >= 1:
-        raise ValueError(f"--set test_fraction={config.test_fraction} and validation_fraction="
-                         f"{config.validation_fraction}: together they must be less than 1")
+        for inner in dataclasses.fields(nested[field.name]):
+            place = (field.name, inner.name)
+            keys[f"{field.name}.{inner.name}"] = keys[nested[field.name].flat_name(inner.name)] = place
+    return keys
 
 
-def check_ema_momentum(momentum):
-    """0 (off) or a moving-average momentum in (0, 1); raises a ValueError naming the value."""
-    if momentum and not 0 < momentum < 1:
-        raise ValueError(f"ema_momentum must be in [0, 1), got {momentum}")
-    return momentum
-
-
-def field_names(config) -> list:
-    return [field.name for field in dataclasses.fields(config)]
+def option_names(config_class) -> list:
+    """The --set keys of `config_class`, nested settings by their flat names."""
+    return [name for name in _keys(config_class) if "." not in name]
 
 
 def _parse(text, kind, key):
@@ -121,20 +96,34 @@ def _parse(text, kind, key):
         raise ValueError(f"--set {key}={text}: expected {kind.__name__}") from None
 
 
+def _replace(config, changes):
+    """`config` with {(field, nested field or None): value} applied; nested settings rebuilt
+    (and so checked) with their changes."""
+    plain = {field: value for (field, inner), value in changes.items() if inner is None}
+    for field in {field for field, inner in changes if inner is not None}:
+        inner_changes = {inner: value for (name, inner), value in changes.items() if name == field and inner}
+        plain[field] = dataclasses.replace(getattr(config, field), **inner_changes)
+    return dataclasses.replace(config, **plain)
+
+
 def override(config, assignments):
     """A copy of `config` with `key=value` assignments applied."""
+    keys = _keys(type(config))
     hints = typing.get_type_hints(type(config))
+    nested = _nested(type(config))
     changes = {}
     for assignment in assignments:
         key, separator, value = assignment.partition("=")
         key = key.strip().replace("-", "_")
         if not separator:
             raise ValueError(f"--set {assignment}: expected key=value")
-        if key not in hints or key not in field_names(config):
-            known = ", ".join(field_names(config))
+        if key not in keys:
+            known = ", ".join(option_names(type(config)))
             raise ValueError(f"unknown --set key '{key}' for {type(config).__name__} (known: {known})")
-        changes[key] = _parse(value, hints[key], key)
-    return dataclasses.replace(config, **changes)
+        field, inner = keys[key]
+        kind = typing.get_type_hints(nested[field])[inner] if inner else hints[field]
+        changes[(field, inner)] = _parse(value, kind, key)
+    return _replace(config, changes)
 
 
 def to_dict(config) -> dict:
@@ -142,17 +131,32 @@ def to_dict(config) -> dict:
 
 
 def from_dict(config_class, values: dict):
-    """A config from a saved dict (config.json); unknown keys are an error."""
-    names = {field.name for field in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - names)
+    """A config from a saved dict (config.json): nested settings as dicts or, as older records
+    have them, by their flat names; unknown keys are an error."""
+    keys = _keys(config_class)
+    nested = _nested(config_class)
+    unknown = sorted(key for key, value in values.items()
+                     if key not in keys and not (key in nested and isinstance(value, dict)))
     if unknown:
         raise ValueError(f"unknown config key(s) for {config_class.__name__}: {', '.join(unknown)}")
+    changes = {}
+    for key, value in values.items():
+        if key in nested and isinstance(value, dict):
+            changes.update({keys[f"{key}.{inner}"]: item for inner, item in value.items()})
+        else:
+            changes[keys[key]] = value
     hints = typing.get_type_hints(config_class)
-    converted = {
-        key: tuple(value) if typing.get_origin(hints[key]) is tuple else value
-        for key, value in values.items()
-    }
-    return config_class(**converted)
+    plain = {}
+    for (field, inner), value in changes.items():
+        kind = typing.get_type_hints(nested[field])[inner] if inner else hints[field]
+        plain[(field, inner)] = tuple(value) if typing.get_origin(kind) is tuple else value
+    inner_values = {}
+    for (field, inner), value in plain.items():
+        if inner is not None:
+            inner_values.setdefault(field, {})[inner] = value
+    flat = {field: value for (field, inner), value in plain.items() if inner is None}
+    flat.update({field: nested[field](**values) for field, values in inner_values.items()})
+    return config_class(**flat)
 
 
 def dumps(config) -> str:

@@ -1,7 +1,7 @@
 """Files written whole or not at all: to a temporary file in the same folder, then renamed over
 the old one (`os.replace` is atomic), so a full disk or a kill in the middle of a write leaves the
 previous file as it was. Run files (config.json, metrics.json, model.keras, checkpoints and the
-`--resume` backup: pipelines/core/checkpoints.py) are written this way."""
+`--resume` backup: pipelines/engine/checkpoints.py) are written this way."""
 from __future__ import annotations
 
 import hashlib

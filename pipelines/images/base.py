@@ -6,24 +6,25 @@ import dataclasses
 
 from datasets.formats import images
 from networks import zoo
-from pipelines.core import transfer
+from pipelines.extensions import transfer
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.settings import POSITIVE, UNIT, positive, ranged
 
 ZOO_NETWORKS = zoo.names(rank=2)  # the zoo's image networks, `--set network=NAME` in any image pipeline
 
 
 @dataclasses.dataclass
 class ImageConfig(BaseConfig):
-    image_size: int = 32  # the network sees image_size x image_size (resized in the model)
+    image_size: int = positive(32)  # the network sees image_size x image_size (resized in the model)
     augment_shift: int = 0  # random translation of up to this many pixels (training only)
     augment_flip: bool = False  # random left-right flips (training only)
     # Transfer learning (zoo networks; pipelines/core/transfer.py): the network starts from a
     # weight file (with or without its top), a new head trains alone for head_epochs, then
     # everything for `epochs` at learning_rate * fine_tune_factor, batch norm in inference mode.
     weights: str = ""
-    head_epochs: int = 2
-    fine_tune_factor: float = 0.1
+    head_epochs: int = ranged(2, when="weights")
+    fine_tune_factor: float = ranged(0.1, POSITIVE, UNIT, when="weights")
 
 
 class ImagePipeline(Pipeline):
@@ -142,7 +143,7 @@ class ImagePipeline(Pipeline):
 
     def render_explanation(self, path, example, context, maps, prefix, model=None):
         """A heat-map overlay PNG and the map (H, W) as .npy, per class."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         rendering = render.Rendering()
         for label, map_ in maps.items():

@@ -13,6 +13,7 @@ import dataclasses
 from datasets.synthetic import bundled_digits
 from datasets.formats import mnist_idx
 from pipelines import register
+from pipelines.core.settings import fraction, positive
 from pipelines.images.base import ImageConfig, ImagePipeline
 
 
@@ -25,9 +26,9 @@ class DigitsConfig(ImageConfig):
     network: str = "lecun1989"
     image_size: int = 16  # as LeCun 1989 (16x16); MNIST at full resolution: --set image_size=28
     augment_shift: int = 2
-    filters: tuple[int, ...] = (32, 64, 128)  # lecun1989: one strided 5x5 convolution each
-    dense_units: int = 128
-    dropout: float = 0.3
+    filters: tuple[int, ...] = positive((32, 64, 128))  # lecun1989: one strided 5x5 convolution each
+    dense_units: int = positive(128)
+    dropout: float = fraction(0.3)
 
 
 @register

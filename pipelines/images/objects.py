@@ -14,6 +14,7 @@ import dataclasses
 
 from datasets.synthetic import shapes
 from pipelines import register
+from pipelines.core.settings import fraction, positive
 from pipelines.images.base import ImageConfig, ImagePipeline
 
 
@@ -27,11 +28,11 @@ class ObjectsConfig(ImageConfig):
     image_size: int = 32
     augment_shift: int = 4  # crops of the image padded by 4 pixels
     augment_flip: bool = True
-    momentum: float = 0.9
+    momentum: float = fraction(0.9)
     weight_decay: float = 5e-4
-    dropout: float = 0.5
-    width: int = 64  # filters of the first convolution; later ones are multiples
-    bundled_per_class: int = 300  # generated training images per class (a third as many to test)
+    dropout: float = fraction(0.5)
+    width: int = positive(64)  # filters of the first convolution; later ones are multiples
+    bundled_per_class: int = positive(300)  # generated training images per class (a third as many to test)
 
 
 @register

@@ -33,6 +33,7 @@ import pathlib
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
@@ -42,28 +43,28 @@ class TextConfig(BaseConfig):
     learning_rate: float = 1e-3
     network: str = "kim"
     # Vectorisation (inside the model).
-    max_tokens: int = 20000
-    sequence_length: int = 64  # tokens; longer texts are cut, shorter padded
+    max_tokens: int = positive(20000)
+    sequence_length: int = positive(64)  # tokens; longer texts are cut, shorter padded
     standardize: str = "lower_and_strip_punctuation"  # or lower, strip_punctuation, none
     # Kim 2014: widths 3, 4, 5 with 100 maps each, dropout 0.5.
-    embedding_dim: int = 128
-    kernel_sizes: tuple[int, ...] = (3, 4, 5)
-    filters: int = 100
-    embedding_dropout: float = 0.25
-    dropout: float = 0.5
+    embedding_dim: int = positive(128)
+    kernel_sizes: tuple[int, ...] = positive((3, 4, 5))
+    filters: int = positive(100)
+    embedding_dropout: float = fraction(0.25)
+    dropout: float = fraction(0.5)
     # Pre-trained word vectors (text format: `word v1 ... vD`); "" = random init (CNN-rand).
     pretrained_embeddings: str = ""
     trainable_embeddings: bool = True  # false: Kim's CNN-static (the vectors stay fixed)
     # Also put the file's first N words (the most frequent) into the vocabulary, beyond max_tokens,
     # so words never seen in training still get their pre-trained vector when served.
-    pretrained_vocabulary: int = 0
+    pretrained_vocabulary: int = own_check(0)
     # Sources.
     text_column: str = "text"
     label_column: str = "label"
     delimiter: str = ""  # default: tab for .tsv, comma otherwise
     quoting: str = "auto"  # auto: none for .tsv, minimal for .csv
     classes: tuple[str, ...] = ()  # class folders to use (aclImdb: neg,pos); default all
-    bundled_size: int = 4000  # generated training reviews (a quarter of that for test)
+    bundled_size: int = positive(4000)  # generated training reviews (a quarter of that for test)
 
 
 @register
@@ -266,7 +267,7 @@ class Text(Pipeline):
         position of the model's token sequence (`sequence_length`, padding 0) as .npy."""
         import numpy as np
 
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         if model is None:
             raise ValueError(f"{path}: drawing tokens needs the run's model (its vocabulary)")

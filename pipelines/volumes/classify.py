@@ -32,6 +32,7 @@ from datasets.synthetic import phantoms
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
@@ -40,24 +41,24 @@ class VolumesConfig(BaseConfig):
     batch_size: int = 16
     learning_rate: float = 1e-3
     network: str = "cnn3d"
-    shape: tuple[int, ...] = (32, 32, 32)  # network input D, H, W (voxels)
-    target_spacing: tuple[float, ...] = ()  # mm per voxel after loading; () keeps the file's
+    shape: tuple[int, ...] = own_check((32, 32, 32))  # network input D, H, W (voxels)
+    target_spacing: tuple[float, ...] = own_check(())  # mm per voxel after loading; () keeps the file's
     normalization: str = "zscore"  # zscore (per volume) or window (CT, Hounsfield units)
     window: tuple[float, ...] = (40.0, 400.0)  # CT window centre, width (normalization=window)
-    filters: tuple[int, ...] = (16, 32, 64)  # per resolution level
+    filters: tuple[int, ...] = positive((16, 32, 64))  # per resolution level
     pooling: str = "avg+max"  # global pooling: avg, max or avg+max
-    dropout: float = 0.3
-    flip_axes: tuple[int, ...] = (0,)  # RAS axes flipped at random in training (0 = left-right)
+    dropout: float = fraction(0.3)
+    flip_axes: tuple[int, ...] = own_check((0,))  # RAS axes flipped at random in training (0 = left-right)
     max_shift: int = 2  # voxels
-    max_rotation: float = 0.0  # degrees, training only: a random angle in each axis plane
+    max_rotation: float = own_check(0.0)  # degrees, training only: a random angle in each axis plane
     jitter_scale: float = 0.1  # intensity jitter after normalisation, training only
     jitter_shift: float = 0.1
     weight_decay: float = 1e-4
     tta_flips: bool = False  # inference averages the logits over all flips of flip_axes
     # > 0: a second channel, the erosions (up to this many) each voxel survives, where the
     # normalised volume > 0.5 is the mask: for 0/1 or 0/255 masks with a window or no normalisation
-    mask_depth: int = 0
-    bundled_count: int = 96  # phantoms generated for `bundled`
+    mask_depth: int = own_check(0)
+    bundled_count: int = positive(96)  # phantoms generated for `bundled`
 
 
 def check_shape(shape, name="shape"):
@@ -156,7 +157,7 @@ class VolumePipeline(Pipeline):
         """Per class: the map as a NIfTI with the scan's affine and header (it opens over the
         scan in 3D Slicer or ITK-SNAP) and as .npy on the file's grid, and a PNG montage of
         slices. Without the scan (`context` None) the map stays on the network's grid."""
-        from pipelines.core.explain import render
+        from pipelines.core import render
 
         rendering = render.Rendering()
         for label, map_ in maps.items():
@@ -268,9 +269,9 @@ class Volumes(VolumePipeline):
         """Accuracy, loss, AUC (binary), and one-vs-rest `auc_<class>` for more classes."""
         from sklearn.metrics import roc_auc_score
 
-        from pipelines.core import evaluation
+        from pipelines.core import scoring
 
-        report = evaluation.classification_report(labels, probabilities, class_names)
+        report = scoring.classification_report(labels, probabilities, class_names)
         labels = np.asarray(labels)
         if len(class_names) > 2:
             for index, name in enumerate(class_names):

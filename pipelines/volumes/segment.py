@@ -36,6 +36,7 @@ from datasets.formats import decathlon, nifti
 from datasets.synthetic import phantoms
 from pipelines import register
 from pipelines.core.config import BaseConfig
+from pipelines.core.settings import fraction, own_check, positive, unit
 from pipelines.volumes.classify import VolumePipeline
 
 
@@ -45,22 +46,22 @@ class SegmentConfig(BaseConfig):
     batch_size: int = 2
     learning_rate: float = 2e-3
     network: str = "unet3d"
-    shape: tuple[int, ...] = (32, 32, 32)  # training crop = served window D, H, W
-    target_spacing: tuple[float, ...] = ()  # mm per voxel after loading; () keeps the file's
+    shape: tuple[int, ...] = own_check((32, 32, 32))  # training crop = served window D, H, W
+    target_spacing: tuple[float, ...] = own_check(())  # mm per voxel after loading; () keeps the file's
     normalization: str = "zscore"  # zscore (per window) or window (CT)
     window: tuple[float, ...] = (40.0, 400.0)
     class_names: tuple[str, ...] = ()  # declares the classes when the source does not
-    base_filters: int = 16
+    base_filters: int = positive(16)
     depth: int = 3  # down-sampling steps; shape must be divisible by 2**depth
     dice_weight: float = 1.0
-    foreground_fraction: float = 0.5  # crops centred on a labelled voxel
-    crops_per_volume: int = 2  # random crops of each training case per epoch
-    flip_axes: tuple[int, ...] = (0,)  # RAS axes flipped at random (0 = left-right)
+    foreground_fraction: float = unit(0.5)  # crops centred on a labelled voxel
+    crops_per_volume: int = positive(2)  # random crops of each training case per epoch
+    flip_axes: tuple[int, ...] = own_check((0,))  # RAS axes flipped at random (0 = left-right)
     jitter_scale: float = 0.1
     jitter_shift: float = 0.1
-    overlap: float = 0.5  # sliding-window overlap for whole-volume evaluation and predict
+    overlap: float = fraction(0.5)  # sliding-window overlap for whole-volume evaluation and predict
     weight_decay: float = 1e-5
-    bundled_count: int = 24
+    bundled_count: int = positive(24)
 
 
 @register

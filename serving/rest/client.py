@@ -17,7 +17,7 @@ import urllib.request
 
 import numpy as np
 
-from pipelines.core import evaluation
+from pipelines.core import scoring
 
 
 def model_url(server, model, version=None, label=None):
@@ -90,7 +90,7 @@ def request_body(files, signature_defs, columnar=False):
 def describe(path, outputs):
     """One line per file: path, label, probability; or the shape of each output (segmentation)."""
     if "label" in outputs and "probabilities" in outputs:
-        return evaluation.prediction_line(path, outputs["label"], outputs["probabilities"])
+        return scoring.prediction_line(path, outputs["label"], outputs["probabilities"])
     shapes = " ".join(f"{key}={list(np.shape(value))}" for key, value in sorted(outputs.items()))
     return f"{path}\t{shapes}"
 

@@ -32,7 +32,7 @@ def ensemble(tmp_path_factory):
     as `cnn ensemble` builds one (pipelines/core/ensemble.py: MeanProbabilities)."""
     import keras
 
-    from pipelines.core.ensemble import MeanProbabilities
+    from pipelines.extensions.ensemble import MeanProbabilities
 
     pipeline = make_pipeline("objects", "image_size=8")
     members = [resized_dense_classifier(8, 3, seed=seed, scale=0.3) for seed in (0, 1)]

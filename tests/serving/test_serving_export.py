@@ -209,10 +209,10 @@ def test_raw_bytes_signature_checks_the_size(isolated):
 
 
 def test_export_of_a_run_gets_warmup_from_its_data(tmp_path):
-    from serving import predict as serving, warmup
+    from serving import export, warmup
 
     result = trained()["text"]
-    path = serving.export_run(result.run_dir, tmp_path)
+    path = export.export_run(result.run_dir, tmp_path)
     assert path == tmp_path / "text" / "1"
     records = warmup.read(path)
     assert [s for s, _ in records] == ["serving_default"] * warmup.PER_SIGNATURE

@@ -24,11 +24,11 @@ from serving_exports import TINY, saved_models_root, trained
 def server():
     """The dev server over every tiny export, digits in versions 1 and 2 (labels stable, canary)."""
     from serving.rest import dev_server
-    from serving import predict as serving, model_config as serving_config
+    from serving import export, model_config as serving_config
 
     root = saved_models_root()
     if not (root / "digits" / "2").exists():
-        serving.export_run(trained()["digits"].run_dir, root)
+        export.export_run(trained()["digits"].run_dir, root)
     serving_config.write(root, labels=["digits:stable=1", "digits:canary=2"])
     running, url = dev_server.serve_in_thread(root)
     yield url

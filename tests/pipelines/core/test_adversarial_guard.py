@@ -9,8 +9,8 @@ import pytest
 
 from adversarial_runs import ADVERSARIAL
 from factories import make_pipeline
-from pipelines.core import training
-from pipelines.core.adversarial_guard import CatastrophicOverfittingGuard
+from pipelines.engine import training
+from pipelines.extensions.adversarial_guard import CatastrophicOverfittingGuard
 
 LABELS = np.array([0] * 6 + [1] * 4)  # a constant answer 0 is 60% right, 1 is 40%, 2 is 0%
 

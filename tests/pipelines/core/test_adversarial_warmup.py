@@ -11,9 +11,9 @@ from click.testing import CliRunner
 import cli
 from adversarial_runs import ADVERSARIAL
 from factories import make_pipeline
-from pipelines.core import training
-from pipelines.core.adversarial import warmup_scale
-from pipelines.core.attacks import Attack, perturb
+from pipelines.engine import training
+from pipelines.extensions.adversarial import warmup_scale
+from pipelines.extensions.attacks import Attack, perturb
 
 
 def test_warmup_scale_rises_linearly_to_one_batch_by_batch():

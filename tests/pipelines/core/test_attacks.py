@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import layers
 from adversarial_runs import adversarial, held_out_batch, standard
-from pipelines.core.attacks import Attack, input_gradient, perturb
+from pipelines.extensions.attacks import Attack, input_gradient, perturb
 
 
 def _accuracy(model, x, labels):

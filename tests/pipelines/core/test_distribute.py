@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipelines.core import distribute, loop
+from pipelines.engine import distribute, loop
 from tests.cli_errors import one_line_error
 from tests.project import ROOT
 
@@ -24,7 +24,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 from networks import blocks
-from pipelines.core import distribute, loop
+from pipelines.engine import distribute, loop
 from tests.factories import make_pipeline
 
 pipeline = make_pipeline("digits", "filters=8,8,8", "dense_units=16", "dropout=0")

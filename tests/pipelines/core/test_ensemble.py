@@ -90,7 +90,7 @@ def test_members_must_share_recipe_data_and_test_split(members, tmp_path, change
 
 
 def test_copies_of_the_same_data_file_count_as_the_same_data(members, tmp_path):
-    from pipelines.core import ensemble
+    from pipelines.extensions import ensemble
 
     _, run_dirs = members
     first, same, other = tmp_path / "a" / "train.npz", tmp_path / "b" / "train.npz", tmp_path / "c" / "train.npz"

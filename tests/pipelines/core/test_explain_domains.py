@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from explain_runs import TEXTS, exported, scans, untrained_run
-from pipelines.core.explain import explainer as explaining
-from serving import explain as serving_explain
+from analysis.explanations import explainer as explaining
+from analysis.explanations import explain as serving_explain
 
 
 def _names(lines):

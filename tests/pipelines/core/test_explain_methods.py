@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from explain_runs import trained_digits
-from pipelines.core.explain import explainer as explaining
-from pipelines.core.explain import methods, splits
+from analysis.explanations import explainer as explaining
+from analysis.explanations import methods
+from analysis.explanations import stages as splits
 
 
 @pytest.fixture(scope="module")

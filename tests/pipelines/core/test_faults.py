@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 import cli
 import pipelines
-from pipelines.core import checkpoints, files, training
+from pipelines.core import files
+from pipelines.engine import checkpoints, training
 from pipelines.core.config import override
 
 

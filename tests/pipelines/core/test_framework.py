@@ -59,7 +59,7 @@ def test_override_parses_types_and_names_unknown_keys():
 def test_weight_averaging_leaves_the_moving_average_in_the_model_after_fit():
     import keras
 
-    from pipelines.core.training import with_weight_averaging
+    from pipelines.extensions.ema import with_weight_averaging
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
     model.compile(with_weight_averaging(keras.optimizers.SGD(0.1), 0.5), "mse")

@@ -41,7 +41,7 @@ def a_batch(name, size=4):
 
 def compiled(pipeline, classes, mixed_precision, jit):
     """The model as `cnn train` builds and compiles it (pipelines/core/training.py)."""
-    from pipelines.core import training
+    from pipelines.engine import training
 
     model = training.build(pipeline, len(classes), mixed_precision)
     model.compile(optimizer=pipeline.optimizer(1), loss=pipeline.loss(len(classes)), jit_compile=jit)
@@ -53,7 +53,8 @@ def test_mixed_precision_trains_and_exports_what_model_keras_answers(name, tmp_p
     import keras
     import tensorflow as tf
 
-    from pipelines.core import checkpoints, runs
+    from pipelines.core import runs
+    from pipelines.engine import checkpoints
     from serving import export
 
     pipeline, classes, x, y = a_batch(name)

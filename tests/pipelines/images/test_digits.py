@@ -8,7 +8,7 @@ import pytest
 import layers
 import pipelines
 from pipelines.core import config as configs
-from pipelines.core import training
+from pipelines.engine import training
 import cli
 
 

@@ -13,7 +13,8 @@ import networks
 from cli_errors import one_line_error
 from factories import make_pipeline
 from isolated import run_without_project
-from pipelines.core import training, transfer
+from pipelines.engine import training
+from pipelines.extensions import transfer
 
 SETTINGS = ["network=lecun1989", "image_size=16", "bundled_per_class=6", "batch_size=16",
             "learning_rate=0.01", "epochs=1", "head_epochs=1"]

@@ -3,7 +3,7 @@
 MODEL is a run folder (its model.keras) or an export (its float `serving_default` signature:
 the gradient flows through the SavedModel, our layers' custom gradients included). For every
 epsilon the examples of SOURCE (its test split, else all of it) are attacked (FGSM or PGD,
-pipelines/core/attacks.py) and scored with the pipeline's own report: accuracy, or mean Dice for
+pipelines/extensions/attacks.py) and scored with the pipeline's own report: accuracy, or mean Dice for
 segmentation (`Pipeline.attack_metric`). Written to the output folder:
 
     attack.json     settings, clean and robust metric per epsilon, the written examples
@@ -19,40 +19,21 @@ import re
 
 import numpy as np
 
-from pipelines.core import evaluation, files, runs, sources
-from pipelines.core.attacks import Attack, perturb
-from serving import predict as served
+from analysis import artifacts
+from pipelines.core import files, scoring, sources
+from pipelines.extensions.attacks import Attack, perturb
 
 RESULT = "attack.json"
 CURVE = "curve.png"
 
 
 def load(model_path):
-    """(pipeline, record, predict): `predict` maps a float tensor batch of raw inputs to
-    probabilities, differentiably."""
-    model_path = pathlib.Path(model_path)
-    if served.is_export(model_path):
-        import tensorflow as tf
-
-        record = served.read_metadata(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        _check_continuous(pipeline, model_path)
-        loaded = tf.saved_model.load(str(model_path))  # kept by the closure: it owns the variables
-        key = record["input"]
-        return pipeline, record, lambda x: loaded.signatures["serving_default"](**{key: x})["probabilities"]
-    if (model_path / runs.CONFIG).is_file():
-        record = runs.read_record(model_path)
-        pipeline = runs.pipeline_from_record(record)
-        _check_continuous(pipeline, model_path)
-        model = runs.load_model(pipeline, runs.finished_model(model_path))
-        return pipeline, record, lambda x: model(x, training=False)
-    raise FileNotFoundError(f"{model_path}: neither a run folder nor a SavedModel export")
-
-
-def _check_continuous(pipeline, model_path):
-    if pipeline.input_range() is None:
-        raise ValueError(f"{model_path}: a {pipeline.name} model has no continuous input; "
+    """The model to attack (analysis/artifacts.py), refused unless its input is continuous."""
+    artifact = artifacts.open(model_path)
+    if artifact.pipeline.input_range() is None:
+        raise ValueError(f"{model_path}: a {artifact.pipeline.name} model has no continuous input; "
                          "gradient attacks on tokens are out of scope")
+    return artifact.load()  # before tf.function traces `probabilities`
 
 
 def default_epsilons(pipeline):
@@ -77,10 +58,11 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
 
     from datasets import splits
 
-    pipeline, record, predict = load(model_path)
+    artifact = load(model_path)
+    pipeline, class_names, predict = artifact.pipeline, artifact.class_names, artifact.probabilities
     epsilons = default_epsilons(pipeline) if epsilons is None else epsilons
     attacks = [Attack(method, float(e), norm, steps, step_size, random_start) for e in epsilons]
-    source = splits.align(sources.load(pipeline, data, data_dir), record["class_names"])
+    source = splits.align(sources.load(pipeline, data, data_dir), class_names)
     examples = source.split("test") or source.split("all") or source.split("train")
     if max_examples is not None and len(examples) > max_examples:
         examples = examples.take(np.arange(max_examples))
@@ -108,7 +90,7 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     metric = pipeline.attack_metric
 
     def score(probabilities):
-        return float(pipeline.report(labels, probabilities, record["class_names"])[metric])
+        return float(pipeline.report(labels, probabilities, class_names)[metric])
 
     result = {
         "model": str(model_path), "pipeline": pipeline.name, "data": examples.origin,
@@ -122,15 +104,15 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     out_dir.mkdir(parents=True, exist_ok=True)
     if last:
         result["written_examples"] = _write_examples(
-            pipeline, record["class_names"], np.concatenate(originals), np.concatenate(last),
+            pipeline, class_names, np.concatenate(originals), np.concatenate(last),
             labels[:sum(map(len, originals))], clean[:sum(map(len, originals))],
             np.concatenate(attacked[-1])[:sum(map(len, originals))], out_dir / "examples",
             examples_to_write, attacks[-1].epsilon)
     _plot(result, out_dir / CURVE)
     result["curve"] = str(out_dir / CURVE)
-    evaluation.write_json(result, out_dir / RESULT)
+    scoring.write_json(result, out_dir / RESULT)
     if json_path:
-        evaluation.write_json(result, json_path)
+        scoring.write_json(result, json_path)
     return result
 
 

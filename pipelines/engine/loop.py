@@ -7,7 +7,7 @@ each worker shards the data itself), the per-example loss averaged over the GLOB
 kept per replica and reduced across replicas when read. Keras itself is not patched.
 
 It keeps what `fit` gives a run: the atomic checkpoints and `--resume` backup
-(pipelines/core/checkpoints.py), history.csv with each epoch once (also after a resume),
+(pipelines/engine/checkpoints.py), history.csv with each epoch once (also after a resume),
 TensorBoard scalars, weight averaging, mixed precision and extra Keras callbacks. All workers
 run the same collective operations in the same order; the chief writes into the run folder,
 the others into a temporary folder. After a restore, every worker takes the chief's weights,
@@ -21,7 +21,8 @@ import json
 import math
 import time
 
-from pipelines.core import distribute, files
+from pipelines.core import files
+from pipelines.engine import distribute
 from pipelines.core.config import to_dict
 
 
@@ -43,7 +44,7 @@ def fit(pipeline, splits, run_dir, setup, compiled, mixed_precision=False, callb
 def _fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks, verbose):
     import keras
 
-    from pipelines.core import checkpoints as saved
+    from pipelines.engine import checkpoints as saved
 
     config, strategy = pipeline.config, setup.strategy
     per_replica = distribute.check_batch(setup, config.batch_size)
@@ -115,7 +116,7 @@ def _fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks,
 # ------------------------------------------------------------------ data
 def _distributed(strategy, pipeline, examples, per_replica, training, seed):
     """(distributed dataset, batches in this worker's share): each worker's input pipeline reads
-    its own shard (pipelines.core.distribute.shard) in per-replica batches; training data repeats
+    its own shard (pipelines.engine.distribute.shard) in per-replica batches; training data repeats
     (a fixed number of steps per epoch keeps the workers in step)."""
     found = {}
 

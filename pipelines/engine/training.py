@@ -1,6 +1,7 @@
 """Train and evaluate any pipeline, in steps that `cnn train`, `cnn export` and `cnn ensemble`
 share: `prepare` (run folder, sources, splits), `fit` (Keras fit with callbacks), `evaluate`
-(test report). Exporting is serving's job: `cli.py` calls it after training.
+(metrics.json, confusion_matrix.png). Exporting is serving's job and report.html analysis's:
+`cli.py` calls them after training.
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pathlib
 import shutil
 import sys
 
-from pipelines.core import adversarial, evaluation, runs, sources, transfer
-from pipelines.core.config import check_ema_momentum, to_dict
+from pipelines import extensions
+from pipelines.core import runs, scoring, sources
+from pipelines.core.config import to_dict
 
 
 @dataclasses.dataclass
@@ -34,11 +36,11 @@ class Run:
 
 
 def _callbacks(run_dir, has_val, resume):
-    """Backup (for --resume) and checkpoints, written atomically (pipelines/core/checkpoints.py),
+    """Backup (for --resume) and checkpoints, written atomically (pipelines/engine/checkpoints.py),
     CSV history and TensorBoard."""
     import keras
 
-    from pipelines.core import checkpoints as saved
+    from pipelines.engine import checkpoints as saved
 
     checkpoints = run_dir / "checkpoints"
     callbacks = [
@@ -50,15 +52,6 @@ def _callbacks(run_dir, has_val, resume):
     if has_val:
         callbacks.append(saved.Checkpoint(checkpoints / "best.keras", monitor="val_loss"))
     return callbacks
-
-
-def with_weight_averaging(optimizer, momentum):
-    """`optimizer` keeping an exponential moving average of the weights when momentum > 0;
-    Keras writes the average into the model when `fit` ends, so evaluation and export use it.
-    Averaging the last few hundred steps removes the step-to-step noise of the final weights."""
-    if not check_ema_momentum(momentum):
-        return optimizer
-    return type(optimizer).from_config({**optimizer.get_config(), "use_ema": True, "ema_momentum": momentum})
 
 
 def progress_verbosity():
@@ -122,24 +115,21 @@ def build(pipeline, num_classes, mixed_precision=False):
 def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=False,
         callbacks=(), verbose=None, setup=None):
     """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras:
-    Keras fit, under `setup`'s strategy (pipelines/core/distribute.py) when it can run there,
-    else our own loop (pipelines/core/loop.py)."""
-    from pipelines.core import distribute
+    Keras fit, under `setup`'s strategy (pipelines/engine/distribute.py) when it can run there,
+    else our own loop (pipelines/engine/loop.py)."""
+    from pipelines.engine import distribute
 
     setup = setup or distribute.choose("default")
     if setup.kind == "multiworker":
-        from pipelines.core import loop
+        from pipelines.engine import loop
 
-        if getattr(pipeline.config, "adversarial", "none") != "none":
-            raise ValueError(f"--set adversarial={pipeline.config.adversarial}: adversarial training runs in "
-                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
-        if transfer.enabled(pipeline):
-            raise ValueError(f"--set weights={pipeline.config.weights}: transfer learning's two phases run in "
-                             "Keras fit, not in the multiworker loop; use --strategy default or mirrored")
+        refusal = extensions.keras_fit_only(pipeline)
+        if refusal:
+            raise ValueError(refusal)
 
         def compiled(steps):
             model = build(pipeline, len(splits.class_names), mixed_precision)
-            model.compile(optimizer=with_weight_averaging(pipeline.optimizer(steps), pipeline.config.ema_momentum),
+            model.compile(optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),
                           loss=pipeline.loss(len(splits.class_names)))
             return model
 
@@ -153,24 +143,21 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
     with setup.scope(), distribute.synchronized_norm(setup):
         model = build(pipeline, len(splits.class_names), mixed_precision)
         steps = -(-len(splits.train) // config.batch_size)
-        transfer.train_head(pipeline, model, train, val, len(splits.class_names), steps,
-                            progress_verbosity() if verbose is None else verbose)
+        extensions.before_compile(pipeline, model, train, val, len(splits.class_names), steps,
+                                  progress_verbosity() if verbose is None else verbose)  # transfer: the head
         model.compile(
-            optimizer=with_weight_averaging(transfer.fine_tune_optimizer(pipeline, pipeline.optimizer(steps)),
-                                            config.ema_momentum),
+            optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),  # fine-tuning rate, EMA
             loss=pipeline.loss(len(splits.class_names)),
             metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
         )
-        adversarial.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
-        from pipelines.core import adversarial_guard
-
+        extensions.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,
-            callbacks=(adversarial_guard.callbacks(pipeline, splits.train)  # first: its log reaches the CSV
+            callbacks=(extensions.callbacks(pipeline, splits.train)  # first: their logs reach the CSV
                        + _callbacks(run_dir, val is not None, resume) + list(callbacks)),
         )
-    from pipelines.core import checkpoints as saved
+    from pipelines.engine import checkpoints as saved
 
     saved.save_model(model, run_dir / "model.keras")  # whole or not at all: it marks a finished run
     return model
@@ -185,9 +172,9 @@ def evaluate(pipeline, predict_batch, examples, class_names, batch_size=None):
 
 
 def write_report(metrics, run_dir, title):
-    evaluation.write_json(metrics, run_dir / "metrics.json")
+    scoring.write_json(metrics, run_dir / "metrics.json")
     if "confusion_matrix" in metrics:
-        evaluation.plot_confusion_matrix(
+        scoring.plot_confusion_matrix(
             metrics["confusion_matrix"], metrics["class_names"], run_dir / "confusion_matrix.png", title
         )
 
@@ -196,9 +183,9 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
           mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None,
           strategy="default", worker_timeout=None):
     """Prepare, fit and evaluate `pipeline` on SOURCE `data` under `--strategy strategy`
-    (pipelines/core/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
+    (pipelines/engine/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
     task other than the chief returns a Run without metrics (`chief` False)."""
-    from pipelines.core import distribute
+    from pipelines.engine import distribute
 
     setup = distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
@@ -211,7 +198,4 @@ def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None,
         model = runs.load_model(pipeline, run_dir / runs.MODEL)
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
-    from pipelines.core import report  # report.html (the export fills in its section later)
-
-    report.write(run_dir, pipeline, model, splits, metrics, record)
     return Run(run_dir, record, splits, model, metrics, weights_sha256=digest)

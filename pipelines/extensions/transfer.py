@@ -91,3 +91,15 @@ def fine_tune_optimizer(pipeline, optimizer):
     else:
         rate = float(rate) * factor
     return type(optimizer)(learning_rate=rate, **config)
+
+
+def keras_fit_only(pipeline):
+    if enabled(pipeline):
+        return (f"--set weights={pipeline.config.weights}: transfer learning's two phases run in Keras fit, "
+                "not in the multiworker loop; use --strategy default or mirrored")
+    return None
+
+
+# The engine's hooks (pipelines/extensions/__init__.py).
+before_compile = train_head
+optimizer = fine_tune_optimizer

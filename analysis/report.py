@@ -1,12 +1,13 @@
 """`report.html`: one self-contained page per run (images embedded as base64, no network),
-written when training ends and again by `cnn report RUN`.
+written when `cnn train` ends and again by `cnn report RUN`; the export section is read from
+saved_model.pb alone.
 
 It holds the config, the data (sources, split sizes, class counts), the training curves, the
 test metrics (each number also in a `data-value` attribute, exactly as in metrics.json), the
 confusion matrix and per-class precision and recall, the most confident test errors each with
 its explanation (saliency through the whole model, drawn by the pipeline's
-`render_explanation`), the first-layer filters, and the export with its signatures. The export
-section sits between markers, so the export step fills it in without redrawing the rest.
+`render_explanation`), the first-layer filters, and the export with its signatures (between
+HTML comment markers).
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ import tempfile
 
 import numpy as np
 
-from pipelines.core import evaluation, files, visualize
-from pipelines.core.explain import explainer as explaining
-from pipelines.core.explain import splits as cuts
+from analysis import artifacts, visualization
+from analysis.explanations import explainer, stages
+from pipelines.core import files, runs, scoring, settings
 
 REPORT = "report.html"
 ERRORS = 4  # most confident errors shown, each with its explanation
@@ -48,8 +49,10 @@ def _number(value, key):
     return f'<span class="metric" data-key="{html.escape(key)}" data-value="{value!r}">{shown}</span>'
 
 
-def _config_section(record):
-    rows = [[html.escape(k), html.escape(json.dumps(v))] for k, v in record["config"].items()]
+def _config_section(record, config):
+    """The settings that apply to the run (an extension's only when it is on)."""
+    shown = settings.flat(config, applicable_only=True)
+    rows = [[html.escape(k), html.escape(json.dumps(v))] for k, v in shown.items()]
     recipe = f"<p>recipe: {html.escape(str(record['recipe']))}</p>" if record.get("recipe") else ""
     return f"<h2>Config</h2>{recipe}{_table(rows, ['setting', 'value'])}"
 
@@ -74,7 +77,7 @@ def _data_section(record, data_splits, per_class=True):
 
 
 def _metrics_section(metrics, scratch, title):
-    scalars = evaluation.headline(metrics)
+    scalars = scoring.headline(metrics)
     text = "<h2>Test metrics</h2>" + _table([[html.escape(k), _number(v, k)] for k, v in scalars.items()],
                                             ["metric", "value"])
     if "per_class" in metrics:
@@ -83,7 +86,7 @@ def _metrics_section(metrics, scratch, title):
         text += "<h3>Per class</h3>" + _table(rows, ["class", "precision", "recall", "support"])
     if "confusion_matrix" in metrics:
         path = scratch / "confusion.png"
-        evaluation.plot_confusion_matrix(metrics["confusion_matrix"], metrics["class_names"], path, title)
+        scoring.plot_confusion_matrix(metrics["confusion_matrix"], metrics["class_names"], path, title)
         text += "<h3>Confusion matrix</h3>" + _image(path, "confusion matrix")
     return text
 
@@ -113,7 +116,7 @@ def _errors_section(pipeline, model, examples, class_names, scratch, batch_size)
     chosen = most_confident_errors(labels, probabilities)
     if not len(chosen):
         return "<h2>Most confident errors</h2><p>No test errors.</p>"
-    explainer = explaining.for_model(model, pipeline)
+    saliency = explainer.for_model(model, pipeline)
     inputs, _ = next(iter(pipeline.input_dataset(examples.take(chosen), len(chosen))))
     inputs = np.asarray(inputs).astype(pipeline.input_spec().dtype.as_numpy_dtype)  # as served
     parts = ["<h2>Most confident errors</h2><p>Saliency (|d p / d input|, through the whole model) "
@@ -123,7 +126,7 @@ def _errors_section(pipeline, model, examples, class_names, scratch, batch_size)
         title = (f"test example {index}: true {true}, predicted {predicted} "
                  f"({probabilities[index].max():.3f})")
         batch = inputs[row:row + 1]
-        maps = {predicted: explainer.maps(batch, "saliency", int(probabilities[index].argmax()))[0]}
+        maps = {predicted: saliency.maps(batch, "saliency", int(probabilities[index].argmax()))[0]}
         rendering = pipeline.render_explanation(title, batch[0], None, maps, str(scratch / f"error{row}"), model)
         pictures = "".join(_embed(f, title) for f in rendering.files)
         parts.append(f'<div class="error"><h4>{html.escape(title)}</h4>{pictures}</div>')
@@ -132,10 +135,10 @@ def _errors_section(pipeline, model, examples, class_names, scratch, batch_size)
 
 def _filters_section(model, scratch):
     try:
-        conv = cuts.first_convolution(model)
+        conv = stages.first_convolution(model)
     except ValueError as error:  # a pipeline of one's own need not convolve
         return f"<h2>First-layer filters</h2><p>{html.escape(str(error))}</p>"
-    filters = visualize.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
+    filters = visualization.filters_png(scratch / "filters.png", np.asarray(conv.kernel), conv.name)
     return "<h2>First-layer filters</h2>" + _image(filters, "first-layer filters")
 
 
@@ -158,10 +161,10 @@ def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
     with tempfile.TemporaryDirectory(prefix="cnn-report-") as folder:
         scratch = pathlib.Path(folder)
         parts = [f"<h1>{html.escape(title)}</h1><p>created {html.escape(str(record.get('created', '')))}</p>",
-                 _config_section(record), _data_section(record, data_splits, classifier)]
+                 _config_section(record, pipeline.config), _data_section(record, data_splits, classifier)]
         history = run_dir / "history.csv"
-        if history.is_file() and visualize.read_history(history):
-            curves = visualize.curves_png(scratch / "curves.png", visualize.read_history(history), title)
+        if history.is_file() and visualization.read_history(history):
+            curves = visualization.curves_png(scratch / "curves.png", visualization.read_history(history), title)
             parts.append("<h2>Training curves</h2>" + _image(curves, "training curves"))
         parts.append(_metrics_section(metrics, scratch, title))
         test = data_splits.test if data_splits is not None else None
@@ -175,13 +178,54 @@ def write(run_dir, pipeline, model, data_splits, metrics, record, export=None):
     return files.write_text(run_dir / REPORT, page)
 
 
-def set_export(run_dir, export_path, signatures):
-    """Fill in the export section of an existing report (after `cnn train` exports)."""
-    path = pathlib.Path(run_dir) / REPORT
-    if not path.is_file():
-        return None
-    page = path.read_text()
-    start, end = page.find(EXPORT_START), page.find(EXPORT_END)
-    if start < 0 or end < 0:
-        return None
-    return files.write_text(path, page[:start] + export_section(export_path, signatures) + page[end + len(EXPORT_END):])
+def write_trained(run, pipeline):
+    """The report of a just-trained `pipelines.engine.training.Run`, with its export (if any)."""
+    export = (run.export_path, signatures_of(run.export_path)) if run.export_path else None
+    return write(run.run_dir, pipeline, run.model, run.splits, run.metrics, run.record, export)
+
+
+def signatures_of(export_path):
+    """[(name, {input: "dtype shape"}, {output: "dtype shape"})] read from saved_model.pb alone
+    (no graph is loaded)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString((pathlib.Path(export_path) / "saved_model.pb").read_bytes())
+
+    def describe(tensors):
+        import tensorflow as tf
+
+        return {key: f"{tf.dtypes.as_dtype(info.dtype).name} "
+                     f"{[d.size if d.size >= 0 else None for d in info.tensor_shape.dim]}"
+                for key, info in sorted(tensors.items())}
+
+    graph = model.meta_graphs[0]
+    return [(name, describe(sig.inputs), describe(sig.outputs))
+            for name, sig in sorted(graph.signature_def.items()) if not name.startswith("__")]
+
+
+def report_run(run_dir):
+    """`cnn report RUN`: write the run's report.html again, with its export when that exists;
+    (the report's path, notes for the user)."""
+    import warnings
+
+    run_dir = pathlib.Path(run_dir)
+    run = artifacts.open(run_dir, artifacts.RUN)
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: no metrics.json (the run was not evaluated)")
+    pipeline, model, record = run.pipeline, run.model, run.record
+    notes = []
+    try:
+        data_splits = runs.splits_of(pipeline, record)
+    except (OSError, ValueError) as error:
+        data_splits = None
+        notes.append(f"the run's data cannot be read ({error}): no class counts or errors in the report")
+    export = None
+    if record.get("export") and (pathlib.Path(record["export"]) / "saved_model.pb").is_file():
+        export = (record["export"], signatures_of(record["export"]))
+    elif record.get("export"):
+        notes.append(f"the run's export {record['export']} is gone")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = write(run_dir, pipeline, model, data_splits, json.loads(metrics_file.read_text()), record, export)
+    return path, notes

@@ -1,9 +1,9 @@
-"""One model prepared for explanations, and `cnn explain` on a run folder.
+"""One model prepared for explanations, and `cnn explain` on a run folder or an export.
 
 An `Explainer` holds what the methods need: `features` (served input batch -> the tensor the
 maps are over, `Pipeline.explain_layer`), `head` (those features -> probabilities) and, when the
 graph has one, a Grad-CAM `stage` (served input -> (activations, probabilities)). A run's Keras
-model gives all three; an export gives only its float signature (serving/explain.py).
+model gives all three; an export gives only its float signature (`export_explainer`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pathlib
 
 import numpy as np
 
-from pipelines.core.explain import methods, render, splits
+from analysis import artifacts
+from analysis.explanations import methods, stages
+from pipelines.core import render
+
+# Grad-CAM needs a convolution stage's activations, which no signature of an export exposes (and
+# adding outputs would change what TF Serving serves).
+GRADCAM_FALLBACK = ("Grad-CAM needs a convolution stage's activations, which an export's signatures "
+                    "do not expose; explaining with integrated-gradients over the served input instead "
+                    "(the run folder gives Grad-CAM)")
 
 
 @dataclasses.dataclass
@@ -49,10 +57,10 @@ class Explainer:
 def for_model(model, pipeline, layer=None):
     """The Explainer of a Keras model of `pipeline` (maps over `pipeline.explain_layer`);
     `layer` names the Grad-CAM stage (default: the last convolution stage)."""
-    cut = splits.at_layer(model, pipeline.explain_layer)
+    cut = stages.at_layer(model, pipeline.explain_layer)
     explainer = Explainer(cut.front, cut.back, pipeline.explain_channels, model=model)
     try:
-        explainer.stage, _ = splits.conv_stage(model, layer)
+        explainer.stage, _ = stages.conv_stage(model, layer)
     except ValueError as error:
         if layer is not None:
             raise
@@ -103,20 +111,52 @@ def check_request(files, method, target, class_names):
 
 def explain_run(run_dir, files, method="saliency", target=None, out_dir=None, layer=None):
     """`cnn explain RUN FILE...`: every file explained with the run's model.keras; the lines to
-    print. Files are checked to exist before the model is loaded."""
-    from pipelines.core import runs
+    print."""
+    return explain_model(artifacts.open(run_dir, artifacts.RUN), files, method, target, out_dir, layer)
 
-    record = runs.read_record(run_dir)
-    model_file = runs.finished_model(run_dir)
-    class_names = record["class_names"]
+
+def explain_model(artifact, files, method="saliency", target=None, out_dir=None, layer=None):
+    """Every file explained with an opened run folder or export (analysis/artifacts.py); the
+    lines to print. Files are checked to exist before the model is loaded. Default `out_dir`:
+    the run's explanations/, or ./explanations for an export."""
+    if artifact.kind == artifacts.EXPORT and layer is not None:
+        raise ValueError(f"{artifact.path}: --layer needs a run folder (an export exposes no layers)")
+    class_names = artifact.class_names
     check_request(files, method, target, class_names)
-    pipeline = runs.pipeline_from_record(record)
-    explainer = for_model(runs.load_model(pipeline, model_file), pipeline, layer)
-    if method == "gradcam" and explainer.stage is None:
-        raise ValueError(f"{run_dir}: {explainer.no_stage}")
-    out_dir = pathlib.Path(out_dir or pathlib.Path(run_dir) / "explanations")
     lines = []
+    if artifact.kind == artifacts.RUN:
+        explaining = for_model(artifact.model, artifact.pipeline, layer)
+        if method == "gradcam" and explaining.stage is None:
+            raise ValueError(f"{artifact.path}: {explaining.no_stage}")
+        out_dir = pathlib.Path(out_dir or artifact.path / "explanations")
+    else:
+        explaining = export_explainer(artifact)
+        if method == "gradcam":
+            lines.append(GRADCAM_FALLBACK)
+            method = "integrated-gradients"
+        out_dir = pathlib.Path(out_dir or "explanations")
     for file in files:
-        rendering = explain_file(pipeline, explainer, file, method, class_names, out_dir, target)
+        rendering = explain_file(artifact.pipeline, explaining, file, method, class_names, out_dir, target)
         lines += rendering.lines + [f"  {f}" for f in rendering.files]
     return lines
+
+
+def export_explainer(artifact):
+    """An Explainer through an export's `serving_default` (features = the served input): the
+    signature is differentiable, our layers' custom gradients saved with it, so the gradient
+    methods run over the raw input, preprocessing included. A string input (text) has none."""
+    import tensorflow as tf
+
+    function = artifact.saved_model.signatures["serving_default"]
+    name = artifact.record["input"]
+    spec = function.structured_input_signature[1][name]
+    if not spec.dtype.is_floating:
+        source = artifact.record.get("run_dir") or "the run folder it was exported from"
+        raise ValueError(f"{artifact.path}: the export's input '{name}' is {spec.dtype.name}, which has no "
+                         f"gradient; explain the run folder instead ({source})")
+
+    def head(batch):
+        return artifact.probabilities(tf.cast(batch, spec.dtype))
+
+    return Explainer(lambda batch: tf.convert_to_tensor(batch, spec.dtype), head,
+                     artifact.pipeline.explain_channels, no_stage=GRADCAM_FALLBACK)

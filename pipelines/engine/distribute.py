@@ -5,7 +5,7 @@ count, who is the chief, where each worker writes, how the data is sharded.
     --strategy mirrored     MirroredStrategy over this host's GPUs (without GPUs: its logical
                             CPU devices): Keras fit, which works under it
     --strategy multiworker  MultiWorkerMirroredStrategy from TF_CONFIG: our own training loop
-                            (pipelines/core/loop.py), because Keras 3 `fit` fails under it
+                            (pipelines/engine/loop.py), because Keras 3 `fit` fails under it
                             (keras #20585)
     --strategy auto         mirrored with two or more GPUs, else default
 
@@ -155,7 +155,7 @@ def _multiworker(tf_config, timeout):
             try:
                 _MULTIWORKER = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
             except RuntimeError as error:  # "Collective ops must be configured at program startup"
-                raise ValueError("--strategy multiworker: choose it (pipelines.core.distribute.choose) before "
+                raise ValueError("--strategy multiworker: choose it (pipelines.engine.distribute.choose) before "
                                  f"TensorFlow initialises its devices ({error})") from None
     strategy = _MULTIWORKER
     return Setup("multiworker", strategy, strategy.num_replicas_in_sync, workers, index, is_chief)

@@ -10,14 +10,14 @@ model.keras, the checkpoints and the export carry them. Wong et al. stop at a dr
 
 The best weights are kept in memory: after `--resume` the guard starts again from the first
 resumed epoch. An EMA of the weights (`ema_momentum`) would not follow a restore, so the two
-settings exclude each other (pipelines/core/adversarial.py checks).
+settings exclude each other (pipelines/extensions/adversarial.py checks).
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from pipelines.core.attacks import Attack, perturb
+from pipelines.extensions.attacks import Attack, perturb
 
 CHECK_EXAMPLES = 512
 CHECK_STEPS = 10
@@ -63,12 +63,9 @@ class CatastrophicOverfittingGuard(keras.callbacks.Callback):
 
 
 def callbacks(pipeline, train_examples):
-    """[the guard] when `adversarial_guard` > 0, else []; `train_examples` the training split."""
-    config = pipeline.config
-    if not config.adversarial_guard:
-        return []
+    """[the guard] of `pipeline`'s adversarial settings; `train_examples` the training split."""
+    config, settings = pipeline.config, pipeline.config.adversarial
     low, high = pipeline.input_range()
     first = train_examples.take(range(min(CHECK_EXAMPLES, len(train_examples))))
     batches = list(pipeline.input_dataset(first, config.batch_size))  # unshuffled, unaugmented
-    return [CatastrophicOverfittingGuard(batches, config.adversarial_epsilon, low, high,
-                                         config.adversarial_guard, config.seed)]
+    return [CatastrophicOverfittingGuard(batches, settings.epsilon, low, high, settings.guard, config.seed)]

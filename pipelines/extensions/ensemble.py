@@ -69,7 +69,7 @@ def _as_first(text, record, first):
 def check_members(run_dirs):
     """(the run records of `run_dirs`, the first run's Pipeline), after checking that the runs
     can form one ensemble."""
-    from pipelines.core.config import to_dict
+    from pipelines.core.settings import flat
 
     if len(run_dirs) < 2:
         raise ValueError("an ensemble needs at least two run folders")
@@ -86,13 +86,13 @@ def check_members(run_dirs):
             seen[key] = run_dir
         records.append(record)
     first, pipeline = records[0], runs.pipeline_from_record(records[0])
-    first_config = to_dict(pipeline.config)
+    first_config = flat(pipeline.config)
     for run_dir, record in zip(run_dirs[1:], records[1:]):
         if record["pipeline"] != first["pipeline"]:
             raise ValueError(f"{run_dir}: pipeline {record['pipeline']}, but {run_dirs[0]} is {first['pipeline']}")
         if record["class_names"] != first["class_names"]:
             raise ValueError(f"{run_dir}: classes {record['class_names']} differ from {run_dirs[0]}'s")
-        config = to_dict(runs.pipeline_from_record(record).config)
+        config = flat(runs.pipeline_from_record(record).config)
         differ = sorted(key for key in config if key != "seed" and config[key] != first_config.get(key))
         if differ:
             raise ValueError(f"{run_dir}: config differs from {run_dirs[0]}'s in {', '.join(differ)} "
@@ -122,7 +122,7 @@ def build(run_dirs):
 
 def evaluate_runs(run_dirs):
     """(pipeline, record, ensemble model, the common test examples, the ensemble's test metrics)."""
-    from pipelines.core import training
+    from pipelines.engine import training
 
     pipeline, record, model = build(run_dirs)
     examples = runs.splits_of(pipeline, record).test  # the members' common test split

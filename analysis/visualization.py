@@ -16,7 +16,9 @@ import pathlib
 
 import numpy as np
 
-from pipelines.core.explain import render, splits
+from analysis import artifacts
+from analysis.explanations import stages
+from pipelines.core import render, runs
 
 MAX_PANELS = 16
 
@@ -110,7 +112,7 @@ def stage_activations(model, batch):
     """[(stage name, activations of the first example)] at every convolution stage."""
     import keras
 
-    names = splits.convolution_stages(model)
+    names = stages.convolution_stages(model)
     probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
     outputs = probe(batch, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -119,8 +121,6 @@ def stage_activations(model, batch):
 
 def first_example(pipeline, record):
     """The run's first test example as the model takes it, re-read from its sources."""
-    from pipelines.core import runs
-
     test = runs.splits_of(pipeline, record).test
     inputs, _ = next(iter(pipeline.input_dataset(test.take(np.arange(1)), 1)))
     return np.asarray(inputs)[0], f"{test.origin}, example 0"
@@ -128,18 +128,14 @@ def first_example(pipeline, record):
 
 def visualize(run_dir, input_file=None, out_dir=None):
     """Write the filters, feature maps and curves of a finished run; the files written."""
-    from pipelines.core import runs
-
     run_dir = pathlib.Path(run_dir)
-    record = runs.read_record(run_dir)
-    model_file = runs.finished_model(run_dir)
+    run = artifacts.open(run_dir, artifacts.RUN)
     if input_file is not None and not pathlib.Path(input_file).is_file():
         raise FileNotFoundError(f"{input_file}: no such file")
-    pipeline = runs.pipeline_from_record(record)
-    model = runs.load_model(pipeline, model_file)
+    pipeline, model, record = run.pipeline, run.model, run.record
     out_dir = pathlib.Path(out_dir or run_dir / "visualize")
     out_dir.mkdir(parents=True, exist_ok=True)
-    conv = splits.first_convolution(model)
+    conv = stages.first_convolution(model)
     written = [filters_png(out_dir / "filters.png", conv.kernel.numpy(), f"{conv.name}")]
     if input_file is not None:
         example, name = pipeline.explain_input(str(input_file))[0], str(input_file)
