@@ -482,10 +482,10 @@ def zoo_command(name, run_dir, as_json):
 
     if name and run_dir:
         raise ValueError("give a network NAME or --run RUN, not both")
-    from networks import zoo
+    import networks
 
     if name:
-        zoo.get(name)  # an unknown name fails before TensorFlow loads
+        networks.get(name)  # an unknown name fails before TensorFlow loads
     quiet_tensorflow()
     from networks import summary
 
@@ -494,12 +494,12 @@ def zoo_command(name, run_dir, as_json):
 
         data = summary.table(artifacts.open(run_dir, artifacts.RUN).model)
     elif name:
-        data = summary.table(zoo.build(name))
+        data = summary.table(networks.build(name))
     else:
         if not as_json:
             click.echo(summary.ZOO_HEADER)
         rows = []
-        for network in zoo.names():
+        for network in networks.names(zoo=True):
             rows.append(summary.zoo_row(network))
             if not as_json:
                 click.echo(summary.format_zoo_row(rows[-1]))

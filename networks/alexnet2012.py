@@ -3,10 +3,13 @@
 import keras
 
 import layers
+from networks.registry import register
 
 
-def alexnet2012(x, *, include_top=True, classes=1000, groups=1, dropout=0.5):
-    """(N, 227, 227, 3) -> (N, classes) softmax, or the (N, 6, 6, 256) features without the top.
+@register("alexnet")
+def alexnet2012(x, *, num_classes, include_top=True, classifier_activation=None, groups=1, dropout=0.5):
+    """(N, 227, 227, 3) -> (N, num_classes) logits (`classifier_activation`: a softmax top), or
+    the (N, 6, 6, 256) features without the top.
 
     Single tower 96-256-384-384-256 (`groups=2`: the paper's two-GPU split, conv2, conv4 and
     conv5 each see half of their input channels), ReLU, local response normalisation after
@@ -29,9 +32,11 @@ def alexnet2012(x, *, include_top=True, classes=1000, groups=1, dropout=0.5):
     x = keras.layers.Dropout(dropout, name="drop6")(x)
     x = keras.layers.Dense(4096, activation="relu", name="fc7")(x)
     x = keras.layers.Dropout(dropout, name="drop7")(x)
-    return keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
 
 
-def alexnet_grouped(x, *, include_top=True, classes=1000):
+@register("alexnet_grouped")
+def alexnet_grouped(x, *, num_classes, include_top=True, classifier_activation=None, dropout=0.5):
     """AlexNet with the paper's two-GPU connectivity (groups=2): 60,965,224 parameters."""
-    return alexnet2012(x, include_top=include_top, classes=classes, groups=2)
+    return alexnet2012(x, num_classes=num_classes, include_top=include_top,
+                       classifier_activation=classifier_activation, groups=2, dropout=dropout)

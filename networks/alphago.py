@@ -2,6 +2,7 @@
 import keras
 
 import layers
+from networks.registry import register
 
 
 @keras.saving.register_keras_serializable(package="networks")
@@ -19,17 +20,19 @@ class PositionBias(keras.layers.Layer):
         return input_shape
 
 
-def alphago_policy(x, *, include_top=True, classes=361, filters=192, hidden=11):
-    """(N, 19, 19, 48) feature planes -> (N, 361) move probabilities over the board points.
+@register("alphago_policy")
+def alphago_policy(x, *, num_classes, include_top=True, classifier_activation=None, filters=192, hidden=11):
+    """(N, 19, 19, 48) feature planes -> (N, 361) move logits over the board points
+    (`classifier_activation="softmax"`: probabilities, the `predictions` layer).
 
     A 5x5 convolution with `filters` filters, `hidden` 3x3 convolutions, ReLU and zero padding
     throughout (the board size is kept), then a 1x1 convolution to one plane whose bias is one
-    per point, flattened into a softmax. `classes` must be the number of points.
+    per point, flattened (into a softmax). `num_classes` must be the number of points.
     Without the top: the (N, 19, 19, filters) features.
     """
     points = x.shape[1] * x.shape[2]
-    if include_top and classes != points:
-        raise ValueError(f"alphago_policy predicts one of the {points} board points; classes={classes}")
+    if include_top and num_classes != points:
+        raise ValueError(f"alphago_policy predicts one of the {points} board points; num_classes={num_classes}")
     x = layers.Conv2D(filters, 5, padding="same", activation="relu", name="conv1")(x)
     for i in range(2, hidden + 2):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
@@ -38,4 +41,4 @@ def alphago_policy(x, *, include_top=True, classes=361, filters=192, hidden=11):
     x = layers.Conv2D(1, 1, use_bias=False, name="policy_conv")(x)  # (N, 19, 19, 1)
     x = PositionBias(name="position_bias")(x)
     x = keras.layers.Flatten(name="flatten")(x)  # (N, 361)
-    return keras.layers.Activation("softmax", name="predictions")(x)
+    return keras.layers.Activation(classifier_activation, name="predictions")(x) if classifier_activation else x

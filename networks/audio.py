@@ -13,30 +13,37 @@ import keras
 
 import layers
 from networks.blocks import classifier_head, conv_norm_act
+from networks.registry import register
 
 
-def conv1d(x, num_classes, width=64, dropout=0.3, momentum=0.9):
-    """(N, T, mels) -> (N, num_classes); a stem and 3 blocks of 2 Conv1D, x2 pooling."""
+@register("conv1d")
+def conv1d(x, *, num_classes, include_top=True, width=64, dropout=0.3, momentum=0.9):
+    """(N, T, mels) -> (N, num_classes), or the (N, T / 4, 4 width) features without the top;
+    a stem and 3 blocks of 2 Conv1D, x2 pooling."""
     x = conv_norm_act(x, width, 5, momentum=momentum, name="stem")  # (N, T, w)
     for block, filters in enumerate((width, 2 * width, 4 * width)):
         x = conv_norm_act(x, filters, 3, momentum=momentum, name=f"b{block}a")
         x = conv_norm_act(x, filters, 3, momentum=momentum, name=f"b{block}b")
         if block < 2:
             x = layers.MaxPooling1D(2, name=f"b{block}_pool")(x)  # T -> T // 2
+    if not include_top:
+        return x
     # (N, T / 4, 4w) -> max and average over time, (N, 8w)
     return classifier_head(x, num_classes, dropout, ("max", "avg"),
                            names={"max": "gmax", "avg": "gavg", "concat": "pool"})
 
 
-def conv2d(x, num_classes, width=32, dropout=0.3, momentum=0.9):
-    """(N, T, mels) -> (N, num_classes); Conv2D over (time, mel) as a one-channel image."""
+@register("conv2d")
+def conv2d(x, *, num_classes, include_top=True, width=32, dropout=0.3, momentum=0.9):
+    """(N, T, mels) -> (N, num_classes), or the (N, T / 8, M / 8, 4 width) features without the
+    top; Conv2D over (time, mel) as a one-channel image."""
     x = keras.layers.Reshape((x.shape[1], x.shape[2], 1), name="as_image")(x)  # (N, T, M, 1)
     for block, filters in enumerate((width, 2 * width, 4 * width)):
         x = conv_norm_act(x, filters, 3, momentum=momentum, name=f"b{block}a")
         x = conv_norm_act(x, filters, 3, momentum=momentum, name=f"b{block}b")
         x = layers.MaxPooling2D(2, name=f"b{block}_pool")(x)  # (N, T/2, M/2, filters)
+    if not include_top:
+        return x
     # (N, T / 8, M / 8, 4w) -> max over time and mel, (N, 4w)
     return classifier_head(x, num_classes, dropout, ("max",), names={"max": "gmax"})
 
-
-NETWORKS = {"conv1d": conv1d, "conv2d": conv2d}

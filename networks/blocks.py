@@ -44,25 +44,31 @@ def rank_of(x):
     return len(x.shape) - 2
 
 
-def conv_norm(x, filters, kernel, strides=1, *, momentum, conv_name, norm_name, padding="same"):
-    """(N, *S, C) -> (N, *S / strides, filters): convolution without bias (batch norm adds the
-    shift), then batch normalisation."""
+def conv_norm(x, filters, kernel, strides=1, *, momentum, conv_name, norm_name, padding="same", use_bias=False,
+              epsilon=1e-3, scale=True):
+    """(N, *S, C) -> (N, *S / strides, filters): convolution (by default without bias: batch norm
+    adds the shift), then batch normalisation (Keras's epsilon; `scale=False` when a ReLU follows
+    and the next layer scales)."""
     conv = layers.conv_layer(rank_of(x))
-    x = conv(filters, kernel, strides=strides, padding=padding, use_bias=False, name=conv_name)(x)
-    return keras.layers.BatchNormalization(momentum=momentum, synchronized=_SYNCHRONIZED.get(),
-                                           name=norm_name)(x)
+    x = conv(filters, kernel, strides=strides, padding=padding, use_bias=use_bias, name=conv_name)(x)
+    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, scale=scale,
+                                           synchronized=_SYNCHRONIZED.get(), name=norm_name)(x)
 
 
-def conv_norm_act(x, filters, kernel, strides=1, *, momentum, name, names=None, activation=relu):
+def conv_norm_act(x, filters, kernel, strides=1, *, momentum, name, names=None, activation=relu, **conv_norm_options):
     """(N, *S, C) -> (N, *S / strides, filters): convolution ('same', no bias), batch norm, ReLU.
 
-    Layers `{name}_conv`, `{name}_bn`, `{name}_relu`; `names` overrides "conv", "norm", "act".
-    `activation(name=...)` makes the activation layer (the 3D networks use `keras.layers.ReLU`).
+    Layers `{name}_conv`, `{name}_bn`, `{name}_relu` (`name=None`: Keras's automatic names);
+    `names` overrides "conv", "norm", "act". `activation(name=...)` makes the activation layer
+    (the 3D networks use `keras.layers.ReLU`; None: no activation). `conv_norm_options`
+    (padding, use_bias, epsilon, scale) go to `conv_norm`, e.g. keras.applications' ResNet50
+    convolutions with bias and its epsilon 1.001e-5.
     """
-    names = {"conv": f"{name}_conv", "norm": f"{name}_bn", "act": f"{name}_relu", **(names or {})}
-    x = conv_norm(x, filters, kernel, strides, momentum=momentum,
-                  conv_name=names["conv"], norm_name=names["norm"])
-    return activation(name=names["act"])(x)
+    defaults = {"conv": f"{name}_conv", "norm": f"{name}_bn", "act": f"{name}_relu"} if name else {}
+    names = {"conv": None, "norm": None, "act": None, **defaults, **(names or {})}
+    x = conv_norm(x, filters, kernel, strides, momentum=momentum, conv_name=names["conv"],
+                  norm_name=names["norm"], **conv_norm_options)
+    return activation(name=names["act"])(x) if activation else x
 
 
 def conv_block(x, filters, convolutions=2, *, momentum, name, activation=relu):

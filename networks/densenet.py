@@ -4,6 +4,7 @@ import keras
 
 import layers
 from networks.blocks import rank_of
+from networks.registry import register
 from networks.resnet50 import EPSILON, zero_padding
 
 BLOCKS = (6, 12, 24, 16)  # dense layers per dense block of DenseNet-121
@@ -42,8 +43,9 @@ def transition_block(x, reduction=0.5, *, name):
     return layers.pooling_layer(rank, "average")(2, strides=2, name=f"{name}_pool")(x)
 
 
-def densenet(x, blocks=BLOCKS, *, include_top=True, classes=1000):
-    """(N, *S, C) -> (N, classes) softmax, or the (N, *S / 32, F) features without the top.
+def densenet(x, blocks=BLOCKS, *, num_classes, include_top=True, classifier_activation=None):
+    """(N, *S, C) -> (N, num_classes) logits (`classifier_activation`: keras.applications'
+    softmax top), or the (N, *S / 32, F) features without the top.
 
     Stem as ResNet's (7^r stride 2 convolution without bias, BN-ReLU, 3^r max pooling stride
     2), dense blocks `conv2..` with transitions `pool2..` between them, final BN-ReLU, then
@@ -64,9 +66,11 @@ def densenet(x, blocks=BLOCKS, *, include_top=True, classes=1000):
     if not include_top:
         return x
     x = layers.pooling_layer(rank, "average", global_=True)(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
 
 
-def densenet121(x, *, include_top=True, classes=1000):
+@register("densenet121")
+def densenet121(x, *, num_classes, include_top=True, classifier_activation=None):
     """DenseNet-121: blocks of 6, 12, 24, 16 dense layers (8,062,504 parameters in 2D)."""
-    return densenet(x, BLOCKS, include_top=include_top, classes=classes)
+    return densenet(x, BLOCKS, num_classes=num_classes, include_top=include_top,
+                    classifier_activation=classifier_activation)

@@ -7,13 +7,17 @@ are read by layer order, which this module reproduces exactly.
 import keras
 
 import layers
+from networks.blocks import conv_norm_act
+from networks.registry import register
+
+MOMENTUM = 0.99  # keras.applications' (Keras's default) batch norm momentum
 
 
 def conv_bn(x, filters, rows, cols, strides=1, padding="same"):
-    """Convolution without bias, batch norm without scale (ReLU follows), ReLU."""
-    x = layers.Conv2D(filters, (rows, cols), strides=strides, padding=padding, use_bias=False)(x)
-    x = keras.layers.BatchNormalization(scale=False)(x)
-    return keras.layers.Activation("relu")(x)
+    """`blocks.conv_norm_act` as keras.applications' conv2d_bn has it: a rows x cols convolution
+    without bias, batch norm without scale (ReLU follows), ReLU, all named by Keras."""
+    return conv_norm_act(x, filters, (rows, cols), strides, momentum=MOMENTUM, name=None, padding=padding,
+                         scale=False)
 
 
 def average_branch(x, filters):
@@ -72,8 +76,10 @@ def block_8(x, index):
     return concatenate([branch1x1, branch3x3, branch3x3dbl, average_branch(x, 192)], f"mixed{9 + index}")
 
 
-def inception_v3(x, *, include_top=True, classes=1000):
-    """(N, H, W, 3) -> (N, classes) softmax, or the (N, 8, 8, 2048) features (at 299) without
+@register("inception_v3")
+def inception_v3(x, *, num_classes, include_top=True, classifier_activation=None):
+    """(N, H, W, 3) -> (N, num_classes) logits (`classifier_activation`: keras.applications'
+    softmax top), or the (N, 8, 8, 2048) features (at 299) without
     the top. H, W >= 75."""
     x = conv_bn(x, 32, 3, 3, strides=2, padding="valid")  # (N, 149, 149, 32)
     x = conv_bn(x, 32, 3, 3, padding="valid")
@@ -93,4 +99,4 @@ def inception_v3(x, *, include_top=True, classes=1000):
     if not include_top:
         return x
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)

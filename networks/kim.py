@@ -3,12 +3,15 @@ import keras
 
 import layers
 from networks.blocks import logits
+from networks.registry import register
 
 
-def kim_cnn(tokens, num_classes, vocabulary_size, embedding_dim=128, kernel_sizes=(3, 4, 5),
+@register("kim")
+def kim_cnn(tokens, *, num_classes, vocabulary_size, include_top=True, embedding_dim=128, kernel_sizes=(3, 4, 5),
             filters=100, embedding_dropout=0.25, dropout=0.5, embedding_weights=None,
             trainable_embeddings=True):
-    """tokens (N, L) int -> (N, num_classes) logits.
+    """tokens (N, L) int -> (N, num_classes) logits, or the (N, len(kernel_sizes) filters) pooled
+    features without the top.
 
     CNN-rand without `embedding_weights`; with a (vocabulary_size, embedding_dim) matrix of
     pre-trained vectors, CNN-non-static (`trainable_embeddings`) or CNN-static (frozen).
@@ -27,4 +30,6 @@ def kim_cnn(tokens, num_classes, vocabulary_size, embedding_dim=128, kernel_size
         h = layers.Conv1D(filters, k, activation="relu", name=f"conv{k}")(x)  # (N, L-k+1, F)
         pooled.append(layers.GlobalMaxPooling1D(name=f"max{k}")(h))  # (N, F)
     x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="features")(pooled)
+    if not include_top:
+        return x
     return logits(x, num_classes, dropout)

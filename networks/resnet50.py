@@ -4,9 +4,12 @@ from the same blocks."""
 import keras
 
 import layers
-from networks.blocks import rank_of
+from networks.blocks import conv_norm_act, rank_of
+from networks.blocks import relu as blocks_relu
+from networks.registry import register
 
 EPSILON = 1.001e-5  # keras.applications' batch norm epsilon for ResNet and DenseNet
+MOMENTUM = 0.99  # keras.applications' (Keras's default) batch norm momentum
 DEPTHS = (3, 4, 6, 3)  # bottleneck blocks per stage of ResNet-50
 PADDING = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
 
@@ -19,12 +22,10 @@ def zero_padding(x, amount, name=None):
 
 
 def conv_bn(x, filters, kernel, strides=1, padding="valid", *, name, relu=True):
-    """Convolution (with bias, as Keras's ResNet50), batch norm, optional ReLU: `{name}_conv`,
-    `{name}_bn`, `{name}_relu`."""
-    conv = layers.conv_layer(rank_of(x))
-    x = conv(filters, kernel, strides=strides, padding=padding, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=EPSILON, name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+    """`blocks.conv_norm_act` as keras.applications' ResNet50 has it: convolution with bias,
+    batch norm of epsilon 1.001e-5, optional ReLU: `{name}_conv`, `{name}_bn`, `{name}_relu`."""
+    return conv_norm_act(x, filters, kernel, strides, momentum=MOMENTUM, name=name, padding=padding,
+                         use_bias=True, epsilon=EPSILON, activation=blocks_relu if relu else None)
 
 
 def bottleneck_block(x, filters, stride=1, projection=True, *, name):
@@ -48,8 +49,9 @@ def residual_stage(x, filters, blocks, stride, *, name):
     return x
 
 
-def resnet_v1(x, depths=DEPTHS, *, include_top=True, classes=1000):
-    """(N, *S, C) -> (N, classes) softmax, or the (N, *S / 32, 2048) features without the top.
+def resnet_v1(x, depths=DEPTHS, *, num_classes, include_top=True, classifier_activation=None):
+    """(N, *S, C) -> (N, num_classes) logits (`classifier_activation`: keras.applications' softmax
+    top), or the (N, *S / 32, 2048) features without the top.
 
     Stem: 7^r convolution stride 2 on the zero-padded input, 3^r max pooling stride 2; four
     stages of 64, 128, 256, 512 bottleneck filters (the first stage not strided), then global
@@ -65,9 +67,11 @@ def resnet_v1(x, depths=DEPTHS, *, include_top=True, classes=1000):
     if not include_top:
         return x
     x = layers.pooling_layer(rank_of(x), "average", global_=True)(name="avg_pool")(x)
-    return keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
 
 
-def resnet50(x, *, include_top=True, classes=1000):
+@register("resnet50")
+def resnet50(x, *, num_classes, include_top=True, classifier_activation=None):
     """ResNet-50: `resnet_v1` with 3, 4, 6, 3 bottleneck blocks (25,636,712 parameters in 2D)."""
-    return resnet_v1(x, DEPTHS, include_top=include_top, classes=classes)
+    return resnet_v1(x, DEPTHS, num_classes=num_classes, include_top=include_top,
+                     classifier_activation=classifier_activation)

@@ -106,10 +106,10 @@ def format_table(data):
 
 def zoo_row(name):
     """One line of `cnn zoo`: the network built at its input size with its default classes."""
-    from networks import zoo
+    import networks
 
-    entry = zoo.get(name)
-    totals = table(zoo.build(name))["totals"]
+    entry = networks.get(name)
+    totals = table(networks.build(name))["totals"]
     return {"name": name, "input": list(entry.input_shape), "parameters": totals["weights"],
             "multiply_adds": totals["multiply_adds"], "paper": entry.paper, "year": entry.year}
 

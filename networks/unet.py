@@ -3,10 +3,13 @@ import keras
 
 import layers
 from networks.blocks import conv_block
+from networks.registry import register
 
 
-def unet3d(x, num_classes, base_filters=16, depth=3, momentum=0.99):
-    """(N, D, H, W, C) -> (N, D, H, W, num_classes) per-voxel logits (Cicek et al. 2016).
+@register("unet3d")
+def unet3d(x, *, num_classes, include_top=True, base_filters=16, depth=3, momentum=0.99):
+    """(N, D, H, W, C) -> (N, D, H, W, num_classes) per-voxel logits (Cicek et al. 2016), or the
+    last decoder level's (N, D, H, W, base_filters) features without the top.
 
     `depth` down steps (two 3^3 conv-BN-ReLU, then 2^3 max pooling), a bottleneck, and as many
     up steps (2^3 transposed convolution, stride 2) whose output is concatenated with the
@@ -31,4 +34,6 @@ def unet3d(x, num_classes, base_filters=16, depth=3, momentum=0.99):
         x = layers.Conv3DTranspose(width, 2, strides=2, name=f"up{level}")(x)  # (N, D / 2^level, ..)
         x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = conv_block(x, width, momentum=momentum, name=f"dec{level}", activation=keras.layers.ReLU)
+    if not include_top:
+        return x
     return layers.Conv3D(num_classes, 1, name="logits")(x)

@@ -3,12 +3,15 @@ import keras
 
 import layers
 from networks.blocks import rank_of
+from networks.registry import register
 
 STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
 
 
-def vgg16(x, *, include_top=True, classes=1000):
-    """(N, *S, C) -> (N, classes) softmax, or the (N, *S / 32, 512) features without the top.
+@register("vgg16")
+def vgg16(x, *, num_classes, include_top=True, classifier_activation=None):
+    """(N, *S, C) -> (N, num_classes) logits (`classifier_activation`: keras.applications'
+    softmax top), or the (N, *S / 32, 512) features without the top.
 
     Five blocks of 3^rank convolutions (ReLU, 'same') each ending in 2^rank max pooling, then
     Flatten, fc1 and fc2 (4096, ReLU) and `predictions`: the names and weight order of
@@ -24,4 +27,4 @@ def vgg16(x, *, include_top=True, classes=1000):
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(4096, activation="relu", name="fc1")(x)
     x = keras.layers.Dense(4096, activation="relu", name="fc2")(x)
-    return keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)

@@ -23,3 +23,13 @@ def test_zoo_errors_are_one_line():
     assert one_line_error(["zoo", "vgg16", "--run", "runs/x"]) == "Error: ValueError: give a network NAME or --run RUN, not both"
     assert one_line_error(["zoo", "--run", "/nonexistent/run"]) == \
         "Error: FileNotFoundError: /nonexistent/run: not a run folder (no config.json)"
+
+
+def test_zoo_lists_the_networks_it_listed_before_the_registry(monkeypatch):
+    from networks import summary
+
+    # Each row builds its network; the listing itself is what is checked here.
+    monkeypatch.setattr(summary, "zoo_row", lambda name: {"name": name})
+    rows = json.loads(CliRunner().invoke(cli.main, ["zoo", "--json"]).output)
+    assert [row["name"] for row in rows] == ["lecun1989", "lenet5", "alexnet", "alexnet_grouped", "vgg16", "resnet50",
+                                             "densenet121", "inception_v3", "alphago_policy", "resnet3d", "unet3d"]

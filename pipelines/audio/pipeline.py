@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import networks
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
@@ -25,7 +26,9 @@ from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
-class AudioConfig(BaseConfig):
+class AudioConfig(networks.ChosenNetwork, BaseConfig):
+    NETWORKS = networks.Choice("audio", ("audio",))
+
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -71,7 +74,7 @@ class Audio(Pipeline):
     input_name = "waveform"
     source_options = ("label_pattern", "test_pattern", "path_column", "label_column")
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
-    networks = ("conv1d", "conv2d")
+    networks = networks.ChoiceNames()
     keras_modules = ("pipelines.audio.features",)
     explain_layer = "log_mel"  # maps over the log-mel spectrogram (frames, mels)
     explain_channels = False
@@ -172,10 +175,8 @@ class Audio(Pipeline):
                              name="spec_augment")(x)
 
     def network(self, x, num_classes):
-        from networks.audio import NETWORKS
-
         c = self.config
-        return NETWORKS[c.network](x, num_classes, width=c.width, dropout=c.dropout)
+        return networks.create(c.network, x, num_classes=num_classes, width=c.width, dropout=c.dropout)
 
     def optimizer(self, steps_per_epoch):
         import keras

@@ -1,7 +1,7 @@
 """Transfer learning in two phases, as Keras's transfer-learning guide does it.
 
-A pipeline whose config has `weights` set (a zoo network's weight file) builds its model as
-input -> preprocessing -> backbone (a nested keras.Model, the zoo network without its top,
+A pipeline whose config has `weights` set (a backbone network's weight file) builds its model as
+input -> preprocessing -> backbone (a nested keras.Model, the network without its top,
 its weights from the file) -> a new head for the data's classes. Then:
 1. `train_head`: the backbone frozen, the new head trains alone for `head_epochs` epochs, so its
    random start sends no large gradients into the pre-trained weights;
@@ -22,13 +22,14 @@ def enabled(pipeline):
     return bool(getattr(pipeline.config, "weights", ""))
 
 
-def check(config, zoo_networks):
-    """Raise a ValueError naming the setting unless the transfer settings can be used."""
+def check(config, backbones):
+    """Raise a ValueError naming the setting unless the transfer settings can be used;
+    `backbones`: the networks the pipeline builds as a nested backbone (not its own)."""
     if not config.weights:
         return
-    if config.network not in zoo_networks:
-        raise ValueError(f"--set weights={config.weights}: needs a zoo network "
-                         f"(--set network=NAME, one of {', '.join(zoo_networks)}), not {config.network}")
+    if config.network not in backbones:
+        raise ValueError(f"--set weights={config.weights}: needs a backbone network "
+                         f"(--set network=NAME, one of {', '.join(backbones)}), not {config.network}")
     path = pathlib.Path(config.weights)
     if not path.is_file():
         raise ValueError(f"--set weights={config.weights}: no such file")
@@ -37,7 +38,7 @@ def check(config, zoo_networks):
 
 
 def backbone_of(model):
-    """The nested zoo network inside a pipeline's model."""
+    """The nested backbone network inside a pipeline's model."""
     import keras
 
     nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]

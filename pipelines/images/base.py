@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import networks
 from datasets.formats import images
-from networks import zoo
 from pipelines.extensions import transfer
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
 from pipelines.core.settings import POSITIVE, UNIT, positive, ranged
 
-ZOO_NETWORKS = zoo.names(rank=2)  # the zoo's image networks, `--set network=NAME` in any image pipeline
-
 
 @dataclasses.dataclass
-class ImageConfig(BaseConfig):
+class ImageConfig(networks.ChosenNetwork, BaseConfig):
+    """A subclass sets NETWORKS: its own networks, then every registered image network."""
+
     image_size: int = positive(32)  # the network sees image_size x image_size (resized in the model)
     augment_shift: int = 0  # random translation of up to this many pixels (training only)
     augment_flip: bool = False  # random left-right flips (training only)
-    # Transfer learning (zoo networks; pipelines/core/transfer.py): the network starts from a
+    # Transfer learning (backbones; pipelines/extensions/transfer.py): the network starts from a
     # weight file (with or without its top), a new head trains alone for head_epochs, then
     # everything for `epochs` at learning_rate * fine_tune_factor, batch norm in inference mode.
     weights: str = ""
@@ -35,40 +35,45 @@ class ImagePipeline(Pipeline):
     file_extensions = images.EXTENSIONS
     channels = 3
     keras_modules = ("networks.preprocessing",)
-    own_networks: tuple = ()  # the pipeline's own networks; `networks` adds the zoo's others
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls.networks = cls.own_networks + cls.zoo_networks()
+    networks = networks.ChoiceNames()
 
     def __init__(self, config=None):
         super().__init__(config)
         c = self.config
-        transfer.check(c, self.zoo_networks())
-        if c.network in self.zoo_networks():
-            entry = zoo.get(c.network)
-            if c.image_size < entry.min_size:
-                raise ValueError(f"--set image_size={c.image_size}: network {c.network} needs "
-                                 f"image_size >= {entry.min_size} (its input is {entry.input_shape})")
-            if entry.preprocessing in ("caffe", "torch") and self.channels != 3:
-                raise ValueError(f"--set network={c.network}: needs colour images (3 channels), "
-                                 f"{self.name} has {self.channels}")
+        transfer.check(c, self.backbones())
+        entry = networks.get(c.network)
+        if c.image_size < entry.min_size:
+            raise ValueError(f"--set image_size={c.image_size}: network {c.network} needs "
+                             f"image_size >= {entry.min_size} (its input is {entry.input_shape})")
+        if entry.preprocessing in ("caffe", "torch") and self.channels != 3:
+            raise ValueError(f"--set network={c.network}: needs colour images (3 channels), "
+                             f"{self.name} has {self.channels}")
 
     @classmethod
-    def zoo_networks(cls):
-        """The zoo's image networks this pipeline takes besides its own (own names win)."""
-        return tuple(name for name in ZOO_NETWORKS if name not in cls.own_networks)
+    def backbones(cls):
+        """The networks this pipeline takes as they are, besides its own (transfer learning)."""
+        return tuple(name for name in cls.networks if name not in cls.Config.NETWORKS.own)
 
-    def zoo_network(self, x, num_classes):
-        """(N, size, size, C) 0..1 -> logits: the zoo network's own input scaling, the network
+    def network_hparams(self):
+        """The settings of the config that the pipeline's own network `config.network` takes."""
+        return {}
+
+    def network(self, x, num_classes):
+        """(N, size, size, C) 0..1 -> logits: an own network built with the config's settings;
+        any other as a backbone (`backbone_network`)."""
+        if self.config.network in self.Config.NETWORKS.own:
+            return networks.create(self.config.network, x, num_classes=num_classes, **self.network_hparams())
+        return self.backbone_network(x, num_classes)
+
+    def backbone_network(self, x, num_classes):
+        """(N, size, size, C) 0..1 -> logits: the network's own input scaling, the network
         without its top (a nested model; with `weights`, loaded from the file, see
-        pipelines/core/transfer.py), global average pooling, dropout, logits."""
-        import networks
+        pipelines/extensions/transfer.py), global average pooling, dropout, logits."""
         from networks.blocks import classifier_head
         from networks.preprocessing import Preprocess
 
         c = self.config
-        x = Preprocess(zoo.get(c.network).preprocessing, scale=255.0, name="network_input")(x)
+        x = Preprocess(networks.get(c.network).preprocessing, scale=255.0, name="network_input")(x)
         backbone = networks.build(c.network, input_shape=tuple(x.shape[1:]), include_top=False,
                                   weights=c.weights or None)
         return classifier_head(backbone(x), num_classes, c.dropout)

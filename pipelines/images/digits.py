@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import networks
 from datasets.synthetic import bundled_digits
 from datasets.formats import mnist_idx
 from pipelines import register
@@ -19,6 +20,8 @@ from pipelines.images.base import ImageConfig, ImagePipeline
 
 @dataclasses.dataclass
 class DigitsConfig(ImageConfig):
+    NETWORKS = networks.Choice("digits", ("image",), own=("lecun1989", "lenet5"))
+
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -38,13 +41,10 @@ class Digits(ImagePipeline):
     sources = ("bundled (scikit-learn 8x8 digits), tfds:mnist, MNIST IDX folder, "
                "image folders (any size, grey or RGB), CSV manifest, .npz")
     Config = DigitsConfig
-    own_networks = ("lecun1989", "lenet5")
     channels = 1
 
     def __init__(self, config=None):
         super().__init__(config)
-        if self.config.network == "lenet5" and self.config.image_size < 20:
-            raise ValueError("network lenet5 needs image_size >= 20 (--set image_size=28)")
         if self.config.learning_rate_warmup_epochs >= self.config.epochs:
             raise ValueError(f"--set learning_rate_warmup_epochs={self.config.learning_rate_warmup_epochs}: "
                              f"must be less than the {self.config.epochs} epochs (the cosine decay follows it)")
@@ -55,16 +55,11 @@ class Digits(ImagePipeline):
     def read_path(self, path):
         return mnist_idx.detect(path)
 
-    def network(self, x, num_classes):
-        from networks.lenet import lecun1989, lenet5
-
+    def network_hparams(self):
         c = self.config
-        if c.network in self.zoo_networks():
-            return self.zoo_network(x, num_classes)
         if c.network == "lecun1989":
-            return lecun1989(x, num_classes, filters=tuple(c.filters), dense_units=c.dense_units,
-                             dropout=c.dropout)
-        return lenet5(x, num_classes)
+            return {"filters": tuple(c.filters), "dense_units": c.dense_units, "dropout": c.dropout}
+        return {}  # lenet5: the paper's sizes
 
     def optimizer(self, steps_per_epoch):
         """Adam on a cosine decay, after a linear warm-up when asked: adversarial training at large

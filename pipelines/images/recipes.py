@@ -50,7 +50,7 @@ RECIPES = (
     Recipe(
         name="cifar10-resnet",
         pipeline="objects",
-        settings=("network=resnet", "learning_rate=0.05", "epochs=40"),
+        settings=("network=resnet_cifar", "learning_rate=0.05", "epochs=40"),
         data="a folder train/<class>/*.jpg + test/<class>/*.jpg of CIFAR-10 "
              "(measured on 10,000 / 2,000 JPEGs, quality ~75)",
         result="76.85% test accuracy (2,000), 40 epochs, 46.8 min on 2 cores",
@@ -59,21 +59,21 @@ RECIPES = (
     Recipe(
         name="cifar10-alexnet",
         pipeline="objects",
-        settings=("network=alexnet", "learning_rate=0.01", "epochs=30"),
+        settings=("network=alexnet_cifar", "learning_rate=0.01", "epochs=30"),
         data="a folder train/<class>/*.jpg + test/<class>/*.jpg of CIFAR-10",
         result="",  # the defaults before issue 12; never benchmarked here
     ),
     Recipe(
         name="shapes-resnet",
         pipeline="objects",
-        settings=("network=resnet", "learning_rate=0.05", "epochs=15"),
+        settings=("network=resnet_cifar", "learning_rate=0.05", "epochs=15"),
         data="bundled (generated shapes on textures, 8 classes, 2,400 / 800)",
         result="",
     ),
     Recipe(
         name="shapes-alexnet",
         pipeline="objects",
-        settings=("network=alexnet", "learning_rate=0.01", "epochs=15"),
+        settings=("network=alexnet_cifar", "learning_rate=0.01", "epochs=15"),
         data="bundled (generated shapes on textures, 8 classes, 2,400 / 800)",
         result="",
     ),

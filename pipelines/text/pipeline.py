@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import networks
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
@@ -37,7 +38,9 @@ from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
-class TextConfig(BaseConfig):
+class TextConfig(networks.ChosenNetwork, BaseConfig):
+    NETWORKS = networks.Choice("text", ("text",))
+
     epochs: int = 8
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -77,7 +80,7 @@ class Text(Pipeline):
     input_name = "text"
     source_options = ("text_column", "label_column", "delimiter", "quoting", "classes")
     file_extensions = (".txt",)
-    networks = ("kim",)
+    networks = networks.ChoiceNames()
     keras_modules = ("pipelines.text.vectorisation",)
     explain_layer = "embedding"  # strings have no gradient: maps are over the token embeddings
 
@@ -212,14 +215,13 @@ class Text(Pipeline):
         return self.vectorizer()(RepairUtf8(name="repair_utf8")(x))  # [B, sequence_length] int64
 
     def network(self, x, num_classes):
-        from networks.kim import kim_cnn
-
         c = self.config
         weights = self.pretrained_matrix() if c.pretrained_embeddings else None
-        return kim_cnn(x, num_classes, vocabulary_size=self.vectorizer().vocabulary_size(),
-                       embedding_dim=c.embedding_dim, kernel_sizes=c.kernel_sizes,
-                       filters=c.filters, embedding_dropout=c.embedding_dropout, dropout=c.dropout,
-                       embedding_weights=weights, trainable_embeddings=c.trainable_embeddings)
+        return networks.create(c.network, x, num_classes=num_classes,
+                               vocabulary_size=self.vectorizer().vocabulary_size(),
+                               embedding_dim=c.embedding_dim, kernel_sizes=c.kernel_sizes,
+                               filters=c.filters, embedding_dropout=c.embedding_dropout, dropout=c.dropout,
+                               embedding_weights=weights, trainable_embeddings=c.trainable_embeddings)
 
     def vector_file(self):
         """The `pretrained_embeddings` path, named in the error when it is not a file. Checked

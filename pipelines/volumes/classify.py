@@ -26,6 +26,7 @@ import dataclasses
 
 import numpy as np
 
+import networks
 from datasets import volumes
 from datasets.formats import medmnist, nifti
 from datasets.synthetic import phantoms
@@ -36,7 +37,9 @@ from pipelines.core.settings import fraction, own_check, positive
 
 
 @dataclasses.dataclass
-class VolumesConfig(BaseConfig):
+class VolumesConfig(networks.ChosenNetwork, BaseConfig):
+    NETWORKS = networks.Choice("volumes", ("volume",))
+
     epochs: int = 40
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -185,7 +188,7 @@ class Volumes(VolumePipeline):
                ".nii/.nii.gz, CSV manifest "
                "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
     Config = VolumesConfig
-    networks = ("cnn3d", "resnet3d")
+    networks = networks.ChoiceNames()
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -249,15 +252,12 @@ class Volumes(VolumePipeline):
     def network(self, x, num_classes):
         import keras
 
-        from networks.cnn3d import cnn3d
-        from networks.resnet import resnet3d
         from pipelines.volumes.transforms import FlipAveraged
 
-        build = {"cnn3d": cnn3d, "resnet3d": resnet3d}[self.config.network]
-
         def body(inputs):
-            return build(inputs, num_classes, filters=tuple(self.config.filters),
-                         dropout=self.config.dropout, pooling=self.config.pooling)
+            return networks.create(self.config.network, inputs, num_classes=num_classes,
+                                   filters=tuple(self.config.filters), dropout=self.config.dropout,
+                                   pooling=self.config.pooling)
 
         if not (self.config.tta_flips and self.config.flip_axes):
             return body(x)

@@ -31,6 +31,7 @@ import os
 
 import numpy as np
 
+import networks
 from datasets import volumes
 from datasets.formats import decathlon, nifti
 from datasets.synthetic import phantoms
@@ -41,7 +42,9 @@ from pipelines.volumes.classify import VolumePipeline
 
 
 @dataclasses.dataclass
-class SegmentConfig(BaseConfig):
+class SegmentConfig(networks.ChosenNetwork, BaseConfig):
+    NETWORKS = networks.Choice("segment", ("segmentation",))
+
     epochs: int = 10  # x crops_per_volume crops of every case (Hippocampus: mean Dice 0.88)
     batch_size: int = 2
     learning_rate: float = 2e-3
@@ -71,7 +74,7 @@ class Segment(VolumePipeline):
     sources = ("bundled (generated NIfTI phantoms, MSD layout), Medical Segmentation Decathlon "
                "folder (imagesTr/labelsTr[/dataset.json]), CSV image,label[,split]")
     Config = SegmentConfig
-    networks = ("unet3d",)
+    networks = networks.ChoiceNames()
     keras_modules = ("pipelines.volumes.transforms", "pipelines.volumes.losses")
 
     def __init__(self, config=None):
@@ -140,9 +143,8 @@ class Segment(VolumePipeline):
 
     # ----------------------------------------------------------------- model
     def network(self, x, num_classes):
-        from networks.unet import unet3d
-
-        return unet3d(x, num_classes, self.config.base_filters, self.config.depth)
+        return networks.create(self.config.network, x, num_classes=num_classes,
+                               base_filters=self.config.base_filters, depth=self.config.depth)
 
     def loss(self, num_classes):
         from pipelines.volumes.losses import DiceCrossEntropy

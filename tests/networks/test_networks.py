@@ -23,9 +23,9 @@ def dense(n_in, n_out):
     return n_in * n_out + n_out
 
 
-def build(network, shape, *args, dtype="float32", **kwargs):
+def build(network, shape, num_classes, dtype="float32", **kwargs):
     inputs = keras.Input(shape, dtype=dtype)
-    return keras.Model(inputs, network(inputs, *args, **kwargs))
+    return keras.Model(inputs, network(inputs, num_classes=num_classes, **kwargs))
 
 
 def batch_norm_momenta(model):
@@ -159,14 +159,14 @@ def test_lecun1989_with_the_1989_sizes():
 
 
 def test_alexnet_parameters_and_shape():
-    model = build(alexnet.alexnet, (32, 32, 3), 10)
+    model = build(alexnet.alexnet_cifar, (32, 32, 3), 10)
     assert model.count_params() == (conv(25, 3, 64) + conv(25, 64, 64) + conv(9, 64, 128)
                                     + dense(4 * 4 * 128, 384) + dense(384, 192) + dense(192, 10)) == 1_043_850
     assert model.output.shape == (None, 10)
 
 
 def test_small_resnet_parameters_shape_and_names():
-    model = build(resnet.resnet, (32, 32, 3), 10)
+    model = build(resnet.resnet_cifar, (32, 32, 3), 10)
     identity = lambda c: 2 * (conv(9, c, c, bias=False) + bn(c))  # noqa: E731
     projected = lambda a, b: (conv(9, a, b, bias=False) + conv(9, b, b, bias=False)  # noqa: E731
                               + conv(1, a, b, bias=False) + 3 * bn(b))
@@ -252,7 +252,7 @@ def test_unet3d_parameters_and_shape():
 
 
 def test_a_network_survives_save_and_load(tmp_path):
-    model = build(resnet.resnet, (16, 16, 3), 4, widths=(4, 8, 16), blocks=1)
+    model = build(resnet.resnet_cifar, (16, 16, 3), 4, widths=(4, 8, 16), blocks=1)
     inputs = np.random.default_rng(2).uniform(size=(2, 16, 16, 3)).astype(np.float32)
     model.save(tmp_path / "resnet.keras")
     loaded = keras.saving.load_model(tmp_path / "resnet.keras")

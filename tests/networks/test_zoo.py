@@ -1,4 +1,4 @@
-"""The model zoo (networks/zoo.py): every network's parameter count and output shape, the
+"""The model zoo (the registry's `zoo` entries, built by networks/zoo.py): every network's parameter count and output shape, the
 `.keras` round trip, input checks, preprocessing modes, the AlphaGo policy network on boards,
 the rank-generic ResNet/DenseNet and the lecture's AlexNet table. keras.applications
 equivalence and weight files: test_zoo_keras_applications.py; exports: test_zoo_transfer.py."""
@@ -11,7 +11,7 @@ import pytest
 
 import layers
 import networks
-from networks import densenet, lenet, resnet, resnet50, summary, unet, zoo
+from networks import densenet, lenet, resnet, resnet50, summary, unet
 
 # keras.applications' count_params() (REFERENCES.md "Model zoo facts") and the lecture's
 IMAGENET_COUNTS = {
@@ -45,7 +45,7 @@ def default_model(name):
 def direct(function, shape, classes):
     """An existing network built as its pipeline builds it, for comparison with the zoo's."""
     x = keras.Input(shape)
-    return keras.Model(x, function(x, classes))
+    return keras.Model(x, function(x, num_classes=classes))
 
 
 @pytest.mark.parametrize("name", list(IMAGENET_COUNTS))
@@ -55,7 +55,7 @@ def test_imagenet_networks_have_the_published_parameter_counts(name):
     if name in TRAINABLE:
         assert sum(math.prod(w.shape) for w in model.trainable_weights) == TRAINABLE[name]
     assert model.output.shape == (None, 1000)
-    assert model.input.shape == (None, *zoo.get(name).input_shape)
+    assert model.input.shape == (None, *networks.get(name).input_shape)
 
 
 def test_alphago_policy_counts_a_bias_per_board_point_and_predicts_moves():
@@ -73,7 +73,7 @@ def test_alphago_policy_counts_a_bias_per_board_point_and_predicts_moves():
     model.get_layer("position_bias").bias.assign(bias)
     assert (np.argmax(np.asarray(model(boards)), axis=1) == 3 * 19 + 15).all()
     with pytest.raises(ValueError, match="361 board points"):
-        networks.build("alphago_policy", classes=10)
+        networks.build("alphago_policy", num_classes=10)
     with pytest.raises(ValueError, match=r"takes \(19, 19\) inputs only"):
         networks.build("alphago_policy", input_shape=(9, 9, 48))
 
@@ -95,7 +95,7 @@ def test_the_suites_earlier_networks_are_reused_not_copied():
 
 def test_every_network_is_built_from_our_convolution_and_pooling():
     ours = tuple(getattr(layers, name) for name in layers.__all__ if name[0].isupper())
-    for name in zoo.names():
+    for name in networks.names(zoo=True):
         for layer in default_model(name).layers:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.MaxPooling2D,
                                   keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D,
@@ -115,7 +115,7 @@ MINIMUM = {**{name: shape[0] for name, shape in BUILT_AT_MINIMUM.items()}, "alex
 
 @pytest.mark.parametrize("name", list(MINIMUM))
 def test_the_minimum_input_size_builds_and_one_less_is_a_clear_error(name):
-    entry = zoo.get(name)
+    entry = networks.get(name)
     assert entry.min_size == MINIMUM[name]
     if name in BUILT_AT_MINIMUM:
         model = networks.build(name, input_shape=BUILT_AT_MINIMUM[name], include_top=False)
@@ -130,7 +130,8 @@ def test_unknown_names_and_wrong_ranks_are_clear_errors():
         networks.build("resnet51")
     with pytest.raises(ValueError, match=r"network vgg16 takes inputs of shape \(224, 224, 3\)"):
         networks.build("vgg16", input_shape=(32, 32, 32, 3))
-    assert networks.names(rank=3) == ("resnet3d", "unet3d")
+    assert networks.names(rank=3, zoo=True) == ("resnet3d", "unet3d")
+    assert networks.names(rank=3) == ("cnn3d", "resnet3d", "unet3d")
 
 
 ROUND_TRIP = {  # reduced inputs and 3 classes (the four keras.applications families: in
@@ -142,7 +143,7 @@ ROUND_TRIP = {  # reduced inputs and 3 classes (the four keras.applications fami
 @pytest.mark.parametrize("name", list(ROUND_TRIP))
 def test_keras_file_round_trip_keeps_layers_weights_and_predictions(name, tmp_path):
     classes = 361 if name == "alphago_policy" else 3
-    model = networks.build(name, input_shape=ROUND_TRIP[name], classes=classes)
+    model = networks.build(name, input_shape=ROUND_TRIP[name], num_classes=classes)
     x = np.random.default_rng(1).uniform(0, 1, (2, *ROUND_TRIP[name])).astype("float32")
     expected = np.asarray(model(x))
     model.save(tmp_path / f"{name}.keras")
@@ -154,7 +155,7 @@ def test_keras_file_round_trip_keeps_layers_weights_and_predictions(name, tmp_pa
 def test_rank_generic_resnet_and_densenet_build_in_1d_and_3d():
     for shape, rank in (((64, 2), 1), ((32, 32, 32, 1), 3)):
         x = keras.Input(shape)
-        for body in (resnet50.resnet_v1(x, (1, 1, 1, 1), classes=4), densenet.densenet(x, (1, 2), classes=4)):
+        for body in (resnet50.resnet_v1(x, (1, 1, 1, 1), num_classes=4), densenet.densenet(x, (1, 2), num_classes=4)):
             model = keras.Model(x, body)
             convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D
                                                                   | keras.layers.Conv3D)]
@@ -174,8 +175,8 @@ def test_preprocess_input_is_keras_applications(name, mode):
     pixels = np.random.default_rng(2).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
     reference = {"VGG16": keras.applications.vgg16, "ResNet50": keras.applications.resnet50,
                  "DenseNet121": keras.applications.densenet,
-                 "InceptionV3": keras.applications.inception_v3}[zoo.get(name).keras_application]
-    assert zoo.get(name).preprocessing == mode
+                 "InceptionV3": keras.applications.inception_v3}[networks.get(name).keras_application]
+    assert networks.get(name).preprocessing == mode
     np.testing.assert_allclose(networks.preprocess_input(name, pixels),
                                reference.preprocess_input(pixels.copy()), rtol=1e-6, atol=1e-5)
     as_tensor = networks.preprocess_input(name, keras.ops.convert_to_tensor(pixels))

@@ -58,7 +58,7 @@ def folder(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_same_layers_and_predictions_from_both_weight_files(name, folder):
     reference, keras_file, legacy_file, images = family(name, folder)
-    ours = networks.build(name, input_shape=FAMILIES[name][1], classes=CLASSES, weights=keras_file)
+    ours = networks.build(name, input_shape=FAMILIES[name][1], num_classes=CLASSES, weights=keras_file)
     weighted = lambda model: [layer for layer in model.layers if layer.weights]  # noqa: E731
     assert [type(layer).__name__ for layer in ours.layers] == [type(layer).__name__ for layer in reference.layers]
     if name != "inception_v3":  # Keras names InceptionV3's layers automatically (per process)
@@ -77,7 +77,7 @@ def test_keras_file_round_trip_keeps_every_class_and_weight(folder, tmp_path):
     """One family: every network saves through the same layer classes, and a round trip of each
     would cost as much as the comparisons above."""
     _, keras_file, _, images = family("resnet50", folder)
-    ours = networks.build("resnet50", input_shape=FAMILIES["resnet50"][1], classes=CLASSES, weights=keras_file)
+    ours = networks.build("resnet50", input_shape=FAMILIES["resnet50"][1], num_classes=CLASSES, weights=keras_file)
     ours.save(tmp_path / "resnet50.keras")
     loaded = keras.models.load_model(tmp_path / "resnet50.keras")
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in ours.layers]

@@ -47,7 +47,7 @@ def test_objects_defaults_are_the_best_measured_cifar10_recipe():
     best = configs.override(config, recipes.get("cifar10-resnet", "objects").settings)
     assert best == config
     alexnet = configs.override(config, recipes.get("cifar10-alexnet", "objects").settings)
-    assert alexnet.network == "alexnet"
+    assert alexnet.network == "alexnet_cifar"
 
 
 def test_options_and_set_override_the_recipe_and_the_run_records_it(tmp_path):

@@ -29,7 +29,8 @@ def test_networks_use_our_layers_only():
     assert _conv_and_pool_classes(lenet) == {layers.Conv2D, layers.AveragePooling2D}
     assert lenet.get_layer("c5").output.shape[1:] == (1, 1, 120)
     assert lenet.count_params() == 61706  # LeNet-5 with 'same' C1 on 28x28
-    with pytest.raises(ValueError, match="lenet5 needs image_size >= 20"):
+    with pytest.raises(ValueError, match=r"--set image_size=16: network lenet5 needs image_size >= 28 "
+                                         r"\(its input is \(28, 28, 1\)\)"):
         _digits("network=lenet5")
 
 

@@ -38,19 +38,19 @@ def test_shapes_are_not_separable_by_mean_colour():
 
 
 def test_networks_use_our_layers():
-    alexnet = _objects("network=alexnet").build_model(10)
+    alexnet = _objects("network=alexnet_cifar").build_model(10)
     kinds = {type(layer) for layer in alexnet.layers}
     assert {layers.Conv2D, layers.MaxPooling2D, layers.LocalResponseNormalization} <= kinds
     assert not any(type(layer).__module__.startswith("keras") and
                    ("Conv" in type(layer).__name__ or "Pool" in type(layer).__name__) for layer in alexnet.layers)
     assert alexnet.output.shape == (None, 10)
-    resnet = _objects("network=resnet").build_model(10)
+    resnet = _objects("network=resnet_cifar").build_model(10)
     assert layers.GlobalAveragePooling2D in {type(layer) for layer in resnet.layers}
     assert sum(isinstance(layer, layers.Conv2D) for layer in resnet.layers) == 1 + 12 + 2
 
 
 def test_short_training_run_learns_shapes(tmp_path):
-    pipeline = _objects("network=resnet", "width=16", "epochs=6", "bundled_per_class=40",
+    pipeline = _objects("network=resnet_cifar", "width=16", "epochs=6", "bundled_per_class=40",
                         "batch_size=32", "learning_rate=0.02")
     result = cli.train_and_export(pipeline, run_dir=tmp_path / "run", export_dir=tmp_path / "exports", verbose=0)
     assert result.metrics["examples"] == 8 * 13

@@ -63,9 +63,9 @@ def test_unet_shapes_and_divisibility():
     from networks.unet import unet3d
 
     inputs = keras.Input((16, 8, 8, 1))
-    assert tuple(unet3d(inputs, 3, base_filters=2, depth=2).shape) == (None, 16, 8, 8, 3)
+    assert tuple(unet3d(inputs, num_classes=3, base_filters=2, depth=2).shape) == (None, 16, 8, 8, 3)
     with pytest.raises(ValueError, match="divisible by 8"):
-        unet3d(keras.Input((16, 12, 8, 1)), 3, base_filters=2, depth=3)
+        unet3d(keras.Input((16, 12, 8, 1)), num_classes=3, base_filters=2, depth=3)
 
 
 @pytest.fixture(scope="module")
