@@ -1,11 +1,17 @@
 """The `cnn` command. TensorFlow is imported inside the commands that need it, so that
 `cnn --help` and `cnn --version` answer at once."""
+import dataclasses
 import functools
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import click
+
+import analysis.explanations
+import pipelines
+import pipelines.engine.distribute
+import pipelines.extensions.attacks
 
 try:
     __version__ = version("cnn-suite")
@@ -81,6 +87,28 @@ def quiet_tensorflow():
         os.close(devnull)
 
 
+# ------------------------------------------------------- options shared by several commands
+SOURCES = "bundled, tfds:NAME, a folder, a CSV manifest, a .npz file."
+
+
+def data_option(required=True):
+    """--data SOURCE: required to evaluate or attack; `cnn train` defaults to bundled."""
+    return click.option("--data", required=required, default=None, metavar="SOURCE",
+                        help=SOURCES if required else f"{SOURCES[:-1]} (default: bundled).")
+
+
+def json_option(help):
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help=help)
+
+
+data_dir_option = click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+batch_size_option = click.option("--batch-size", type=int, default=None)
+export_dir_option = click.option("--export-dir", default="saved_models", show_default=True,
+                                  type=click.Path(file_okay=False))
+name_option = click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
+version_option = click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cnn")
 def main():
@@ -133,7 +161,6 @@ def gradcheck(layer_names, quick, modules, list_only):
 def _make_pipeline(name, base_config, recipe, epochs, batch_size, seed, assignments):
     """The pipeline with its config: defaults (or a resumed run's), then the recipe's settings,
     then CLI options, then --set."""
-    import pipelines
     from pipelines.core import config as configs
 
     cls = pipelines.get(name)
@@ -155,22 +182,25 @@ def _print_metrics(metrics):
 
 
 @main.command()
-@click.argument("pipeline")
-@click.option("--data", default=None, metavar="SOURCE", help="bundled (default), tfds:NAME, a folder, a CSV manifest, a .npz file.")
-@click.option("--recipe", "recipe_name", default=None, metavar="NAME",
+@click.argument("pipeline", type=click.Choice(pipelines.names()))
+@data_option(required=False)
+@click.option("--recipe", default=None, metavar="NAME",
               help="Start from a named recipe's settings (`cnn recipes`); options and --set override them.")
-@click.option("--test-data", default=None, metavar="SOURCE", help="Test split; default: the source's own, else a stratified hold-out.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--test-data", default=None, metavar="SOURCE",
+              help="Test split; default: the source's own, else a stratified hold-out.")
+@data_dir_option
 @click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
+@batch_size_option
 @click.option("--seed", type=int, default=None)
 @click.option("--run-dir", default=None, type=click.Path(file_okay=False), help="Default: runs/<pipeline>-<time>.")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Override a config field; repeatable.")
-@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a config field (an extension's as adversarial_epsilon or adversarial.epsilon); "
+                   "repeatable.")
+@export_dir_option
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir.")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 compute.")
 @click.option("--jit", is_flag=True, help="Compile the training step with XLA.")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
+@click.option("--strategy", type=click.Choice(pipelines.engine.distribute.STRATEGIES), default="auto",
               help="tf.distribute strategy (docs/DISTRIBUTED.md): auto (default; mirrored with 2+ GPUs), "
                    "default (one device), mirrored (this host's GPUs), multiworker (TF_CONFIG). "
                    "--batch-size is the global batch over all replicas.")
@@ -178,43 +208,27 @@ def _print_metrics(metrics):
               help="multiworker: give up joining the cluster, or waiting for a lost worker, after this long "
                    "(default 300).")
 @user_errors
-def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
-          export_dir, resume, mixed_precision, jit, strategy, worker_timeout):
+def train(pipeline, epochs, batch_size, seed, assignments, export_dir, **options):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
-    from pipelines.core import recipes
+    from pipelines.core import recipes, runs
 
-    if recipe_name and resume:
+    options = runs.RunOptions(**options)  # how the run is made: recorded in config.json
+    if options.recipe and options.resume:
         raise ValueError("--resume continues with the run's recorded settings; drop --recipe")
-    recipe = recipes.get(recipe_name, pipeline) if recipe_name else None  # before TensorFlow loads
+    recipe = recipes.get(options.recipe, pipeline) if options.recipe else None  # before TensorFlow loads
     from pipelines.engine import distribute
 
-    if strategy == "multiworker":  # TensorFlow sets up collectives before it initialises its devices
+    if options.strategy == "multiworker":  # TensorFlow sets up collectives before it initialises its devices
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
+        distribute.choose(options.strategy, options.jit, options.worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
     quiet_tensorflow()
-    from pipelines.core import config as configs
-    from pipelines.core import runs
-
     base = None
-    if resume and not distribute.is_chief_process(strategy) and not os.path.isfile(os.path.join(run_dir or "", runs.CONFIG)):
-        resume = False  # a worker on a host without the chief's run folder: the chief's backup is broadcast
-    if resume:
-        if not run_dir:
-            raise ValueError("--resume needs the --run-dir of the interrupted run")
-        record = runs.read_record(run_dir)
-        if record["pipeline"] != pipeline:
-            raise ValueError(f"{run_dir}: is a run of {record['pipeline']}, not {pipeline}")
-        import pipelines as registry
-
-        base = configs.from_dict(registry.get(pipeline).Config, record["config"])
-        data, test_data = data or record["data"], test_data or record["test_data"]
-        data_dir = data_dir or record["data_dir"]
-        mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
-        recipe_name = record.get("recipe")
+    if options.resume and not distribute.is_chief_process(options.strategy) and not runs.is_run(options.run_dir):
+        options.resume = False  # a worker on a host without the chief's run folder: the chief's backup is broadcast
+    if options.resume:
+        options, base = runs.resume(options, pipeline)
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
-    run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
-                           export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,
-                           recipe=recipe_name, strategy=strategy or "auto", worker_timeout=worker_timeout)
+    run = train_and_export(chosen, export_dir=export_dir, **dataclasses.asdict(options))
     if not run.chief:
         click.echo(f"worker finished: weights sha256 {run.weights_sha256} (the chief writes the run folder "
                    "and the export)")
@@ -227,13 +241,13 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         click.echo(f"SavedModel: {run.export_path}")
 
 
-def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **train_options):
+def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **options):
     """The training driver, then the export driver, then the run's report.html (kept apart:
     pipelines never import serving or analysis); the finished `Run`, with `export_path` set when
-    `export_dir` is given."""
+    `export_dir` is given. `options`: `RunOptions` fields, `callbacks` and `verbose`."""
     from pipelines.engine import training
 
-    run = training.train(pipeline, data, **train_options)
+    run = training.train(pipeline, data, **options)
     if not run.chief:  # multiworker: only the chief exports and reports
         return run
     if export_dir:
@@ -248,10 +262,10 @@ def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **t
 
 @main.command()
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
-@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
+@data_option()
+@data_dir_option
+@batch_size_option
+@json_option("Write the metrics here.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="How SOURCE is read (a source option such as label_pattern or label_column); repeatable.")
 @click.option("--label-map", default=None, metavar="LABEL=CLASS,...",
@@ -306,9 +320,9 @@ def predict(model, files, server, model_version, label, columnar):
 
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
-@click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
-@click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
+@export_dir_option
+@name_option
+@version_option
 @user_errors
 def export_command(run, export_dir, name, version):
     """Export the trained model of a RUN folder as a new SavedModel version."""
@@ -320,9 +334,9 @@ def export_command(run, export_dir, name, version):
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--export-dir", default="saved_models", show_default=True, type=click.Path(file_okay=False))
-@click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
-@click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
+@export_dir_option
+@name_option
+@version_option
 @user_errors
 def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
@@ -343,8 +357,6 @@ def ensemble(runs, export_dir, name, version):
 @user_errors
 def list_pipelines():
     """List the pipelines with their data sources and default config."""
-    import pipelines
-
     for name in pipelines.names():
         info = pipelines.get(name)().describe()
         click.echo(f"{name}: {info['summary']}")
@@ -355,15 +367,12 @@ def list_pipelines():
 
 
 @main.command("recipes")
-@click.argument("pipeline", required=False)
+@click.argument("pipeline", required=False, type=click.Choice(pipelines.names()))
 @user_errors
 def list_recipes(pipeline):
     """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
-    import pipelines
     from pipelines.core import recipes
 
-    if pipeline and pipeline not in pipelines.names():
-        raise ValueError(f"unknown pipeline '{pipeline}' (known: {', '.join(pipelines.names())})")
     for recipe in recipes.for_pipeline(pipeline) if pipeline else recipes.every():
         click.echo(f"{recipe.name} ({recipe.pipeline})")
         click.echo(f"  data: {recipe.data}")
@@ -433,18 +442,20 @@ def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_ba
 # ------------------------------------------------------------------------------- attacks
 @main.command("attack")
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
-@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
-@click.option("--method", default="pgd", show_default=True, help="fgsm or pgd.")
+@data_option()
+@click.option("--method", default="pgd", show_default=True, metavar="|".join(pipelines.extensions.attacks.METHODS),
+              help=f"{' or '.join(pipelines.extensions.attacks.METHODS)}.")
 @click.option("--epsilon", "epsilons", default=None, metavar="E1,E2,...",
               help="Budgets in raw-input units (pixels 0-255, waveform amplitude, intensities); "
                    "default: 0.1 and 0.3 of the input range.")
 @click.option("--steps", type=int, default=10, show_default=True, help="PGD iterations.")
 @click.option("--step-size", type=float, default=None, help="Default: epsilon (FGSM), 2.5 epsilon / steps (PGD).")
-@click.option("--norm", default="inf", show_default=True, help="inf or 2.")
+@click.option("--norm", default="inf", show_default=True, metavar="|".join(pipelines.extensions.attacks.NORMS),
+              help=f"{' or '.join(pipelines.extensions.attacks.NORMS)}.")
 @click.option("--random-start", is_flag=True, help="Start from a random point of the epsilon ball.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
+@data_dir_option
+@batch_size_option
+@json_option("Also write the results here.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for attack.json, curve.png and examples/; default: attacks/<pipeline>-<method>-<time>.")
 @user_errors
@@ -513,7 +524,7 @@ def zoo_command(name, run_dir, as_json):
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--method", default="saliency", show_default=True,
-              type=click.Choice(["gradcam", "saliency", "smoothgrad", "integrated-gradients"]))
+              type=click.Choice(analysis.explanations.METHODS))
 @click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
 @click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the last convolution stage.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),

@@ -65,7 +65,7 @@ def robust(run_dir, data, epsilons, steps, max_examples, out_dir):
         return json.loads(saved.read_text())
     _log(f"PGD-{steps} at {epsilons} on {max_examples} examples of {run_dir}")
     start = time.perf_counter()
-    result = attack.attack(run_dir, data, epsilons, method="pgd", steps=steps, out_dir=out_dir,
+    result = attacks.attack(run_dir, data, epsilons, method="pgd", steps=steps, out_dir=out_dir,
                            max_examples=max_examples, batch_size=250)
     result["seconds"] = time.perf_counter() - start
     _log(f"attack done in {result['seconds'] / 60:.1f} min: {result['robust']}")

@@ -7,3 +7,6 @@ the functional graph, so in-graph preprocessing is simply part of the front; `ex
 all for one model; `explain` is `cnn explain` on a run folder or an export. The drawing helpers
 the domains' `render_explanation` hooks use are the framework's (pipelines/core/render.py).
 """
+
+# The methods by their --method names (methods.py), here so that `cnn explain --help` needs no TensorFlow.
+METHODS = ("gradcam", "saliency", "smoothgrad", "integrated-gradients")

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 
 from analysis import artifacts
-from analysis.explanations import methods, stages
+from analysis.explanations import METHODS, methods, stages
 from pipelines.core import render
 
 # Grad-CAM needs a convolution stage's activations, which no signature of an export exposes (and
@@ -48,7 +48,7 @@ class Explainer:
             return methods.smoothgrad(self.head, features, target, self.channels)
         if method == "integrated-gradients":
             return methods.integrated_gradients(self.head, features, target, self.channels)
-        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
+        raise ValueError(f"--method {method}: unknown (known: {', '.join(METHODS)})")
 
     def probabilities(self, batch):
         return np.asarray(self.head(self.features(batch)), np.float32)
@@ -100,8 +100,8 @@ def explain_file(pipeline, explainer, path, method, class_names, out_dir, target
 def check_request(files, method, target, class_names):
     """Refuse an unknown method, a missing file or a class the model lacks, by name, before
     any model is loaded."""
-    if method not in methods.METHODS:
-        raise ValueError(f"--method {method}: unknown (known: {', '.join(methods.METHODS)})")
+    if method not in METHODS:
+        raise ValueError(f"--method {method}: unknown (known: {', '.join(METHODS)})")
     for file in files:
         if not pathlib.Path(file).is_file():
             raise FileNotFoundError(f"{file}: no such file")

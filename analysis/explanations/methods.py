@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-METHODS = ("gradcam", "saliency", "smoothgrad", "integrated-gradients")
 
 
 def score(probabilities, target):

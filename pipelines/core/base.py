@@ -60,13 +60,14 @@ from pipelines.core.config import BaseConfig
         def render_explanation(self, path, example, context, maps, prefix, model=None): ...
                                                # the maps in the domain's own form (+ .npy)
 
-The framework (pipelines/core/: sources, training, evaluation; serving/: export) then provides, for
-every pipeline: source parsing (`bundled`, `tfds:NAME`, class folders, train/test folders, CSV
-manifests, .npz), the stratified seeded hold-out, tf.data (parallel decode, cache, seeded shuffle,
-augmentation in training only, prefetch), `fit` with checkpoints, BackupAndRestore (`--resume`),
-TensorBoard and CSV history, mixed precision and XLA, the test report (metrics.json,
-confusion_matrix.png), and the versioned, atomic SavedModel export with `serving_default`
-(`<input_name>` -> `probabilities`, `class_id`, `label`).
+The framework (pipelines/core/: sources, scoring; pipelines/engine/: training; serving/: export;
+analysis/: evaluation, report) then provides, for every pipeline: source parsing (`bundled`,
+`tfds:NAME`, class folders, train/test folders, CSV manifests, .npz), the stratified seeded
+hold-out, tf.data (parallel decode, cache, seeded shuffle, augmentation in training only,
+prefetch), `fit` with checkpoints, BackupAndRestore (`--resume`), TensorBoard and CSV history,
+mixed precision and XLA, the training extensions (pipelines/extensions: adversarial training,
+transfer, EMA), the test report (metrics.json, confusion_matrix.png), and the versioned, atomic
+SavedModel export with `serving_default` (`<input_name>` -> `probabilities`, `class_id`, `label`).
 
 Tasks other than single-label classification (e.g. segmentation) override the task hooks:
 `loss`, `metrics`, `head` (network output -> probabilities), `serving_outputs`

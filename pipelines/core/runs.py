@@ -11,14 +11,60 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import pathlib
+from typing import ClassVar
 
 from pipelines.core import files
 
 CONFIG = "config.json"
 MODEL = "model.keras"
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How one run is made, beside its pipeline's config: `cnn train`'s options. The recorded
+    ones go into config.json and come back with `resume`."""
+
+    data: str | None = None  # SOURCE; None: bundled
+    test_data: str | None = None
+    data_dir: str | None = None
+    recipe: str | None = None  # the recipe the config started from
+    mixed_precision: bool = False
+    jit: bool = False  # XLA
+    run_dir: str | None = None  # None: runs/<pipeline>-<time>
+    resume: bool = False
+    strategy: str = "default"  # tf.distribute (pipelines/engine/distribute.py)
+    worker_timeout: float | None = None  # multiworker: seconds
+
+    RECORDED: ClassVar[tuple] = ("recipe", "data", "test_data", "data_dir", "mixed_precision", "jit")
+
+    def record(self):
+        """The options config.json keeps."""
+        return {**{key: getattr(self, key) for key in self.RECORDED}, "data": self.data or "bundled"}
+
+
+def resume(options, pipeline_name):
+    """For `--resume`: (the options of the interrupted run in `options.run_dir`, its config).
+    Its recorded sources, recipe, mixed precision and XLA, with what `options` gives on top
+    (sources; mixed precision or XLA switched on)."""
+    if not options.run_dir:
+        raise ValueError("--resume needs the --run-dir of the interrupted run")
+    record = read_record(options.run_dir)
+    if record["pipeline"] != pipeline_name:
+        raise ValueError(f"{options.run_dir}: is a run of {record['pipeline']}, not {pipeline_name}")
+    resumed = dataclasses.replace(
+        options, data=options.data or record["data"], test_data=options.test_data or record["test_data"],
+        data_dir=options.data_dir or record["data_dir"], recipe=record.get("recipe"),
+        mixed_precision=options.mixed_precision or record["mixed_precision"], jit=options.jit or record["jit"])
+    return resumed, pipeline_from_record(record).config
+
+
+def is_run(run_dir):
+    """Whether `run_dir` holds a run's config.json."""
+    return bool(run_dir) and (pathlib.Path(run_dir) / CONFIG).is_file()
 
 
 def new_run_dir(pipeline_name, base="runs"):

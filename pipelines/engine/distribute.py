@@ -25,8 +25,6 @@ import shutil
 import sys
 import tempfile
 
-import numpy as np
-
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 DEFAULT_WORKER_TIMEOUT = 300  # seconds: joining the cluster, and any one collective operation
 _MULTIWORKER = None  # TensorFlow allows one MultiWorkerMirroredStrategy per process
@@ -222,6 +220,8 @@ def shard(examples, count, index):
     (arrays: by data; file sources: by file), the same for every run with the same splits."""
     if count == 1:
         return examples
+    import numpy as np
+
     return examples.take(np.arange(index, len(examples), count))
 
 

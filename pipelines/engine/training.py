@@ -59,35 +59,29 @@ def progress_verbosity():
     return 1 if sys.stdout.isatty() else 2
 
 
-def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-            mixed_precision=False, jit=False, recipe=None, setup=None):
+def prepare(pipeline, options, setup=None):
     """(run folder, its record, the splits): the folder made (or checked, to resume), the
-    sources read and split, and what was done written to config.json (with the name of the
-    `recipe` the config started from, if any, and the distribution `setup`). A multiworker task
-    other than the chief only reads the sources: the chief writes the run folder."""
+    sources read and split, and what was done written to config.json (the config, the recorded
+    `runs.RunOptions` and the distribution `setup`). A multiworker task other than the chief
+    only reads the sources: the chief writes the run folder."""
     import keras
 
     chief = setup is None or setup.is_chief
-    run_dir = pathlib.Path(run_dir or runs.new_run_dir(pipeline.name))
+    run_dir = pathlib.Path(options.run_dir or runs.new_run_dir(pipeline.name))
     fresh = not run_dir.exists()
     if chief:
-        run_dir = runs.prepare(run_dir, resume)
+        run_dir = runs.prepare(run_dir, options.resume)
     keras.utils.set_random_seed(pipeline.config.seed)
     try:
-        splits = sources.load_splits(pipeline, data, test_data, data_dir)
+        splits = sources.load_splits(pipeline, options.data or "bundled", options.test_data, options.data_dir)
     except BaseException:
         if fresh and chief:  # made just now and still empty: bad data leaves no folder to clear by hand
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     record = {
         "pipeline": pipeline.name,
-        "recipe": recipe,
         "config": to_dict(pipeline.config),
-        "data": data or "bundled",
-        "test_data": test_data,
-        "data_dir": data_dir,
-        "mixed_precision": mixed_precision,
-        "jit": jit,
+        **options.record(),
         "class_names": splits.class_names,
         "splits": splits.record,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -112,8 +106,7 @@ def build(pipeline, num_classes, mixed_precision=False):
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
 
-def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=False,
-        callbacks=(), verbose=None, setup=None):
+def fit(pipeline, splits, run_dir, options, callbacks=(), verbose=None, setup=None):
     """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras:
     Keras fit, under `setup`'s strategy (pipelines/engine/distribute.py) when it can run there,
     else our own loop (pipelines/engine/loop.py)."""
@@ -128,12 +121,12 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
             raise ValueError(refusal)
 
         def compiled(steps):
-            model = build(pipeline, len(splits.class_names), mixed_precision)
+            model = build(pipeline, len(splits.class_names), options.mixed_precision)
             model.compile(optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),
                           loss=pipeline.loss(len(splits.class_names)))
             return model
 
-        return loop.fit(pipeline, splits, run_dir, setup, compiled, mixed_precision, callbacks, verbose)
+        return loop.fit(pipeline, splits, run_dir, setup, compiled, options.mixed_precision, callbacks, verbose)
     config = pipeline.config
     distribute.check_batch(setup, config.batch_size)  # the global batch, split over the replicas
     train = pipeline.input_dataset(splits.train, config.batch_size, True, config.seed)
@@ -141,21 +134,21 @@ def fit(pipeline, splits, run_dir, resume=False, mixed_precision=False, jit=Fals
            if splits.val is not None else None)
     pipeline.adapt(train.unbatch())
     with setup.scope(), distribute.synchronized_norm(setup):
-        model = build(pipeline, len(splits.class_names), mixed_precision)
+        model = build(pipeline, len(splits.class_names), options.mixed_precision)
         steps = -(-len(splits.train) // config.batch_size)
         extensions.before_compile(pipeline, model, train, val, len(splits.class_names), steps,
                                   progress_verbosity() if verbose is None else verbose)  # transfer: the head
         model.compile(
             optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),  # fine-tuning rate, EMA
             loss=pipeline.loss(len(splits.class_names)),
-            metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(jit),
+            metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(options.jit),
         )
         extensions.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,
             callbacks=(extensions.callbacks(pipeline, splits.train)  # first: their logs reach the CSV
-                       + _callbacks(run_dir, val is not None, resume) + list(callbacks)),
+                       + _callbacks(run_dir, val is not None, options.resume) + list(callbacks)),
         )
     from pipelines.engine import checkpoints as saved
 
@@ -179,18 +172,18 @@ def write_report(metrics, run_dir, title):
         )
 
 
-def train(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=None, resume=False,
-          mixed_precision=False, jit=False, callbacks=(), verbose=None, recipe=None,
-          strategy="default", worker_timeout=None):
-    """Prepare, fit and evaluate `pipeline` on SOURCE `data` under `--strategy strategy`
-    (pipelines/engine/distribute.py); the finished `Run`. Only the chief evaluates: a multiworker
-    task other than the chief returns a Run without metrics (`chief` False)."""
+def train(pipeline, data="bundled", *, callbacks=(), verbose=None, **options):
+    """Prepare, fit and evaluate `pipeline` on SOURCE `data`; `options` are the other
+    `runs.RunOptions` (run_dir, resume, jit, strategy: pipelines/engine/distribute.py ...). The
+    finished `Run`. Only the chief evaluates: a multiworker task other than the chief returns a
+    Run without metrics (`chief` False)."""
     from pipelines.engine import distribute
 
-    setup = distribute.choose(strategy, jit, worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
-    run_dir, record, splits = prepare(pipeline, data, test_data, data_dir, run_dir, resume,
-                                      mixed_precision, jit, recipe, setup)
-    model = fit(pipeline, splits, run_dir, resume, mixed_precision, jit, callbacks, verbose, setup)
+    options = runs.RunOptions(data=data, **options)
+    setup = distribute.choose(options.strategy, options.jit,
+                              options.worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
+    run_dir, record, splits = prepare(pipeline, options, setup)
+    model = fit(pipeline, splits, run_dir, options, callbacks, verbose, setup)
     digest = distribute.weights_sha256(model) if setup.kind == "multiworker" else None
     if not setup.is_chief:
         return Run(run_dir, record, splits, model, {}, chief=False, weights_sha256=digest)
