@@ -5,7 +5,7 @@ keeps its mutants there, while each group needs its own files to mutate and its 
 each group gets a folder `.mutants/<name>/` that links to the project's packages and tests,
 holds that group's config, and keeps mutmut's results between runs (a rerun continues).
 
-Usage: python -m mutation.run [NAME ...] [--minutes M]   (no names: every group, in table order)
+Usage: python -m mutation.run [NAME ...] [--minutes M] [--retest]   (no names: every group, in order)
 Per group it prints killed / survived / other counts and the survivors' names; `mutmut show
 NAME`, run in `.mutants/<name>/`, prints a survivor's diff. Never part of `make test`.
 """
@@ -120,10 +120,17 @@ def summary(folder, patterns):
     return counts, survivors
 
 
-def run(name, mutated, tests, functions, minutes):
+def run(name, mutated, tests, functions, minutes, retest=False):
+    """One group: mutmut run (continuing earlier results; `retest`: only the survivors, again)."""
     folder = prepare(name, mutated, tests)
     patterns = mutant_patterns(mutated, functions)
-    code, output = _mutmut(folder, "run", "--max-children", "1", *patterns, timeout=minutes * 60)
+    chosen = patterns
+    if retest:
+        chosen = [survivor.split(" ")[0] for survivor in summary(folder, patterns)[1]]
+        if not chosen:
+            print(f"{name}: no survivors to retest")
+            return {}
+    code, output = _mutmut(folder, "run", "--max-children", "1", *chosen, timeout=minutes * 60)
     (folder / "last-run.log").write_text(output)
     counts, survivors = summary(folder, patterns)
     done = sum(counts.values()) - counts.get("not checked", 0) - counts.get("skipped", 0)
@@ -140,13 +147,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="groups of mutation/modules.txt (default: all)")
     parser.add_argument("--minutes", type=float, default=30.0, help="time limit per group (default 30)")
+    parser.add_argument("--retest", action="store_true", help="run the survivors again (after adding tests)")
     arguments = parser.parse_args(argv)
     groups = read_table()
     unknown = [n for n in arguments.names if n not in groups]
     if unknown:
         parser.error(f"unknown group {', '.join(unknown)} (known: {', '.join(groups)}; see {TABLE.relative_to(ROOT)})")
     for name in arguments.names or groups:
-        run(name, *groups[name], arguments.minutes)
+        run(name, *groups[name], arguments.minutes, arguments.retest)
 
 
 if __name__ == "__main__":
