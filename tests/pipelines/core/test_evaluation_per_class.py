@@ -57,36 +57,39 @@ def test_two_classes_add_the_area_under_the_curve():
 
 
 class _Tables(html.parser.HTMLParser):
-    """Every table after an <h3>, by that heading: its rows as lists of cell texts."""
+    """Every table after an <h2> or <h3>, by that heading: its rows as lists of cell texts; and any
+    text inside a table but outside its cells (which a browser shows above the table)."""
 
     def __init__(self):
         super().__init__()
-        self.tables, self._heading, self._cell, self._in_h3 = {}, None, None, False
+        self.tables, self.stray, self._heading, self._cell, self._in_heading, self._table = {}, "", None, None, False, None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "h3":
-            self._in_h3, self._heading = True, ""
-        elif tag == "table" and self._heading:
-            self.tables[self._heading] = []
-        elif tag == "tr" and self._heading in self.tables:
-            self.tables[self._heading].append([])
-        elif tag in ("td", "th") and self._heading in self.tables:
+        if tag in ("h2", "h3"):
+            self._in_heading, self._heading = True, ""
+        elif tag == "table":
+            self._table = self.tables.setdefault(self._heading, [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in ("td", "th") and self._table is not None:
             self._cell = ""
 
     def handle_data(self, data):
-        if self._in_h3:
+        if self._in_heading:
             self._heading += data
         elif self._cell is not None:
             self._cell += data
+        elif self._table is not None:
+            self.stray += data
 
     def handle_endtag(self, tag):
-        if tag == "h3":
-            self._in_h3 = False
+        if tag in ("h2", "h3"):
+            self._in_heading = False
         elif tag in ("td", "th") and self._cell is not None:
-            self.tables[self._heading][-1].append(self._cell.strip())
+            self._table[-1].append(self._cell.strip())
             self._cell = None
         elif tag == "table":
-            self._heading = None
+            self._table = None
 
 
 def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
@@ -99,6 +102,11 @@ def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
     page = (tmp_path / report.REPORT).read_text()
     parser = _Tables()
     parser.feed(page)
+    assert parser.stray.strip() == ""
+    header, *rows = parser.tables["Test metrics"]
+    assert header == ["metric", "value"]
+    assert {name: value for name, value in rows} == {
+        "loss": f"{-(3 * np.log(0.8) + 3 * np.log(0.1)) / 6:.4f}", "accuracy": "0.5000", "examples": "6"}
     header, *rows = parser.tables["Per class"]
     assert header == ["class", "precision", "recall", "support"]
     assert {row[0]: row[1:] for row in rows} == {
