@@ -114,3 +114,16 @@ def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
         for name, (precision, recall, support) in EXPECTED.items()}
     exact = re.search(r'data-key="dog/precision" data-value="([^"]+)"', page).group(1)
     assert float(exact) == pytest.approx(1 / 3, rel=1e-15)  # the exact value behind the 4 decimals shown
+
+
+def test_the_most_confident_errors_come_first_and_ties_keep_their_order():
+    labels = [0, 1, 2, 0, 1, 2]
+    probabilities = np.array([[0.9, 0.1, 0.0],   # right
+                              [0.7, 0.3, 0.0],   # wrong at 0.7
+                              [0.1, 0.9, 0.0],   # wrong at 0.9
+                              [0.2, 0.8, 0.0],   # wrong at 0.8
+                              [0.0, 0.6, 0.4],   # right
+                              [0.7, 0.2, 0.1]])  # wrong at 0.7, after example 1
+    assert report.most_confident_errors(labels, probabilities).tolist() == [2, 3, 1, 5]
+    assert report.most_confident_errors(labels, probabilities, count=2).tolist() == [2, 3]
+    assert report.most_confident_errors([0, 1], np.eye(2)).tolist() == []
