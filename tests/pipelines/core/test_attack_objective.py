@@ -131,3 +131,13 @@ def test_an_attack_without_bounds_stays_in_each_examples_range():
     moved = perturb(predict, x, np.array([0, 1]), Attack("fgsm", 50.0)).numpy()
     assert (moved.min(1) >= x.min(1)).all() and (moved.max(1) <= x.max(1)).all()
     assert (np.abs(moved - x).max(1) > 10.0).all()  # each moved, within its own range
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_a_seeded_random_start_is_reproducible(norm):
+    """The start follows the seed generator it is given (adversarial training is repeatable)."""
+    x, attack = tf.zeros((3, 4)), Attack("pgd", 1.0, norm=norm, random_start=True)
+    first, again = (_random_start(x, attack, keras.random.SeedGenerator(7), 1.0).numpy() for _ in range(2))
+    other = _random_start(x, attack, keras.random.SeedGenerator(8), 1.0).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 0.01
