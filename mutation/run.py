@@ -5,7 +5,7 @@ keeps its mutants there, while each group needs its own files to mutate and its 
 each group gets a folder `.mutants/<name>/` that links to the project's packages and tests,
 holds that group's config, and keeps mutmut's results between runs (a rerun continues).
 
-Usage: python -m mutation.run [NAME ...] [--minutes M] [--retest]   (no names: every group, in order)
+Usage: python -m mutation.run [NAME ...] [--minutes M] [--retest | --report]   (no names: every group)
 Per group it prints killed / survived / other counts and the survivors' names; `mutmut show
 NAME`, run in `.mutants/<name>/`, prints a survivor's diff. Never part of `make test`.
 """
@@ -120,23 +120,27 @@ def summary(folder, patterns):
     return counts, survivors
 
 
-def run(name, mutated, tests, functions, minutes, retest=False):
-    """One group: mutmut run (continuing earlier results; `retest`: only the survivors, again)."""
+def run(name, mutated, tests, functions, minutes, retest=False, report=False):
+    """One group: mutmut run (continuing earlier results; `retest`: only the survivors, again;
+    `report`: no run, the results so far)."""
     folder = prepare(name, mutated, tests)
     patterns = mutant_patterns(mutated, functions)
     chosen = patterns
-    if retest:
+    if report:
+        code, output = 0, ""
+    elif retest:
         chosen = [survivor.split(" ")[0] for survivor in summary(folder, patterns)[1]]
         if not chosen:
             print(f"{name}: no survivors to retest")
             return {}
-    code, output = _mutmut(folder, "run", "--max-children", "1", *chosen, timeout=minutes * 60)
-    (folder / "last-run.log").write_text(output)
+    if not report:
+        code, output = _mutmut(folder, "run", "--max-children", "1", *chosen, timeout=minutes * 60)
+        (folder / "last-run.log").write_text(output)
     counts, survivors = summary(folder, patterns)
     done = sum(counts.values()) - counts.get("not checked", 0) - counts.get("skipped", 0)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     score = f"{100 * killed / done:.0f}% killed ({done - killed} survivors of {done})" if done else "nothing checked"
-    state = "stopped at the time limit" if code is None else f"mutmut exit {code}"
+    state = "stopped at the time limit" if code is None else "results so far" if report else f"mutmut exit {code}"
     print(f"{name}: {score}; {json.dumps(counts, sort_keys=True)} ({state}; log {folder / 'last-run.log'})")
     for survivor in survivors:
         print(f"  survived: {survivor}")
@@ -148,13 +152,17 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="groups of mutation/modules.txt (default: all)")
     parser.add_argument("--minutes", type=float, default=30.0, help="time limit per group (default 30)")
     parser.add_argument("--retest", action="store_true", help="run the survivors again (after adding tests)")
+    parser.add_argument("--report", action="store_true", help="print the results so far, run nothing")
     arguments = parser.parse_args(argv)
     groups = read_table()
     unknown = [n for n in arguments.names if n not in groups]
     if unknown:
         parser.error(f"unknown group {', '.join(unknown)} (known: {', '.join(groups)}; see {TABLE.relative_to(ROOT)})")
     for name in arguments.names or groups:
-        run(name, *groups[name], arguments.minutes, arguments.retest)
+        if arguments.report and not (WORK / name / "mutants").is_dir():
+            print(f"{name}: not run yet")
+            continue
+        run(name, *groups[name], arguments.minutes, arguments.retest, arguments.report)
 
 
 if __name__ == "__main__":
