@@ -3,6 +3,7 @@ report.html's per-class table showing those numbers in the right columns.
 
 The browser test compares the page with metrics.json, which would be wrong in the same way if
 evaluation swapped the two; here the reference is counted independently of both."""
+import base64
 import html.parser
 import re
 import types
@@ -112,6 +113,9 @@ def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
     assert {row[0]: row[1:] for row in rows} == {
         name: [f"{precision:.4f}", f"{recall:.4f}", str(support)]
         for name, (precision, recall, support) in EXPECTED.items()}
+    confusion = re.search(r"<h3>([^<]*)</h3><img alt=\"([^\"]*)\" src=\"data:image/png;base64,([^\"]+)\"", page)
+    assert confusion.group(1, 2) == ("Confusion matrix", "confusion matrix")
+    assert base64.b64decode(confusion.group(3)).startswith(b"\x89PNG\r\n\x1a\n")  # the plot, embedded
     exact = re.search(r'data-key="dog/precision" data-value="([^"]+)"', page).group(1)
     assert float(exact) == pytest.approx(1 / 3, rel=1e-15)  # the exact value behind the 4 decimals shown
 
