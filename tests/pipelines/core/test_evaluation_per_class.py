@@ -131,3 +131,11 @@ def test_the_most_confident_errors_come_first_and_ties_keep_their_order():
     assert report.most_confident_errors(labels, probabilities).tolist() == [2, 3, 1, 5]
     assert report.most_confident_errors(labels, probabilities, count=2).tolist() == [2, 3]
     assert report.most_confident_errors([0, 1], np.eye(2)).tolist() == []
+
+
+def test_ties_keep_their_order_in_a_long_list_too():
+    """Past 16 elements NumPy's default sort is not stable: the order must come from kind="stable"."""
+    confidence = np.tile([0.7, 0.9], 20)  # 40 errors, two levels
+    probabilities = np.stack([1 - confidence, confidence], axis=1)  # every example predicts class 1
+    chosen = report.most_confident_errors(np.zeros(40, np.int64), probabilities, count=40).tolist()
+    assert chosen == list(range(1, 40, 2)) + list(range(0, 40, 2))
