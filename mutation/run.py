@@ -23,7 +23,7 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TABLE = ROOT / "mutation" / "modules.txt"
 WORK = ROOT / ".mutants"
-PACKAGES = ["layers", "networks", "pipelines", "datasets", "serving", "cli.py"]  # copied whole; only a group's files mutate
+PACKAGES = ["layers", "networks", "pipelines", "datasets", "serving", "cli.py"]  # copied whole; a group's files mutate
 LINKED = [*PACKAGES, "tests"]
 
 
@@ -31,14 +31,17 @@ PRELOAD = ["tensorflow", "keras", "numpy", "sklearn.metrics", "PIL.Image", "matp
 
 
 def read_table(path=TABLE):
-    """{name: (files to mutate, test paths, functions)} in table order."""
-    groups = {}
+    """{name: (files to mutate, test paths, functions)} in table order (see the table's header)."""
+    groups, current = {}, None
     for line in path.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+        words = line.split()
+        if not words or words[0].startswith("#"):
             continue
-        name, mutated, tests, functions = line.split()
-        groups[name] = (mutated.split(","), tests.split(","), functions.split(","))
-    return groups
+        if words[0] == "group":
+            current = groups[words[1]] = {"files": [], "tests": [], "functions": []}
+        else:
+            current[words[0]] += words[1:]
+    return {name: (g["files"], g["tests"], g["functions"] or ["*"]) for name, g in groups.items()}
 
 
 def mutant_patterns(mutated, functions):

@@ -63,7 +63,8 @@ class _Tables(html.parser.HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.tables, self.stray, self._heading, self._cell, self._in_heading, self._table = {}, "", None, None, False, None
+        self.tables, self.stray, self._heading, self._cell = {}, "", None, None
+        self._in_heading, self._table = False, None
 
     def handle_starttag(self, tag, attrs):
         if tag in ("h2", "h3"):
