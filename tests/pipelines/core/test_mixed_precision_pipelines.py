@@ -40,7 +40,7 @@ def a_batch(name, size=4):
 
 
 def compiled(pipeline, classes, mixed_precision, jit):
-    """The model as `cnn train` builds and compiles it (pipelines/core/training.py)."""
+    """The model as `cnn train` builds and compiles it (pipelines/engine/training.py)."""
     from pipelines.engine import training
 
     model = training.build(pipeline, len(classes), mixed_precision)
