@@ -526,7 +526,7 @@ def zoo_command(name, run_dir, as_json):
 @click.option("--method", default="saliency", show_default=True,
               type=click.Choice(analysis.explanations.METHODS))
 @click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
-@click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the last convolution stage.")
+@click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the deepest with at least 4x4 cells.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Default: RUN/explanations for a run folder, ./explanations for an export.")
 @user_errors

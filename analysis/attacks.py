@@ -4,7 +4,14 @@ MODEL is a run folder (its model.keras) or an export (its float `serving_default
 the gradient flows through the SavedModel, our layers' custom gradients included). For every
 epsilon the examples of SOURCE (its test split, else all of it) are attacked (FGSM or PGD,
 pipelines/extensions/attacks.py) and scored with the pipeline's own report: accuracy, or mean Dice for
-segmentation (`Pipeline.attack_metric`). Written to the output folder:
+segmentation (`Pipeline.attack_metric`).
+
+The attack acts on the input as the user holds it (`Pipeline.held_batches`): an 8x8 PNG is
+perturbed at 8x8, with the model's in-graph preprocessing (resize, scaling) inside the gradient.
+Each change is rounded toward zero onto the file's resolution (`Pipeline.input_step`: whole
+pixel levels), and clean and attacked examples are scored as `cnn predict` reads their files
+(`Pipeline.read_back`), so a written example reproduces its reported answer through the export.
+Written to the output folder:
 
     attack.json     settings, clean and robust metric per epsilon, the written examples
     curve.png       the metric against epsilon
@@ -75,16 +82,16 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     labels, clean, originals = [], [], []
     attacked = [[] for _ in attacks]
     last = []  # adversarial inputs at the largest epsilon, for the example files
-    for x, y in pipeline.input_dataset(examples, batch_size or pipeline.config.batch_size):
-        x = tf.cast(x, tf.float32)
-        labels.append(y.numpy())
-        clean.append(predict_graph(x).numpy())
+    for x, y in pipeline.held_batches(examples, batch_size or pipeline.config.batch_size):
+        x = tf.constant(x, tf.float32)  # (B, *the files' own shape)
+        labels.append(y)
+        clean.append(predict_graph(_read_back(pipeline, x)).numpy())
         for index, step in enumerate(steps_of):
-            adversarial = step(x, y)
-            attacked[index].append(predict_graph(adversarial).numpy())
-            if index == len(attacks) - 1 and sum(map(len, originals)) < 64:
-                originals.append(x.numpy())
-                last.append(adversarial.numpy())
+            adversarial = _as_written(pipeline, x, step(x, y))
+            attacked[index].append(predict_graph(_read_back(pipeline, adversarial)).numpy())
+            if index == len(attacks) - 1 and len(originals) < 64:
+                originals += list(x.numpy())
+                last += list(adversarial.numpy())
     labels = np.concatenate(labels)
     clean = np.concatenate(clean)
     metric = pipeline.attack_metric
@@ -104,16 +111,34 @@ def attack(model_path, data, epsilons, *, method="pgd", norm="inf", steps=10, st
     out_dir.mkdir(parents=True, exist_ok=True)
     if last:
         result["written_examples"] = _write_examples(
-            pipeline, class_names, np.concatenate(originals), np.concatenate(last),
-            labels[:sum(map(len, originals))], clean[:sum(map(len, originals))],
-            np.concatenate(attacked[-1])[:sum(map(len, originals))], out_dir / "examples",
-            examples_to_write, attacks[-1].epsilon)
+            pipeline, class_names, originals, last, labels[:len(originals)], clean[:len(originals)],
+            np.concatenate(attacked[-1])[:len(originals)], out_dir / "examples", examples_to_write,
+            attacks[-1].epsilon)
     _plot(result, out_dir / CURVE)
     result["curve"] = str(out_dir / CURVE)
     scoring.write_json(result, out_dir / RESULT)
     if json_path:
         scoring.write_json(result, json_path)
     return result
+
+
+def _as_written(pipeline, x, adversarial):
+    """The adversarial batch as its files hold it: each change rounded toward zero onto the
+    file's `Pipeline.input_step` (whole pixel levels), so it stays within epsilon and in range."""
+    import tensorflow as tf
+
+    if pipeline.input_step is None:
+        return adversarial
+    change = (adversarial - x) / pipeline.input_step
+    return x + tf.sign(change) * tf.floor(tf.abs(change)) * pipeline.input_step
+
+
+def _read_back(pipeline, batch):
+    """What the model gets from each example of `batch` written as a file and read as `cnn
+    predict` reads it (`Pipeline.read_back`): the attack is scored on the files it writes."""
+    import tensorflow as tf
+
+    return tf.stack([pipeline.read_back(example) for example in batch.numpy()])
 
 
 def _units(pipeline):

@@ -56,7 +56,7 @@ class Explainer:
 
 def for_model(model, pipeline, layer=None):
     """The Explainer of a Keras model of `pipeline` (maps over `pipeline.explain_layer`);
-    `layer` names the Grad-CAM stage (default: the last convolution stage)."""
+    `layer` names the Grad-CAM stage (default: `stages.default_stage`)."""
     cut = stages.at_layer(model, pipeline.explain_layer)
     explainer = Explainer(cut.front, cut.back, pipeline.explain_channels, model=model)
     try:

@@ -78,8 +78,9 @@ def check_pixels(inputs, origin):
                          "(e.g. np.round(x * 255).astype(np.uint8))")
 
 
-def decode(data, channels, size):
-    """tf ops: encoded image bytes -> (size, size, channels) uint8; grey or RGB, any size.
+def decode(data, channels, size=None):
+    """tf ops: encoded image bytes -> (size, size, channels) uint8 (size None: the image's own
+    (H, W, channels)); grey or RGB, any size.
 
     Bounded in the graph too (the export's `image_bytes`): an image whose header claims more
     than MAX_PIXELS pixels is an InvalidArgument error before anything is decoded."""
@@ -98,7 +99,7 @@ def decode(data, channels, size):
             tf.equal(magic, b"GIF8") | tf.equal(tf.strings.substr(magic, 0, 2), b"BM"),
             lambda: to_channels(tf.io.decode_image(data, channels=3, expand_animations=False), channels),
             lambda: tf.io.decode_image(data, channels=channels, expand_animations=False))
-    return resize(image, size)
+    return image if size is None else resize(image, size)
 
 
 def claimed_size(data):

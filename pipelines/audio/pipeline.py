@@ -136,13 +136,17 @@ class Audio(Pipeline):
 
     def conform(self, x):
         """Any source's clip (float, or int16-range integers from TFDS) -> [num_samples] float32."""
-        import tensorflow as tf
-
         from pipelines.audio.features import fix_length
+
+        return fix_length(self.as_held(x), self.config.num_samples)
+
+    def as_held(self, x):
+        """Any source's clip -> [samples] float32 at its own length (the model fixes the length)."""
+        import tensorflow as tf
 
         if x.dtype.is_integer:
             x = tf.cast(x, tf.float32) / 32768.0
-        return fix_length(tf.cast(x, tf.float32), self.config.num_samples)
+        return tf.cast(x, tf.float32)
 
     def augment(self, x, seed):
         from pipelines.audio.features import random_end_trim, random_speed, random_time_shift
@@ -203,6 +207,8 @@ class Audio(Pipeline):
     def input_range(self):
         """Waveform amplitude: attacks' epsilon is in [-1, 1] sample units."""
         return -1.0, 1.0
+
+    input_step = 2.0**-15  # 16-bit PCM (tf.audio.encode_wav scales by 2**15 and rounds)
 
     def write_example(self, example, stem):
         """A 16-bit PCM WAV at the model's sample rate."""

@@ -55,6 +55,8 @@ from pipelines.core.config import BaseConfig
                                                # training; None bound: each example's own; None: no
                                                # continuous input (text)
         def write_example(self, example, stem): ...  # one raw example as a file (PNG, WAV, NIfTI)
+        input_step = 1.0                       # the change a written file resolves (8-bit pixels)
+        def as_held(self, x): ...              # tf ops: an example as its file holds it (own size)
         explain_layer = "embedding"            # maps over this layer's output (default: the served input)
         def explain_input(self, path): ...     # (example, context) for `cnn explain`; default read_file
         def render_explanation(self, path, example, context, maps, prefix, model=None): ...
@@ -212,6 +214,35 @@ class Pipeline:
         """Write one served example (NumPy) as the domain's file, at `stem` plus the domain's
         suffix; the path written."""
         raise ValueError(f"pipeline {self.name} cannot write examples")
+
+    # The smallest change a file that `write_example` writes resolves, in served units (8-bit
+    # pixels: 1; 16-bit PCM: 2**-15); None: the file holds floats. Attacks round their changes
+    # toward zero onto it, so what is written is what was scored, within epsilon.
+    input_step: ClassVar[float | None] = None
+
+    def as_held(self, x):
+        """tf ops: one example from any source -> the served input as its file holds it, at its
+        own size (the model's in-graph preprocessing resizes it), for `cnn attack`; the
+        default is `conform` (a served input of fixed shape)."""
+        return self.conform(x)
+
+    def held_batches(self, examples, batch_size):
+        """NumPy (inputs, targets) batches of `examples` as their files hold them (`as_held`),
+        each batch of one shape, for `cnn attack`. Override when a target is not one class per
+        example (segmentation attacks its windows)."""
+        from pipelines.core import data
+
+        return data.held_batches(self, examples, batch_size)
+
+    def read_back(self, example):
+        """One served example (NumPy) as the model gets it from the file `write_example` wrote,
+        read as `cnn predict` reads it: through the bytes signature's decoding when there is one."""
+        import tensorflow as tf
+
+        spec = self.input_spec()
+        if not self.has_bytes_input():
+            return tf.cast(example, spec.dtype)
+        return tf.cast(self.decode_bytes(tf.constant(self.encode_bytes(example))), spec.dtype)
 
     # ------------------------------------------------------------------ task
     def head(self, logits):

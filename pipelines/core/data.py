@@ -23,3 +23,19 @@ def input_dataset(pipeline, examples, batch_size, training=False, seed=0):
             num_parallel_calls=autotune,
         )
     return data.batch(batch_size).prefetch(autotune)
+
+
+def held_batches(pipeline, examples, batch_size):
+    """NumPy (inputs, labels) batches of `examples` at their own size (`Pipeline.as_held`):
+    examples of one shape are batched together, each group in source order."""
+    import numpy as np
+
+    data = examples.dataset(pipeline.decode_file).map(lambda x, y: (pipeline.as_held(x), y))
+    pending = {}  # shape -> [(x, y), ...]
+    for x, y in data.as_numpy_iterator():
+        group = pending.setdefault(x.shape, [])
+        group.append((x, y))
+        if len(group) == batch_size:
+            yield tuple(map(np.stack, zip(*pending.pop(x.shape))))
+    for group in pending.values():
+        yield tuple(map(np.stack, zip(*group)))

@@ -85,9 +85,10 @@ class ImagePipeline(Pipeline):
         images.check_pixels(inputs, origin)
 
     def decode_file(self, path):
+        """At the file's own size (`conform` resizes for training, `as_held` keeps it)."""
         import tensorflow as tf
 
-        return self.decode_bytes(tf.io.read_file(path))
+        return images.decode(tf.io.read_file(path), self.channels)
 
     def decode_bytes(self, data):
         return images.decode(data, self.channels, self.config.image_size)
@@ -133,6 +134,16 @@ class ImagePipeline(Pipeline):
     def input_range(self):
         """Pixel values: attacks' epsilon is in 0..255 units."""
         return 0.0, 255.0
+
+    input_step = 1.0  # PNG pixels are whole levels
+
+    def as_held(self, x):
+        """(H, W[, C]) -> (H, W, channels) float32 pixels at the image's own size."""
+        import tensorflow as tf
+
+        if x.shape.rank == 2:  # (H, W) grey arrays
+            x = x[..., None]
+        return tf.cast(images.to_channels(x, self.channels), tf.float32)
 
     def write_example(self, example, stem):
         """A PNG (pixels rounded to integers)."""

@@ -158,6 +158,11 @@ class Segment(VolumePipeline):
 
     attack_metric = "mean_dice"  # `cnn attack` (on each case's centre window)
 
+    def held_batches(self, examples, batch_size):
+        """Each case's centre window (the served input has the model's fixed shape) and its labels."""
+        for x, y in self.input_dataset(examples, batch_size):
+            yield np.asarray(x), np.asarray(y)
+
     # ------------------------------------------------------------ evaluation
     def predict_examples(self, predict_batch, examples, batch_size):
         """Whole-volume (labels [(D, H, W)], probabilities [(D, H, W, K)]) of every case."""

@@ -53,10 +53,33 @@ def test_attack_writes_the_curve_and_examples_with_their_labels(tmp_path):
     for entry in written:
         original = np.asarray(Image.open(entry["original"]), np.float32)
         attacked = np.asarray(Image.open(entry["adversarial"]), np.float32)
-        assert original.shape == attacked.shape == (16, 16)  # the served grey image
-        assert np.abs(attacked - original).max() <= 40 + 0.5  # PNG rounds to whole pixels
+        assert original.shape == attacked.shape == (8, 8)  # the bundled digits' own size
+        assert np.abs(attacked - original).max() <= 40  # changes rounded toward zero: whole pixels
         assert f"label_{entry['label']}-adversarial_{entry['adversarial_prediction']}" in entry["adversarial"]
     assert written[0]["adversarial_prediction"] != written[0]["clean_prediction"]
+
+
+def test_an_attacked_file_reproduces_the_attack_through_the_export(tmp_path):
+    """The written example is a PNG of the file's own size (8x8 grey, uint8) within epsilon in
+    whole pixel levels, and `cnn predict` through the export (its image_bytes signature) answers
+    what the attack reported for it, fooled or not; the original file too."""
+    _, run, _ = standard()
+    _attack(run.run_dir, tmp_path, "--method", "pgd", "--steps", "3", "--epsilon", "25.5")
+    written = json.loads((tmp_path / "attack.json").read_text())["written_examples"]
+    files = []
+    for entry in written:
+        original, attacked = Image.open(entry["original"]), Image.open(entry["adversarial"])
+        assert original.mode == attacked.mode == "L" and original.size == attacked.size == (8, 8)
+        change = np.asarray(attacked, np.float32) - np.asarray(original, np.float32)
+        assert 0 < np.abs(change).max() <= 25.5
+        files += [entry["original"], entry["adversarial"]]
+    result = CliRunner().invoke(cli.main, ["predict", str(run.export_path), *files])
+    assert result.exit_code == 0, result.output
+    answers = dict(line.split("\t")[:2] for line in result.output.splitlines())
+    for entry in written:
+        assert answers[entry["original"]] == entry["clean_prediction"]
+        assert answers[entry["adversarial"]] == entry["adversarial_prediction"]
+    assert any(entry["adversarial_prediction"] != entry["label"] for entry in written)
 
 
 def test_attack_errors_are_one_line(tmp_path):

@@ -95,7 +95,8 @@ def test_integrated_gradients_add_up_to_the_score_difference(digits):
 def test_gradcam_is_cut_from_the_functional_graph_with_preprocessing_inside(digits):
     pipeline, run, images, _ = digits
     stage, name = splits.conv_stage(run.model)
-    assert name == splits.convolution_stages(run.model)[-1]
+    assert name == splits.default_stage(run.model) == splits.convolution_stages(run.model)[1]
+    assert tuple(run.model.get_layer(name).output.shape[1:3]) == (4, 4)  # not the last stage, 2x2
     assert isinstance(run.model.get_layer("resize"), keras.layers.Resizing)  # in-graph preprocessing
     activations, probabilities = stage(images[:2])
     assert np.allclose(probabilities, run.model(images[:2], training=False), atol=1e-6)
