@@ -221,6 +221,7 @@ def test_few_channels_im2col_input_grad_route(rank, size, cin, kernel, dilation,
     """few_channels_im2col's dL/dx: by columns up to FEW_CHANNELS_MAX_COLUMNS per example, by the
     shifted rows past it; both equal to the direct loops."""
     monkeypatch.setattr(conv_ops, "FEW_CHANNELS_MAX_COLUMNS", max_columns)
+    monkeypatch.setattr(conv_ops, "FEW_CHANNELS_MAX_COLUMNS_ONEDNN", max_columns)
     calls = []
     spies = {"columns": (conv_ops, "_input_grad_by_columns"), "shifted": (conv_ops.shifted, "input_grad")}
     for name, (module, attr) in spies.items():
@@ -362,3 +363,16 @@ def test_max_pool_takes_whole_windows_in_training_only_where_they_tile(size, poo
     geometry = pool_ops._pool_geometry(tf.zeros((1, size, size, 1)), pool, stride, padding, 2)
     assert max_pool.tiles(geometry) is tiles
 
+
+@pytest.mark.parametrize("onednn,route", [(False, "columns"), (True, "shifted")])
+def test_few_channels_input_grad_route_follows_the_tensorflow_mode(onednn, route, monkeypatch):
+    """With oneDNN on, few_channels_im2col's dL/dx takes the shifted rows on shapes where, with it
+    off, it takes columns: the mode is read, not assumed."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
+    calls = []
+    spies = {"columns": (conv_ops, "_input_grad_by_columns"), "shifted": (conv_ops.shifted, "input_grad")}
+    for name, (module, attr) in spies.items():
+        original = getattr(module, attr)
+        monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
+    _check_against_direct_loops(2, 8, 3, 5, 1, "valid", 1, 1)
+    assert calls == [route]
