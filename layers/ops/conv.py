@@ -271,8 +271,9 @@ def algorithm(geometry, channels, groups):
     - few_channels_im2col: the same from GATHER_FEW_CHANNELS channels, where the gather copies
       enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW;
       dL/dx by columns (im2col's col2im) up to FEW_CHANNELS_MAX_COLUMNS per example (with
-      oneDNN on, FEW_CHANNELS_MAX_COLUMNS_ONEDNN), past it the shifted rows' col2im (one matmul and slices; the spread route would correlate
-      dL/dz with a kernel of as few outputs as the input has channels);
+      oneDNN on, FEW_CHANNELS_MAX_COLUMNS_ONEDNN), past it the shifted rows' col2im (one
+      matmul and slices; the spread route would correlate dL/dz with a kernel of as few
+      outputs as the input has channels);
     - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
       least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
       than the narrow gather): the stride blocks folded into channels, then a stride-1
