@@ -15,11 +15,20 @@ table; `--module=PATH` (repeatable) imports a file that registers more layers, w
 `bench_cases` join the grid. The header says whether TensorFlow's BFC CPU allocator is on
 (`layers` turns it on unless `TF_CPU_ALLOCATOR_USE_BFC` says otherwise; `layers/allocator.py`):
 it changes what fresh buffers cost, hence the ratios (docs/BENCHMARKS.md).
+
+Both of TensorFlow's CPU modes are measured, each in its own process (the mode is fixed when
+TensorFlow starts): `TF_ENABLE_ONEDNN_OPTS=0` (Eigen kernels; TensorFlow's default on CPUs
+without AVX512_VNNI/AVX512_BF16/AVX_VNNI/AMX) and `=1` (oneDNN's kernels for Keras's
+convolutions and pooling; the default on current Xeons and Zen 4/5). `--modes=0` or `--modes=1`
+runs one. Each mode's header says the mode TensorFlow reported, and the section's first line
+the CPU's model and its AVX-512/AMX flags.
 """
 import os
 import platform
 import runpy
 import statistics
+import subprocess
+import sys
 import time
 from datetime import datetime
 
@@ -34,6 +43,9 @@ from layers import allocator, registry  # noqa: E402
 from layers.catalog import TFLocalResponseNormalization  # noqa: E402
 
 REPEATS = 7
+MODES = ("0", "1")  # TF_ENABLE_ONEDNN_OPTS of each measured process
+SECTION_MARK = "== section of one mode"  # a child prints its section after this line
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
 TARGETS = {"median": 1.3, "worst": 2.0, "network": 1.25}
 
 
@@ -108,6 +120,13 @@ GRID = [
     _c("AveragePooling3D", (16, 28, 28, 28, 16), pool_size=2),
     _c("GlobalAveragePooling2D", (128, 7, 7, 512)),
     _c("GlobalMaxPooling1D", (64, 400, 128)),
+    # issue 26's "shapes you have not seen" (its (32, 32^2, 32) dilated k3 and (8, 32^3, 8) k3 are above)
+    _c("Conv1D", (32, 1000, 40), filters=64, kernel_size=9, padding="same"),
+    _c("Conv2D", (64, 32, 32, 3), filters=32, kernel_size=5, padding="same"),
+    _c("Conv2D", (64, 16, 16, 64), filters=128, kernel_size=3, strides=2, padding="same"),
+    _c("Conv3DTranspose", (4, 16, 16, 16, 16), filters=8, kernel_size=2, strides=2),
+    _c("MaxPooling2D", (64, 32, 32, 32), pool_size=2),
+    _c("MaxPooling3D", (8, 32, 32, 32, 8), pool_size=2),
 ]
 
 
@@ -311,7 +330,66 @@ def _onednn():
     return "on" if _pywrap_util_port.IsMklEnabled() else "off"
 
 
+def _cpu():
+    """'MODEL; flags: ...' from /proc/cpuinfo: the flags that decide TensorFlow's oneDNN default."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        return f"{model}; CPU flags unknown"
+    found = [f for f in CPU_FLAGS if f in flags]
+    wide = [f for f in found if f != "avx2"]
+    return f"{model}; CPU flags: {' '.join(found) or 'none of ' + ' '.join(CPU_FLAGS)}" + (
+        "" if wide else " (no AVX-512, AVX-VNNI or AMX)")
+
+
+def _run_mode(mode, argv):
+    """One mode's section, measured in a child process with TF_ENABLE_ONEDNN_OPTS=mode; its
+    rows are echoed as they come."""
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=mode)
+    child = [sys.executable, "-c", "import sys; from bench import layers; layers.child(sys.argv[1:])", *argv]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with subprocess.Popen(child, env=env, cwd=root, stdout=subprocess.PIPE, text=True) as process:
+        lines = iter(process.stdout.readline, "")
+        for line in lines:
+            if line.rstrip("\n") == SECTION_MARK:
+                break
+            print(line, end="", flush=True)
+        section = "".join(lines)
+    if process.returncode:
+        sys.exit(f"The TF_ENABLE_ONEDNN_OPTS={mode} run failed (exit status {process.returncode}).")
+    return section.strip("\n")
+
+
+def child(argv):
+    """A child process's part: measure in this process's mode, print the section after SECTION_MARK."""
+    section = measure_here(argv)
+    print(SECTION_MARK, section, sep="\n", flush=True)
+
+
 def run(argv):
+    """Both modes (or `--modes=`), each in its own process, one section."""
+    modes = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--modes=")), MODES)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        sys.exit(f"--modes takes {' or '.join(MODES)} or both, comma-separated (TF_ENABLE_ONEDNN_OPTS values); "
+                 f"got {','.join(sorted(unknown))}.")
+    rest = [a for a in argv if not a.startswith("--modes=")]
+    parts = []
+    for mode in modes:
+        print(f"== TF_ENABLE_ONEDNN_OPTS={mode}", flush=True)
+        parts += [_run_mode(mode, rest), ""]
+    return "\n".join(["## layers (layers/): training-step time, ours vs keras.layers", "", _cpu(), "", *parts])
+
+
+def measure_here(argv):
     only = next((a.split("=", 1)[1] for a in argv if a.startswith("--only=")), "")
     tables = {"--grid", "--networks"} & set(argv) or {"--grid", "--networks"}
     load = [os.getloadavg()[0]]
@@ -338,12 +416,14 @@ def run(argv):
         load.append(os.getloadavg()[0])
         lines += ["| network | layers | ours (ms) | Keras (ms) | ours/Keras |", "|---|---|---|---|---|",
                   *rows, "", _summary(ratios, TARGETS["network"], TARGETS["network"]), ""]
+    requested = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
     header = (
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
-        f"(oneDNN {_onednn()}"
+        f"(TF_ENABLE_ONEDNN_OPTS={requested}: oneDNN {_onednn()} as TensorFlow reports it"
         f"{', BFC CPU allocator' if allocator.caching_allocator_active() else ''}), Keras "
         f"{keras.__version__}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
-        f"after each table; `{' '.join(['python -m bench layers', *argv])}`; median of {REPEATS} "
+        f"after each table; `{' '.join([f'TF_ENABLE_ONEDNN_OPTS={requested} python -m bench layers', *argv])}`; "
+        f"median of {REPEATS} "
         f"steps, ours and Keras alternating."
     )
-    return "\n".join(["## layers (layers/): training-step time, ours vs keras.layers", "", header, "", *lines])
+    return "\n".join([f"### oneDNN {_onednn()}", "", header, "", *lines])

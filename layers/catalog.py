@@ -6,7 +6,9 @@ the ops choose by shape (conv: pointwise, few_channels, few_channels_im2col, spa
 im2col; dL/dx by columns for widening convolutions past the small sizes, and on few channels up
 to a size, by shifted rows past it; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
-average pooling's axis steps: matrix on short axes, taps on long ones),
+average pooling's axis steps: matrix on short axes, taps on long ones; in training, which the
+checks run too, XLA-compiled pooling, with whole windows for 3D max pooling that tiles; with
+oneDNN on, few_channels_im2col's dL/dx by shifted rows on the small shapes as well),
 which tests/layers/test_layers_algorithms.py checks.
 """
 import keras

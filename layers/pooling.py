@@ -12,10 +12,9 @@ class HandWrittenPooling:
     def call(self, inputs, training=None):
         x = to_channels_last(inputs, self.data_format)
         args = (x, self.pool_size, self.strides, self.padding, len(self.pool_size))
-        if self.pool_mode == "max":
-            z = pool_ops.max_pool(*args)
-        else:  # XLA-fused in training only: exports keep plain ops (layers/ops/average_pool.py)
-            z = pool_ops.average_pool(*args, compiled=training is True)
+        # XLA-fused in training only: exports keep plain ops (layers/ops/average_pool.py, max_pool.py)
+        pool = pool_ops.max_pool if self.pool_mode == "max" else pool_ops.average_pool
+        z = pool(*args, compiled=training is True)
         return from_channels_last(z, self.data_format)
 
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers.ops import geometry as geo, pointwise, rows, shifted, space_to_depth as s2d
+from layers.ops import geometry as geo, mode, pointwise, rows, shifted, space_to_depth as s2d
 from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
@@ -38,6 +38,9 @@ GATHER_FEW_CHANNELS = 3  # from this many, the forward gathers instead (measured
 FEW_CHANNELS_MAX_COLUMNS = 1 << 21  # and dL/dx by columns up to this many per example (measured,
 # dL/dx alone against the shifted rows' col2im: 2D and 1D, 40k-1.35M columns, 0.51-1.01x; 3D
 # (8, 32^3, 3) k3, 2.65M, 1.10x)
+FEW_CHANNELS_MAX_COLUMNS_ONEDNN = 0  # with oneDNN on, the shifted rows' col2im on every shape
+# (measured, whole step against Keras, columns -> shifted rows: (64, 32^2, 3) k5 -> 32 3.76 -> 1.68,
+# (128, 32^2, 3) k5 -> 64 1.60 -> 1.14, k3 -> 32 1.45 -> 1.03)
 ROWS_MAX_CHANNELS = 128  # rows up to this many input channels (measured: 8-128 gain 1.1-2.4x, 256 loses)
 ROWS_MIN_COLUMNS = 1 << 16  # rows from this many im2col columns per example (measured: Conv1D at
 # 32-64k columns even or 1.1x slower, 128k 2x faster)
@@ -267,9 +270,10 @@ def algorithm(geometry, channels, groups):
       copies a few bytes at a time: shifted contiguous rows instead (layers.ops.shifted);
     - few_channels_im2col: the same from GATHER_FEW_CHANNELS channels, where the gather copies
       enough bytes to beat the shifted rows' transposed matmul: im2col's forward and dL/dW;
-      dL/dx by columns (im2col's col2im) up to FEW_CHANNELS_MAX_COLUMNS per example, past it
-      the shifted rows' col2im (one matmul and slices; the spread route would correlate
-      dL/dz with a kernel of as few outputs as the input has channels);
+      dL/dx by columns (im2col's col2im) up to FEW_CHANNELS_MAX_COLUMNS per example (with
+      oneDNN on, FEW_CHANNELS_MAX_COLUMNS_ONEDNN), past it the shifted rows' col2im (one
+      matmul and slices; the spread route would correlate dL/dz with a kernel of as few
+      outputs as the input has channels);
     - space_to_depth: strided and undilated on at most FEW_CHANNELS input channels, with at
       least FOLD_MIN_COLUMNS im2col columns per example (below, the folds' transposes cost more
       than the narrow gather): the stride blocks folded into channels, then a stride-1
@@ -324,8 +328,13 @@ def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
     return s2d.unfold_input(dx, geometry, kernel.shape[-2]), s2d.unfold_kernel(dw, geometry, kernel.shape)
 
 
+def _few_channels_max_columns():
+    """The columns route's limit in this process's mode (layers.ops.mode)."""
+    return FEW_CHANNELS_MAX_COLUMNS_ONEDNN if mode.onednn() else FEW_CHANNELS_MAX_COLUMNS
+
+
 def _few_channels_im2col_backward(dz, kernel, geometry, groups, patches):
-    if _columns_per_example(kernel, geometry) <= FEW_CHANNELS_MAX_COLUMNS:
+    if _columns_per_example(kernel, geometry) <= _few_channels_max_columns():
         dx = _input_grad_by_columns(dz, kernel, geometry)
     else:
         dx = shifted.input_grad(dz, kernel, geometry)

@@ -221,6 +221,7 @@ def test_few_channels_im2col_input_grad_route(rank, size, cin, kernel, dilation,
     """few_channels_im2col's dL/dx: by columns up to FEW_CHANNELS_MAX_COLUMNS per example, by the
     shifted rows past it; both equal to the direct loops."""
     monkeypatch.setattr(conv_ops, "FEW_CHANNELS_MAX_COLUMNS", max_columns)
+    monkeypatch.setattr(conv_ops, "FEW_CHANNELS_MAX_COLUMNS_ONEDNN", max_columns)
     calls = []
     spies = {"columns": (conv_ops, "_input_grad_by_columns"), "shifted": (conv_ops.shifted, "input_grad")}
     for name, (module, attr) in spies.items():
@@ -279,17 +280,20 @@ def oracle_max_pool_backward(x, dz, pool, strides, padding):
     "rank,size,pool,stride,padding",
     [(1, 9, 3, 2, "same"), (2, 7, 2, 2, "valid"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"),
      (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same"),
-     (1, 11, 3, 2, "valid"), (2, 2, 5, 1, "same")],  # odd length (filled tap); taps wholly in padding
+     (1, 11, 3, 2, "valid"), (2, 2, 5, 1, "same"),  # odd length (filled tap); taps wholly in padding
+     (1, 9, 2, 2, "valid"), (3, 5, 2, 2, "valid")],  # tiles with a cropped last cell
 )
-def test_separable_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding):
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
+def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding, compiled):
     """Values from {0, 1, 2} (many tied windows, as after ReLU): every dz lands once, on the first
-    maximal cell in row-major window order."""
+    maximal cell in row-major window order. Both paths: plain separable (inference) and the
+    XLA-fused training path (whole windows where 3D windows tile: pool 2 stride 2 here, else separable)."""
     rng = np.random.default_rng(size * 10 + rank)
     x = rng.integers(0, 3, size=(2,) + (size,) * rank + (3,)).astype(np.float64)
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        z = pool_ops.max_pool(xt, pool, stride, padding)
+        z = pool_ops.max_pool(xt, pool, stride, padding, compiled=compiled)
         dz = rng.normal(size=z.shape)
         loss = tf.reduce_sum(z * dz)
     args = ((pool,) * rank, (stride,) * rank, padding)
@@ -348,3 +352,27 @@ def test_keras_model_with_unknown_batch_runs_every_path(monkeypatch):
     model.compile("sgd", "mse")
     data = np.random.default_rng(0).normal(size=(3, 12, 12, 1)).astype("float32")
     model.fit(data, np.zeros((3,) + model.output_shape[1:], "float32"), batch_size=2, verbose=0)
+
+
+@pytest.mark.parametrize("size,pool,stride,padding,tiles", [
+    (8, 2, 2, "valid", True), (9, 2, 2, "valid", True), (8, 2, 2, "same", True), (9, 2, 2, "same", False),
+    (9, 3, 2, "same", False), (9, 2, 1, "valid", False),
+])
+def test_max_pool_takes_whole_windows_in_training_only_where_they_tile(size, pool, stride, padding, tiles):
+    from layers.ops import max_pool
+    geometry = pool_ops._pool_geometry(tf.zeros((1, size, size, 1)), pool, stride, padding, 2)
+    assert max_pool.tiles(geometry) is tiles
+
+
+@pytest.mark.parametrize("onednn,route", [(False, "columns"), (True, "shifted")])
+def test_few_channels_input_grad_route_follows_the_tensorflow_mode(onednn, route, monkeypatch):
+    """With oneDNN on, few_channels_im2col's dL/dx takes the shifted rows on shapes where, with it
+    off, it takes columns: the mode is read, not assumed."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
+    calls = []
+    spies = {"columns": (conv_ops, "_input_grad_by_columns"), "shifted": (conv_ops.shifted, "input_grad")}
+    for name, (module, attr) in spies.items():
+        original = getattr(module, attr)
+        monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
+    _check_against_direct_loops(2, 8, 3, 5, 1, "valid", 1, 1)
+    assert calls == [route]
