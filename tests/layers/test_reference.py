@@ -10,6 +10,7 @@ import pytest
 import layers
 from layers import gradcheck, registry
 from layers.ops import conv as conv_ops
+from layers.ops import mode
 from readme_example import load_example_layer
 
 load_example_layer()  # registers ChannelPReLU, so the grid below includes it
@@ -149,9 +150,24 @@ def test_conv_transpose_grid_matches_keras(rank, input_grad_route):
         config = dict(filters=4, kernel_size=kernel, strides=stride, padding=padding,
                       output_padding=output_padding)
         result = _compare_with_keras(f"Conv{rank}DTranspose", config, shape)
+        if _reference_dw_unreliable(rank, kernel, stride) and result.failures == ["dW"]:
+            result = _against_finite_differences(f"Conv{rank}DTranspose", config, shape)
         if not result.ok:
             failures.append(gradcheck.format_row(result))
     assert not failures, "\n".join(failures)
+
+
+def _reference_dw_unreliable(rank, kernel, stride):
+    """TF 2.21's oneDNN Conv2DBackpropFilter for a 1x1 kernel with stride > 1 (the dW of Keras's
+    Conv2DTranspose) differs from run to run, by 0.5-1.4 relative, on AVX2 CPUs with
+    TF_ENABLE_ONEDNN_OPTS=1; there our dW is checked against float64 finite differences instead."""
+    return mode.onednn() and rank == 2 and kernel == 1 and stride > 1
+
+
+def _against_finite_differences(name, config, input_shape):
+    """Ours alone, after its forward and dL/dx matched Keras: every gradient by float64 finite differences."""
+    entry = registry.LayerEntry(name, getattr(layers, name), [], None)
+    return gradcheck.check_case(entry, layers.Case(config, input_shape), finite_differences=True, compiled=False)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
