@@ -177,9 +177,11 @@ def _print_metrics(metrics):
 @click.option("--worker-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="multiworker: give up joining the cluster, or waiting for a lost worker, after this long "
                    "(default 300).")
+@click.option("--plan", "plan", is_flag=True, help="Settings from the data's fingerprint where no --recipe or "
+              "option sets them (docs/PLANNING.md).")
 @user_errors
 def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, seed, run_dir, assignments,
-          export_dir, resume, mixed_precision, jit, strategy, worker_timeout):
+          export_dir, resume, mixed_precision, jit, strategy, worker_timeout, plan):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
     from pipelines.core import recipes
 
@@ -212,6 +214,8 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         mixed_precision, jit = mixed_precision or record["mixed_precision"], jit or record["jit"]
         recipe_name = record.get("recipe")
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
+    if plan and recipe is None and not resume:  # the fingerprint's plan (pipelines/core/planning.py)
+        chosen = planning_apply(chosen, data, data_dir, assignments, epochs, batch_size, seed)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
                            export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,
                            recipe=recipe_name, strategy=strategy or "auto", worker_timeout=worker_timeout)
@@ -558,3 +562,44 @@ def report_command(run):
     for note in notes:
         click.echo(note)
     click.echo(f"report: {path}")
+
+
+@main.command("fingerprint")
+@click.argument("pipeline")
+@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="A config field that says how SOURCE is read (e.g. text_column=sentence); repeatable.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the fingerprint here.")
+@user_errors
+def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
+    """Describe the training split of SOURCE as PIPELINE reads it, in one bounded-memory pass
+    (class counts, imbalance, the domain's statistics), and the settings `cnn train --plan` would
+    take from it (docs/PLANNING.md)."""
+    import json
+
+    quiet_tensorflow()
+    import pipelines
+    from pipelines.core import config as configs
+    from pipelines.core import files, fingerprint, planning
+
+    cls = pipelines.get(pipeline)
+    chosen = cls(configs.override(cls.Config(), list(assignments)))
+
+    measured = fingerprint.measure(chosen, data, data_dir)
+    click.echo(fingerprint.render(measured))
+    click.echo(planning.render({"settings": [{"key": key, "value": value, "reason": reason}
+                                             for key, value, reason in chosen.plan_settings(measured)]}))
+    if json_path:
+        files.write_text(json_path, json.dumps(measured, indent=2))
+        click.echo(f"fingerprint: {json_path}")
+
+
+def planning_apply(chosen, data, data_dir, assignments, epochs, batch_size, seed):
+    """`cnn train --plan`: the pipeline with the plan's settings under the user's; prints the plan."""
+    from pipelines.core import planning
+
+    kept = planning.user_keys(assignments, epochs=epochs, batch_size=batch_size, seed=seed)
+    planned = planning.apply(chosen, data, data_dir, kept)
+    click.echo(planning.render(planned.plan))
+    return planned

@@ -92,6 +92,9 @@ def prepare(pipeline, data="bundled", test_data=None, data_dir=None, run_dir=Non
         "splits": splits.record,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    plan = pipeline.plan or (runs.read_record(run_dir).get("plan") if resume and chief else None)
+    if plan:  # the settings the data's fingerprint chose (pipelines/core/planning.py)
+        record["plan"] = plan
     if setup is not None:
         record.update(setup.record())  # strategy, replicas, workers
     if chief:
