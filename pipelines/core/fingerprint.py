@@ -179,7 +179,7 @@ def _format(value):
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{key} {_format(item)}" for key, item in value.items())
+        return ", ".join(f"{key}={_format(item)}" for key, item in value.items())
     if isinstance(value, list):
         return "[" + ", ".join(_format(item) for item in value) + "]"
     return str(value)
