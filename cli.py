@@ -215,7 +215,7 @@ def train(pipeline, data, recipe_name, test_data, data_dir, epochs, batch_size, 
         recipe_name = record.get("recipe")
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
     if plan and recipe is None and not resume:  # the fingerprint's plan (pipelines/core/planning.py)
-        chosen = planning_apply(chosen, data, data_dir, assignments, epochs, batch_size, seed)
+        chosen = planning_apply(chosen, data, test_data, data_dir, assignments, epochs, batch_size, seed)
     run = train_and_export(chosen, data=data, test_data=test_data, data_dir=data_dir, run_dir=run_dir,
                            export_dir=export_dir, resume=resume, mixed_precision=mixed_precision, jit=jit,
                            recipe=recipe_name, strategy=strategy or "auto", worker_timeout=worker_timeout)
@@ -595,11 +595,11 @@ def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
         click.echo(f"fingerprint: {json_path}")
 
 
-def planning_apply(chosen, data, data_dir, assignments, epochs, batch_size, seed):
+def planning_apply(chosen, data, test_data, data_dir, assignments, epochs, batch_size, seed):
     """`cnn train --plan`: the pipeline with the plan's settings under the user's; prints the plan."""
     from pipelines.core import planning
 
     kept = planning.user_keys(assignments, epochs=epochs, batch_size=batch_size, seed=seed)
-    planned = planning.apply(chosen, data, data_dir, kept)
+    planned = planning.apply(chosen, data, data_dir, kept, test_data)
     click.echo(planning.render(planned.plan))
     return planned

@@ -153,11 +153,12 @@ class Measurements:
         return {name: item.summary() for name, item in self.items.items()}
 
 
-def measure(pipeline, source, data_dir=None):
-    """The fingerprint (a JSON-ready dict) of SOURCE's training split as `pipeline` reads it."""
+def measure(pipeline, source, data_dir=None, test_data=None):
+    """The fingerprint (a JSON-ready dict) of SOURCE's training split as `pipeline` reads it
+    (with `test_data` given, as `cnn train --test-data` splits it: no test hold-out)."""
     from pipelines.core import sources
 
-    splits = sources.load_splits(pipeline, source, None, data_dir)
+    splits = sources.load_splits(pipeline, source, test_data, data_dir)
     train = splits.train
     counts = np.bincount(train.labels, minlength=len(splits.class_names))
     present = counts[counts > 0]

@@ -18,10 +18,11 @@ def user_keys(assignments, **options):
     return keys | {key for key, value in options.items() if value is not None}
 
 
-def apply(pipeline, source, data_dir=None, kept=()):
+def apply(pipeline, source, data_dir=None, kept=(), test_data=None):
     """A new pipeline with the plan's settings over `pipeline`'s config, except the keys in
-    `kept`; its `plan` attribute is the record for config.json."""
-    measured = fingerprint.measure(pipeline, source, data_dir)
+    `kept`, from the training split of `source` (and `test_data`) as the run will split it; its
+    `plan` attribute is the record for config.json."""
+    measured = fingerprint.measure(pipeline, source, data_dir, test_data)
     chosen, overridden = [], []
     for key, value, reason in pipeline.plan_settings(measured):
         if key in kept:

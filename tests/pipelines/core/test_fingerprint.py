@@ -140,6 +140,13 @@ def test_binary_volumes_plan_a_window_onto_their_two_values(tmp_path):
     assert dict((k, v) for k, v, _ in pipelines.get("volumes")().plan_settings(other))["window"] == "2,2"
 
 
+def test_with_test_data_the_whole_source_is_the_training_split(tmp_path):
+    source = str(binary_npz(tmp_path / "masks.npz"))
+    volumes = pipelines.get("volumes")()
+    assert fingerprint.measure(volumes, source)["examples"] < 12  # a stratified test hold-out
+    assert fingerprint.measure(volumes, source, test_data=source)["examples"] == 12
+
+
 def test_volumes_with_many_values_keep_zscore():
     pipeline, result = measured("volumes", "bundled_count=8", "shape=8,8,8")
     assert not result["statistics"]["values"]["binary"]
