@@ -217,3 +217,16 @@ def test_train_with_plan_records_it_and_recipe_means_no_plan(tmp_path):
     assert recipe.exit_code == 0, recipe.output
     record = json.loads((tmp_path / "recipe" / "config.json").read_text())
     assert "plan" not in record and record["config"]["window"] == [0.0, 1.0]  # the recipe's, under --set
+
+
+def test_a_resumed_run_keeps_its_plan_record(tmp_path):
+    from pipelines.engine import training
+
+    source = str(binary_npz(tmp_path / "masks.npz"))
+    cls = pipelines.get("volumes")
+    planned = planning.apply(cls(override(cls.Config(), ["shape=8,8,8"])), source)
+    run_dir, record, _ = training.prepare(planned, source, run_dir=tmp_path / "run")
+    assert record["plan"] == planned.plan
+    resumed = cls(planned.config)  # `--resume` rebuilds the pipeline from the recorded config, with no plan
+    _, record, _ = training.prepare(resumed, source, run_dir=run_dir, resume=True)
+    assert json.loads((run_dir / "config.json").read_text())["plan"]["settings"] == planned.plan["settings"]
