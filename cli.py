@@ -566,7 +566,8 @@ def report_command(run):
 
 @main.command("fingerprint")
 @click.argument("pipeline")
-@click.option("--data", required=True, metavar="SOURCE", help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--data", required=True, metavar="SOURCE",
+              help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="A config field that says how SOURCE is read (e.g. text_column=sentence); repeatable.")

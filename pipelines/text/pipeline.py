@@ -153,10 +153,11 @@ class Text(Pipeline):
         """Length in tokens (split as the model's TextVectorization splits with `standardize`),
         the vocabulary, and the share of characters outside ASCII."""
         text = example.decode("utf-8", "replace") if isinstance(example, bytes) else str(example)
-        words = tokens(text, self.config.standardize)
+        words = split_tokens(text, self.config.standardize)
         measurements.numbers("tokens", len(words))
         measurements.vocabulary("vocabulary", words)
-        measurements.share("non_ascii_characters", sum(not character.isascii() for character in text), len(text))
+        outside = sum(not character.isascii() for character in text)
+        measurements.share("non_ascii_characters", outside, len(text))
 
     def plan_settings(self, fingerprint):
         """sequence_length up to the 95th percentile of the lengths in tokens, never below the
@@ -321,7 +322,7 @@ class Text(Pipeline):
 PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 
 
-def tokens(text, standardize):
+def split_tokens(text, standardize):
     """The words TextVectorization(standardize=...) makes of `text` (whitespace split)."""
     if standardize in ("lower", "lower_and_strip_punctuation"):
         text = text.lower()
