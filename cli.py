@@ -207,8 +207,10 @@ def _print_metrics(metrics):
 @click.option("--worker-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="multiworker: give up joining the cluster, or waiting for a lost worker, after this long "
                    "(default 300).")
+@click.option("--plan", "plan", is_flag=True, help="Settings from the data's fingerprint where no --recipe or "
+              "option sets them (docs/PLANNING.md).")
 @user_errors
-def train(pipeline, epochs, batch_size, seed, assignments, export_dir, **options):
+def train(pipeline, epochs, batch_size, seed, assignments, export_dir, plan, **options):
     """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
     from pipelines.core import recipes, runs
 
@@ -228,6 +230,9 @@ def train(pipeline, epochs, batch_size, seed, assignments, export_dir, **options
     if options.resume:
         options, base = runs.resume(options, pipeline)
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
+    if plan and recipe is None and not options.resume:  # the fingerprint's plan (pipelines/core/planning.py)
+        chosen = planning_apply(chosen, options.data, options.test_data, options.data_dir, assignments, epochs,
+                                batch_size, seed)
     run = train_and_export(chosen, export_dir=export_dir, **dataclasses.asdict(options))
     if not run.chief:
         click.echo(f"worker finished: weights sha256 {run.weights_sha256} (the chief writes the run folder "
@@ -569,3 +574,45 @@ def report_command(run):
     for note in notes:
         click.echo(note)
     click.echo(f"report: {path}")
+
+
+@main.command("fingerprint")
+@click.argument("pipeline")
+@click.option("--data", required=True, metavar="SOURCE",
+              help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="A config field that says how SOURCE is read (e.g. text_column=sentence); repeatable.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the fingerprint here.")
+@user_errors
+def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
+    """Describe the training split of SOURCE as PIPELINE reads it, in one bounded-memory pass
+    (class counts, imbalance, the domain's statistics), and the settings `cnn train --plan` would
+    take from it (docs/PLANNING.md)."""
+    import json
+
+    quiet_tensorflow()
+    import pipelines
+    from pipelines.core import config as configs
+    from pipelines.core import files, fingerprint, planning
+
+    cls = pipelines.get(pipeline)
+    chosen = cls(configs.override(cls.Config(), list(assignments)))
+
+    measured = fingerprint.measure(chosen, data, data_dir)
+    click.echo(fingerprint.render(measured))
+    click.echo(planning.render({"settings": [{"key": key, "value": value, "reason": reason}
+                                             for key, value, reason in chosen.plan_settings(measured)]}))
+    if json_path:
+        files.write_text(json_path, json.dumps(measured, indent=2))
+        click.echo(f"fingerprint: {json_path}")
+
+
+def planning_apply(chosen, data, test_data, data_dir, assignments, epochs, batch_size, seed):
+    """`cnn train --plan`: the pipeline with the plan's settings under the user's; prints the plan."""
+    from pipelines.core import planning
+
+    kept = planning.user_keys(assignments, epochs=epochs, batch_size=batch_size, seed=seed)
+    planned = planning.apply(chosen, data, data_dir, kept, test_data)
+    click.echo(planning.render(planned.plan))
+    return planned

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import networks
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
 from pipelines.core.settings import fraction, own_check, positive
+
+
+SILENCE_DB = 60.0  # below the peak: silence, for the fingerprint (librosa.effects.trim's top_db)
 
 
 @dataclasses.dataclass
@@ -133,6 +138,21 @@ class Audio(Pipeline):
         import tensorflow as tf
 
         return self._decode_wav(tf.io.read_file(path))
+
+    def fingerprint_example(self, example, measurements):
+        """Duration and channels of a clip as read (at `sample_rate`), and its leading and
+        trailing silence: samples quieter than `SILENCE_DB` below the clip's peak, as
+        librosa.effects.trim's default (top_db=60) counts them."""
+        clip = np.asarray(example, np.float64)
+        channels = 1 if clip.ndim == 1 else clip.shape[-1]
+        level = np.abs(clip if clip.ndim == 1 else clip.mean(axis=-1))
+        rate = self.config.sample_rate
+        measurements.numbers("duration_seconds", len(level) / rate)
+        measurements.category("channels", channels)
+        loud = np.flatnonzero(level > level.max() * 10 ** (-SILENCE_DB / 20)) if level.max() > 0 else []
+        lead, trail = (loud[0], len(level) - 1 - loud[-1]) if len(loud) else (len(level), 0)
+        measurements.numbers("leading_silence_seconds", lead / rate)
+        measurements.numbers("trailing_silence_seconds", trail / rate)
 
     def conform(self, x):
         """Any source's clip (float, or int16-range integers from TFDS) -> [num_samples] float32."""

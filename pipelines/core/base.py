@@ -49,6 +49,8 @@ from pipelines.core.config import BaseConfig
         def decode_bytes(self, data): ...      # tf ops: encoded file (scalar string) -> example;
                                                # adds a `<input_name>_bytes` serving signature
         def encode_bytes(self, example): ...   # its inverse (NumPy -> bytes), for warmup records
+        def fingerprint_example(self, example, measurements): ...  # domain statistics (`cnn fingerprint`)
+        def plan_settings(self, fingerprint): ...  # [(key, value, reason)] from them (docs/PLANNING.md)
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
         def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
         def input_range(self): ...             # (low, high) of the raw input for attacks and adversarial
@@ -105,6 +107,8 @@ class Pipeline:
     # Config fields that say how a SOURCE is read (file-name patterns, table columns), not what
     # the model is: `cnn evaluate --set` may change these, and no others, for its source.
     source_options: ClassVar[tuple] = ()
+    # The plan that set some of the config from the data (pipelines/core/planning.py), for config.json.
+    plan: dict | None = None
 
     def __init__(self, config=None):
         self.config = self.resolve_config(config if config is not None else self.Config())
@@ -164,6 +168,21 @@ class Pipeline:
         from pipelines.core import data
 
         return data.input_dataset(self, examples, batch_size, training, seed)
+
+    # ----------------------------------------------------- fingerprint and plan
+    def fingerprint_decode(self, path):
+        """tf ops: a path -> one example as stored, for `cnn fingerprint` (default: `decode_file`;
+        override where decoding already fits the example to the config, e.g. resizes images)."""
+        return self.decode_file(path)
+
+    def fingerprint_example(self, example, measurements):
+        """Record the domain's statistics of one training example (NumPy, as read; before
+        `conform`) in `measurements` (pipelines/core/fingerprint.py); the default records none."""
+
+    def plan_settings(self, fingerprint):
+        """[(key, value, reason)]: the settings this domain derives from a fingerprint (rules and
+        their evidence: docs/PLANNING.md); the default derives none."""
+        return []
 
     # ----------------------------------------------------------------- model
     def input_spec(self):

@@ -86,6 +86,9 @@ def prepare(pipeline, options, setup=None):
         "splits": splits.record,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    plan = pipeline.plan or (runs.read_record(run_dir).get("plan") if options.resume and chief else None)
+    if plan:  # the settings the data's fingerprint chose (pipelines/core/planning.py)
+        record["plan"] = plan
     if setup is not None:
         record.update(setup.record())  # strategy, replicas, workers
     if chief:

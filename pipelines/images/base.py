@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import networks
 from datasets.formats import images
 from pipelines.extensions import transfer
@@ -89,6 +91,26 @@ class ImagePipeline(Pipeline):
         import tensorflow as tf
 
         return images.decode(tf.io.read_file(path), self.channels)
+
+    def fingerprint_decode(self, path):
+        """The image as stored (its own size and channels; `decode_file` resizes it)."""
+        import tensorflow as tf
+
+        data = tf.io.read_file(path)
+        width, height = images.claimed_size(data)
+        with tf.control_dependencies([tf.debugging.Assert(width * height <= images.MAX_PIXELS, [path])]):
+            return tf.io.decode_image(data, expand_animations=False)
+
+    def fingerprint_example(self, example, measurements):
+        """Size, aspect ratio (width / height), channels and intensity range of one image."""
+        image = np.asarray(example)  # (H, W) or (H, W, C)
+        height, width = image.shape[:2]
+        measurements.category("size", (height, width))
+        measurements.numbers("height", height)
+        measurements.numbers("width", width)
+        measurements.numbers("aspect_ratio", width / height)
+        measurements.category("channels", image.shape[2] if image.ndim == 3 else 1)
+        measurements.numbers("intensity", image)
 
     def decode_bytes(self, data):
         return images.decode(data, self.channels, self.config.image_size)

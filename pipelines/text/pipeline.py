@@ -28,7 +28,9 @@ choose `standardize` to match how the vectors were tokenised (GloVe 6B: `lower` 
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
+import re
 
 import networks
 from pipelines import register
@@ -145,6 +147,31 @@ class Text(Pipeline):
         import tensorflow as tf
 
         return tf.ensure_shape(tf.convert_to_tensor(x, tf.string), [])
+
+    # ------------------------------------------------------ fingerprint and plan
+    def fingerprint_example(self, example, measurements):
+        """Length in tokens (split as the model's TextVectorization splits with `standardize`),
+        the vocabulary, and the share of characters outside ASCII."""
+        text = example.decode("utf-8", "replace") if isinstance(example, bytes) else str(example)
+        words = split_tokens(text, self.config.standardize)
+        measurements.numbers("tokens", len(words))
+        measurements.vocabulary("vocabulary", words)
+        outside = sum(not character.isascii() for character in text)
+        measurements.share("non_ascii_characters", outside, len(text))
+
+    def plan_settings(self, fingerprint):
+        """sequence_length up to the 95th percentile of the lengths in tokens, never below the
+        config's (docs/PLANNING.md, rule `sequence-p95`)."""
+        lengths = fingerprint["statistics"].get("tokens")
+        if not lengths:
+            return []
+        wanted = 8 * math.ceil(lengths["p95"] / 8)
+        if wanted <= self.config.sequence_length:
+            return []
+        return [("sequence_length", wanted,
+                 f"95% of the training texts have at most {lengths['p95']:g} tokens; {self.config.sequence_length} "
+                 f"would cut {'more than 5%' if lengths['p95'] > self.config.sequence_length else 'some'} of them "
+                 "(padding costs time only: max-over-time pooling ignores it)")]
 
     # ----------------------------------------------------------------- model
     def vectorizer(self):
@@ -289,3 +316,16 @@ class Text(Pipeline):
                                 render.write_text(f"{stem}.html", render.tokens_html(tokens, weights, f"{path}: {label}"))]
             rendering.lines.append(f"  {label}: {render.tokens_terminal(tokens, weights)}")
         return rendering
+
+
+# keras.layers.TextVectorization's punctuation (DEFAULT_STRIP_REGEX), for counting tokens in Python
+PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+
+
+def split_tokens(text, standardize):
+    """The words TextVectorization(standardize=...) makes of `text` (whitespace split)."""
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        text = text.lower()
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = PUNCTUATION.sub("", text)
+    return text.split()

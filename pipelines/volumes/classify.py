@@ -146,6 +146,27 @@ class VolumePipeline(Pipeline):
         schedule = keras.optimizers.schedules.CosineDecay(self.config.learning_rate, decay_steps=steps)
         return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
 
+    # ------------------------------------------------------ fingerprint and plan
+    def fingerprint_example(self, example, measurements):
+        """Shape (as loaded: RAS, at target_spacing if set), intensities, and the set of values
+        (binary masks and integer label maps show themselves there)."""
+        volume = np.asarray(example)
+        volume = volume[..., 0] if volume.ndim == 4 else volume
+        measurements.category("shape", volume.shape)
+        measurements.numbers("intensity", volume)
+        measurements.values("values", volume)
+
+    def plan_settings(self, fingerprint):
+        """Binary volumes (masks): a window onto their two values, not a per-volume z-score
+        (docs/PLANNING.md, rule `binary-window`)."""
+        values = fingerprint["statistics"].get("values", {})
+        if not values.get("binary"):
+            return []
+        low, high = values["distinct"]
+        reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one turns the mask's size "
+                  f"into intensity; a window maps the two values to 0 and 1 (AdrenalMNIST3D)")
+        return [("normalization", "window", reason), ("window", f"{(low + high) / 2:g},{high - low:g}", reason)]
+
     # ---------------------------------------------------------- explanations
     def explain_input(self, path):
         """The scan fitted to `shape` (reoriented, resampled, centre padded or cropped), with

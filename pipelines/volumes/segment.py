@@ -88,6 +88,14 @@ class Segment(VolumePipeline):
         `crops_per_volume` crops of each case (the cosine schedule must span them all)."""
         return max(1, int(self.config.crops_per_volume))
 
+    def fingerprint_example(self, example, measurements):
+        """The image's statistics (VolumePipeline), the label map's values and its foreground
+        fraction (voxels labelled other than 0)."""
+        example = np.asarray(example)  # (D, H, W, 2): image, label
+        super().fingerprint_example(example[..., 0], measurements)
+        measurements.values("label_values", example[..., 1])
+        measurements.numbers("foreground_fraction", np.mean(example[..., 1] > 0))
+
     # ------------------------------------------------------------------ data
     def bundled(self):
         folder = phantoms.write_segmentation(count=self.config.bundled_count, seed=0)
