@@ -220,13 +220,14 @@ def test_train_with_plan_records_it_and_recipe_means_no_plan(tmp_path):
 
 
 def test_a_resumed_run_keeps_its_plan_record(tmp_path):
+    from pipelines.core import runs
     from pipelines.engine import training
 
     source = str(binary_npz(tmp_path / "masks.npz"))
     cls = pipelines.get("volumes")
     planned = planning.apply(cls(override(cls.Config(), ["shape=8,8,8"])), source)
-    run_dir, record, _ = training.prepare(planned, source, run_dir=tmp_path / "run")
+    run_dir, record, _ = training.prepare(planned, runs.RunOptions(data=source, run_dir=str(tmp_path / "run")))
     assert record["plan"] == planned.plan
     resumed = cls(planned.config)  # `--resume` rebuilds the pipeline from the recorded config, with no plan
-    _, record, _ = training.prepare(resumed, source, run_dir=run_dir, resume=True)
+    _, record, _ = training.prepare(resumed, runs.RunOptions(data=source, run_dir=str(run_dir), resume=True))
     assert json.loads((run_dir / "config.json").read_text())["plan"]["settings"] == planned.plan["settings"]
