@@ -91,3 +91,18 @@ def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(tmp_path, 
     line = one_line_error(["export", str(run.run_dir), "--export-dir", str(tmp_path / "out"), "--format", "litert"])
     assert "StringLower" in line and "saved_model" in line  # the op, and the format that can hold it
     assert not (tmp_path / "out" / "text-litert").exists() or not any((tmp_path / "out" / "text-litert").iterdir())
+
+
+def test_the_loader_opens_the_file_or_its_folder_as_a_format_export(digits):
+    """analysis/artifacts.py decides the kind; a format export has no gradients (attacks, explanations)."""
+    from analysis import artifacts
+
+    run, exports, _ = digits
+    for path in (exports / "digits-litert" / "1", exports / "digits-litert" / "1" / "model.tflite"):
+        opened = artifacts.open(path)
+        assert (opened.kind, opened.path, opened.record["format"]) == (artifacts.FORMAT, path.parent if
+                                                                       path.is_file() else path, "litert")
+        assert opened.class_names == artifacts.open(run.run_dir).class_names
+    assert artifacts.open(exports / "digits-onnx" / "1", artifacts.EXPORT).kind == artifacts.FORMAT
+    with pytest.raises(ValueError, match="litert export has no gradients; give its run folder or SavedModel"):
+        artifacts.open(exports / "digits-litert" / "1").probabilities(np.zeros((1, 8, 8, 1), np.float32))
