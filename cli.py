@@ -12,6 +12,8 @@ import analysis.explanations
 import pipelines
 import pipelines.engine.distribute
 import pipelines.extensions.attacks
+import serving.formats  # its tables only: TensorFlow is imported by the converters
+from serving.formats import runtime as format_runtime
 
 try:
     __version__ = version("cnn-suite")
@@ -105,6 +107,7 @@ data_dir_option = click.option("--data-dir", default=None, type=click.Path(file_
 batch_size_option = click.option("--batch-size", type=int, default=None)
 export_dir_option = click.option("--export-dir", default="saved_models", show_default=True,
                                   type=click.Path(file_okay=False))
+FORMAT_TITLES = {"litert": "LiteRT", "onnx": "ONNX"}
 name_option = click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
 version_option = click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
 
@@ -266,7 +269,7 @@ def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **o
 
 
 @main.command()
-@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("model", type=click.Path(exists=True))
 @data_option()
 @data_dir_option
 @batch_size_option
@@ -277,7 +280,8 @@ def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **o
               help="Map SOURCE's labels onto the model's classes (e.g. 0=normal,1=mass).")
 @user_errors
 def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_map):
-    """Evaluate MODEL (a run folder or an exported SavedModel) on SOURCE.
+    """Evaluate MODEL (a run folder, an exported SavedModel, or a LiteRT/ONNX export: its .tflite or
+    .onnx file or version folder, run by its own runtime) on SOURCE.
 
     Labels are matched to the model's classes by name, by --label-map, or (integer labels
     that are no class name) by index, with a note."""
@@ -304,8 +308,8 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
 @click.option("--columnar", is_flag=True, help="With --server: send the columnar 'inputs' format, not 'instances'.")
 @user_errors
 def predict(model, files, server, model_version, label, columnar):
-    """Predict FILES with an exported SavedModel (MODEL is its folder) or a server: file, label,
-    probability per line."""
+    """Predict FILES with an export (MODEL: a SavedModel version folder, a .tflite/.onnx file or its
+    version folder) or a server: file, label, probability per line."""
     if server:
         from serving.rest import client as rest_client
 
@@ -314,8 +318,9 @@ def predict(model, files, server, model_version, label, columnar):
         return
     if model_version is not None or label is not None or columnar:
         raise ValueError("--version, --label and --columnar need --server")
-    if not os.path.isdir(model):
-        raise NotADirectoryError(f"{model}: no such export folder (give --server URL for a model name)")
+    if not (os.path.isdir(model) or format_runtime.is_export(model)):
+        raise NotADirectoryError(f"{model}: no such export folder or .tflite/.onnx file "
+                                 f"(give --server URL for a model name)")
     quiet_tensorflow()
     from analysis import evaluation
 
@@ -328,13 +333,32 @@ def predict(model, files, server, model_version, label, columnar):
 @export_dir_option
 @name_option
 @version_option
+@click.option("--format", "export_formats", multiple=True, type=click.Choice(serving.formats.FORMATS),
+              help="Repeatable; default: saved_model. litert and onnx go to <pipeline>-<format>/ (--name: NAME).")
+@click.option("--quantize", type=click.Choice(serving.formats.QUANTIZE), default="none", show_default=True,
+              help="LiteRT only; int8 calibrates on the run's training split.")
 @user_errors
-def export_command(run, export_dir, name, version):
-    """Export the trained model of a RUN folder as a new SavedModel version."""
+def export_command(run, export_dir, name, version, export_formats, quantize):
+    """Export the trained model of a RUN folder as a new version in each --format."""
+    export_formats = tuple(dict.fromkeys(export_formats or ("saved_model",)))
+    if quantize != "none" and export_formats != ("litert",):
+        raise ValueError(f"--quantize {quantize}: only for --format litert alone "
+                         f"(--format {' '.join(export_formats)} is exported as float)")
+    if name and len(export_formats) > 1:
+        raise ValueError("--name: give one --format with it (each format is its own model folder)")
     quiet_tensorflow()
     from serving import export
 
-    click.echo(f"SavedModel: {export.export_run(run, export_dir, name=name, version=version)}")
+    for export_format in export_formats:
+        if export_format == "saved_model":
+            click.echo(f"SavedModel: {export.export_run(run, export_dir, name=name, version=version)}")
+        else:
+            try:
+                path = serving.formats.export_run(run, export_dir, export_format, quantize, name=name, version=version)
+            except ImportError as error:
+                raise ValueError(f"--format {export_format}: needs {error.name}, in the optional extra "
+                                 f"formats (pip install -e '.[formats]')") from None
+            click.echo(f"{FORMAT_TITLES[export_format]}: {path}")
 
 
 @main.command()

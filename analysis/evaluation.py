@@ -3,7 +3,8 @@ export).
 
 `cnn predict` goes through the SavedModel alone: file bytes into `<input>_bytes`, the outputs
 printed. Only an export whose pipeline declares `custom_predict` (no bytes signature, or its
-own output such as a segmentation file) imports that pipeline for `read_file`/`write_prediction`.
+own output such as a segmentation file) imports that pipeline for `read_file`/`write_prediction`;
+so does a LiteRT or ONNX export (no bytes input), whose outputs are made from its probabilities.
 """
 from __future__ import annotations
 
@@ -53,8 +54,6 @@ def with_source_options(pipeline, assignments):
 
 def predict_files(export_path, files):
     """One line per file: path, label, probability (or the pipeline's own line)."""
-    import tensorflow as tf
-
     artifact = artifacts.open(export_path, artifacts.EXPORT)
     metadata = artifact.record
     bytes_key = f"{metadata['input']}_bytes"
@@ -71,6 +70,8 @@ def predict_files(export_path, files):
         if pipeline is not None:
             lines.append(pipeline.predict_file(str(file), serve))
             continue
+        import tensorflow as tf
+
         try:
             outputs = serve_bytes([file.read_bytes()])
         except tf.errors.InvalidArgumentError:

@@ -151,7 +151,9 @@ class ImagePipeline(Pipeline):
         return tf.io.encode_png(pixels).numpy()
 
     def read_file(self, path):
-        return images.read(path, "L" if self.channels == 1 else "RGB")
+        """(H, W, channels) pixels at the file's own size: the served input of one example."""
+        pixels = images.read(path, "L" if self.channels == 1 else "RGB")
+        return pixels[..., None] if pixels.ndim == 2 else pixels  # Pillow's "L" has no channel axis
 
     def input_range(self):
         """Pixel values: attacks' epsilon is in 0..255 units."""
@@ -175,10 +177,6 @@ class ImagePipeline(Pipeline):
         return files.atomic_write(f"{stem}.png", lambda temporary: temporary.write_bytes(data))
 
     # ---------------------------------------------------------- explanations
-    def explain_input(self, path):
-        pixels = self.read_file(path)  # (H, W) grey or (H, W, C), at the file's own size
-        return (pixels[..., None] if pixels.ndim == 2 else pixels), None
-
     def render_explanation(self, path, example, context, maps, prefix, model=None):
         """A heat-map overlay PNG and the map (H, W) as .npy, per class."""
         from pipelines.core import render

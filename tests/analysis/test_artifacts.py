@@ -66,7 +66,7 @@ def test_old_export_predicts_a_file(tmp_path, test_batch):
 
 
 def test_what_is_neither_is_refused_with_one_message(tmp_path):
-    with pytest.raises(FileNotFoundError, match=f"^{tmp_path}: neither a run folder nor a SavedModel export$"):
+    with pytest.raises(FileNotFoundError, match=f"^{tmp_path}: neither a run folder nor an export \\(SavedModel, .tflite or .onnx\\)$"):
         artifacts.open(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a run folder \\(no config.json\\)"):
         artifacts.open(EXPORT, artifacts.RUN)
