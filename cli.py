@@ -24,6 +24,22 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 USER_ERRORS = (ValueError, OSError)
 
 
+class NameChoice(click.Choice):
+    """click.Choice whose error names the closest choice ("did you mean 'digits'?")."""
+
+    def __init__(self, choices, noun):
+        super().__init__(choices)
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        if value in self.choices:
+            return value
+        from pipelines.core.suggest import did_you_mean
+
+        hint = did_you_mean(value, self.choices) or f" (known: {', '.join(self.choices)})"
+        self.fail(f"unknown {self.noun} '{value}'{hint}", param, ctx)
+
+
 class UserError(click.ClickException):
     """A mistake in the user's input: exit status 2, like click's usage errors."""
 
@@ -55,14 +71,14 @@ _TF_DISK_ERRORS = {"ResourceExhaustedError": ("No space left", "Disk quota"),
 def _user_error_message(error):
     """The one line for a user error (or None: a programming error keeps its traceback)."""
     if isinstance(error, USER_ERRORS):
-        return f"{type(error).__name__}: {error}"
+        return str(error)
     tf = sys.modules.get("tensorflow")
     needles = _TF_DISK_ERRORS.get(type(error).__name__)
     if tf is not None and needles and isinstance(error, tf.errors.OpError):
         text = " ".join(str(error.message).split())
         if any(needle in text for needle in needles):
             text = text.split("}} ", 1)[-1].split(" [Op:", 1)[0]  # drop TF's op decorations
-            return f"OSError: {text}"
+            return text
     return None
 
 
@@ -182,7 +198,7 @@ def _print_metrics(metrics):
 
 
 @main.command()
-@click.argument("pipeline", type=click.Choice(pipelines.names()))
+@click.argument("pipeline", type=NameChoice(pipelines.names(), "pipeline"))
 @data_option(required=False)
 @click.option("--recipe", default=None, metavar="NAME",
               help="Start from a named recipe's settings (`cnn recipes`); options and --set override them.")
@@ -367,7 +383,7 @@ def list_pipelines():
 
 
 @main.command("recipes")
-@click.argument("pipeline", required=False, type=click.Choice(pipelines.names()))
+@click.argument("pipeline", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
 def list_recipes(pipeline):
     """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
@@ -524,7 +540,7 @@ def zoo_command(name, run_dir, as_json):
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--method", default="saliency", show_default=True,
-              type=click.Choice(analysis.explanations.METHODS))
+              type=NameChoice(analysis.explanations.METHODS, "method"))
 @click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
 @click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the deepest with at least 4x4 cells.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),

@@ -1,4 +1,6 @@
 """The CLI's contract for user errors, for tests in any folder: exit status 2, one line."""
+import re
+
 from click.testing import CliRunner
 
 import cli
@@ -10,4 +12,5 @@ def one_line_error(args):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output
+    assert not re.match(r"Error: \w+(Error|Exception): ", lines[0]), lines[0]  # no Python class names
     return lines[0]
