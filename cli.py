@@ -370,16 +370,29 @@ def ensemble(runs, export_dir, name, version):
 
 
 @main.command("pipelines")
+@click.argument("name", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
-def list_pipelines():
-    """List the pipelines with their data sources and default config."""
-    for name in pipelines.names():
-        info = pipelines.get(name)().describe()
-        click.echo(f"{name}: {info['summary']}")
-        click.echo(f"  input: {info['input']}   networks: {', '.join(info['networks']) or '-'}")
-        click.echo(f"  sources: {info['sources']}")
-        defaults = " ".join(f"{key}={value}" for key, value in info["defaults"].items())
-        click.echo(f"  defaults: {defaults}")
+def list_pipelines(name):
+    """List the pipelines, one line each; with NAME, its sources and every setting: the default as
+    --set takes it, the range and what it means."""
+    if name is None:
+        for known in pipelines.names():
+            click.echo(f"{known:<8} {pipelines.get(known).summary}")
+        click.echo("`cnn pipelines NAME` shows a pipeline's sources and settings.")
+        return
+    from pipelines.core import setting_docs
+
+    chosen = pipelines.get(name)()
+    info = chosen.describe()
+    click.echo(f"{name}: {info['summary']}")
+    click.echo(f"  input: {info['input']}   networks: {', '.join(info['networks']) or '-'}")
+    click.echo(f"  sources: {info['sources']}")
+    click.echo("settings (--set KEY=VALUE; default, range, meaning):")
+    table = setting_docs.rows(type(chosen).Config())
+    width = max(len(f"{key}={value}") for key, value, _, _ in table)
+    ranges = max(len(rule) for _, _, rule, _ in table)
+    for key, value, rule, meaning in table:
+        click.echo(f"  {key + '=' + value:<{width}}  {rule:<{ranges}}  {meaning}".rstrip())
 
 
 @main.command("recipes")

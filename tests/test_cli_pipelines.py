@@ -105,7 +105,9 @@ def test_export_command_makes_a_new_version(trained):
 def test_pipelines_lists_sources_and_defaults():
     result = CliRunner().invoke(cli.main, ["pipelines"])
     assert result.exit_code == 0, result.output
-    assert "digits:" in result.output and "objects:" in result.output
+    assert "\ndigits " in result.output and "\nobjects " in result.output
+    result = CliRunner().invoke(cli.main, ["pipelines", "digits"])
+    assert result.exit_code == 0, result.output
     assert "tfds:mnist" in result.output and "network=lecun1989" in result.output
 
 
