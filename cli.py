@@ -3,7 +3,9 @@
 import dataclasses
 import functools
 import os
+import pathlib
 import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 import click
@@ -244,36 +246,62 @@ def train(pipeline, epochs, batch_size, seed, assignments, export_dir, **options
     if options.resume:
         options, base = runs.resume(options, pipeline)
     chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
-    run = train_and_export(chosen, export_dir=export_dir, **dataclasses.asdict(options))
+    started = time.monotonic()
+    run = train_and_export(chosen, export_dir=export_dir, progress=_step, **dataclasses.asdict(options))
     if not run.chief:
         click.echo(f"worker finished: weights sha256 {run.weights_sha256} (the chief writes the run folder "
                    "and the export)")
         return
     if run.weights_sha256:
         click.echo(f"weights sha256 {run.weights_sha256}")
-    click.echo(f"run folder: {run.run_dir}")
-    _print_metrics(run.metrics)
-    if run.export_path:
-        click.echo(f"SavedModel: {run.export_path}")
+    _print_summary(run, time.monotonic() - started)
 
 
-def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **options):
+def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", progress=None, **options):
     """The training driver, then the export driver, then the run's report.html (kept apart:
     pipelines never import serving or analysis); the finished `Run`, with `export_path` set when
-    `export_dir` is given. `options`: `RunOptions` fields, `callbacks` and `verbose`."""
+    `export_dir` is given. `options`: `RunOptions` fields, `callbacks` and `verbose`;
+    `progress(text)` hears of each long step before it starts."""
     from pipelines.engine import training
 
-    run = training.train(pipeline, data, **options)
+    progress = progress or (lambda text: None)
+    run = training.train(pipeline, data, progress=progress, **options)
     if not run.chief:  # multiworker: only the chief exports and reports
         return run
     if export_dir:
         from serving import export
 
+        progress("exporting the SavedModel")
         export.export_trained(run, pipeline, export_dir)
     from analysis import report
 
+    progress("writing report.html")
     report.write_trained(run, pipeline)
     return run
+
+
+def _step(text):
+    """One short line (stderr) as a long step starts."""
+    click.echo(f"{text} ...", err=True)
+
+
+def _print_summary(run, seconds):
+    """The block after training: time, data, parameters, test metrics and where everything is."""
+    import numpy as np
+
+    from analysis.report import REPORT
+
+    splits = [(name, getattr(run.splits, name)) for name in ("train", "val", "test")]
+    data = ", ".join(f"{name} {len(part)} examples ({len(np.unique(part.labels))} classes)"
+                     for name, part in splits if part is not None and len(part))
+    click.echo(f"trained in {seconds:.1f} s")
+    click.echo(f"data: {data}")
+    click.echo(f"parameters: {run.model.count_params():,}")
+    _print_metrics(run.metrics)
+    click.echo(f"run folder: {run.run_dir}")
+    click.echo(f"report: {pathlib.Path(run.run_dir) / REPORT}")
+    if run.export_path:
+        click.echo(f"SavedModel: {run.export_path}")
 
 
 @main.command()
