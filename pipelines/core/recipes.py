@@ -55,6 +55,5 @@ def get(name, pipeline):
     if other:
         raise ValueError(f"recipe '{name}' is for {other.pipeline}, not {pipeline} "
                          f"(recipes of {pipeline}: {known}; `cnn recipes` lists all)")
-    hint = did_you_mean(name, [r.name for r in own])
-    raise ValueError(f"unknown recipe '{name}'" + (hint or f" (recipes of {pipeline}: {known}; "
-                                                           "`cnn recipes` lists all)"))
+    raise ValueError(f"unknown recipe '{name}' (recipes of {pipeline}: {known}; `cnn recipes` lists all)"
+                     + did_you_mean(name, [r.name for r in own]))
