@@ -31,8 +31,8 @@ def test_unknown_set_key_suggests_the_closest_instead_of_listing_every_key(tmp_p
 
 def test_unknown_recipe_suggests_the_closest(tmp_path):
     line = one_line_error(["train", "digits", "--recipe", "mnist-robust-fats", "--run-dir", str(tmp_path / "r")])
-    assert line == ("Error: unknown recipe 'mnist-robust-fats' (recipes of digits: digits-bundled, mnist, mnist-robust, "
-                    "mnist-robust-fast; `cnn recipes` lists all); did you mean 'mnist-robust-fast'?")
+    assert line == ("Error: unknown recipe 'mnist-robust-fats' (recipes of digits: digits-bundled, mnist, "
+                    "mnist-robust, mnist-robust-fast; `cnn recipes` lists all); did you mean 'mnist-robust-fast'?")
 
 
 @pytest.mark.parametrize("option, value, message", [
