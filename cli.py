@@ -3,7 +3,9 @@
 import dataclasses
 import functools
 import os
+import pathlib
 import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 import click
@@ -24,6 +26,22 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 # disk: OSError and its subclasses): one line, no traceback, exit 2. Programming errors (TypeError,
 # AttributeError, ...) keep their traceback.
 USER_ERRORS = (ValueError, OSError)
+
+
+class NameChoice(click.Choice):
+    """click.Choice whose error names the closest choice ("did you mean 'digits'?")."""
+
+    def __init__(self, choices, noun):
+        super().__init__(choices)
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        if value in self.choices:
+            return value
+        from pipelines.core.suggest import did_you_mean
+
+        hint = did_you_mean(value, self.choices) or f" (known: {', '.join(self.choices)})"
+        self.fail(f"unknown {self.noun} '{value}'{hint}", param, ctx)
 
 
 class UserError(click.ClickException):
@@ -57,14 +75,14 @@ _TF_DISK_ERRORS = {"ResourceExhaustedError": ("No space left", "Disk quota"),
 def _user_error_message(error):
     """The one line for a user error (or None: a programming error keeps its traceback)."""
     if isinstance(error, USER_ERRORS):
-        return f"{type(error).__name__}: {error}"
+        return str(error)
     tf = sys.modules.get("tensorflow")
     needles = _TF_DISK_ERRORS.get(type(error).__name__)
     if tf is not None and needles and isinstance(error, tf.errors.OpError):
         text = " ".join(str(error.message).split())
         if any(needle in text for needle in needles):
             text = text.split("}} ", 1)[-1].split(" [Op:", 1)[0]  # drop TF's op decorations
-            return f"OSError: {text}"
+            return text
     return None
 
 
@@ -185,7 +203,7 @@ def _print_metrics(metrics):
 
 
 @main.command()
-@click.argument("pipeline", type=click.Choice(pipelines.names()))
+@click.argument("pipeline", type=NameChoice(pipelines.names(), "pipeline"))
 @data_option(required=False)
 @click.option("--recipe", default=None, metavar="NAME",
               help="Start from a named recipe's settings (`cnn recipes`); options and --set override them.")
@@ -236,36 +254,62 @@ def train(pipeline, epochs, batch_size, seed, assignments, export_dir, plan, **o
     if plan and recipe is None and not options.resume:  # the fingerprint's plan (pipelines/core/planning.py)
         chosen = planning_apply(chosen, options.data, options.test_data, options.data_dir, assignments, epochs,
                                 batch_size, seed)
-    run = train_and_export(chosen, export_dir=export_dir, **dataclasses.asdict(options))
+    started = time.monotonic()
+    run = train_and_export(chosen, export_dir=export_dir, progress=_step, **dataclasses.asdict(options))
     if not run.chief:
         click.echo(f"worker finished: weights sha256 {run.weights_sha256} (the chief writes the run folder "
                    "and the export)")
         return
     if run.weights_sha256:
         click.echo(f"weights sha256 {run.weights_sha256}")
-    click.echo(f"run folder: {run.run_dir}")
-    _print_metrics(run.metrics)
-    if run.export_path:
-        click.echo(f"SavedModel: {run.export_path}")
+    _print_summary(run, time.monotonic() - started)
 
 
-def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", **options):
+def train_and_export(pipeline, data="bundled", *, export_dir="saved_models", progress=None, **options):
     """The training driver, then the export driver, then the run's report.html (kept apart:
     pipelines never import serving or analysis); the finished `Run`, with `export_path` set when
-    `export_dir` is given. `options`: `RunOptions` fields, `callbacks` and `verbose`."""
+    `export_dir` is given. `options`: `RunOptions` fields, `callbacks` and `verbose`;
+    `progress(text)` hears of each long step before it starts."""
     from pipelines.engine import training
 
-    run = training.train(pipeline, data, **options)
+    progress = progress or (lambda text: None)
+    run = training.train(pipeline, data, progress=progress, **options)
     if not run.chief:  # multiworker: only the chief exports and reports
         return run
     if export_dir:
         from serving import export
 
+        progress("exporting the SavedModel")
         export.export_trained(run, pipeline, export_dir)
     from analysis import report
 
+    progress("writing report.html")
     report.write_trained(run, pipeline)
     return run
+
+
+def _step(text):
+    """One short line (stderr) as a long step starts."""
+    click.echo(f"{text} ...", err=True)
+
+
+def _print_summary(run, seconds):
+    """The block after training: time, data, parameters, test metrics and where everything is."""
+    import numpy as np
+
+    from analysis.report import REPORT
+
+    splits = [(name, getattr(run.splits, name)) for name in ("train", "val", "test")]
+    data = ", ".join(f"{name} {len(part)} examples ({len(np.unique(part.labels))} classes)"
+                     for name, part in splits if part is not None and len(part))
+    click.echo(f"trained in {seconds:.1f} s")
+    click.echo(f"data: {data}")
+    click.echo(f"parameters: {run.model.count_params():,}")
+    _print_metrics(run.metrics)
+    click.echo(f"run folder: {run.run_dir}")
+    click.echo(f"report: {pathlib.Path(run.run_dir) / REPORT}")
+    if run.export_path:
+        click.echo(f"SavedModel: {run.export_path}")
 
 
 @main.command()
@@ -383,20 +427,33 @@ def ensemble(runs, export_dir, name, version):
 
 
 @main.command("pipelines")
+@click.argument("name", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
-def list_pipelines():
-    """List the pipelines with their data sources and default config."""
-    for name in pipelines.names():
-        info = pipelines.get(name)().describe()
-        click.echo(f"{name}: {info['summary']}")
-        click.echo(f"  input: {info['input']}   networks: {', '.join(info['networks']) or '-'}")
-        click.echo(f"  sources: {info['sources']}")
-        defaults = " ".join(f"{key}={value}" for key, value in info["defaults"].items())
-        click.echo(f"  defaults: {defaults}")
+def list_pipelines(name):
+    """List the pipelines, one line each; with NAME, its sources and every setting: the default as
+    --set takes it, the range and what it means."""
+    if name is None:
+        for known in pipelines.names():
+            click.echo(f"{known:<8} {pipelines.get(known).summary}")
+        click.echo("`cnn pipelines NAME` shows a pipeline's sources and settings.")
+        return
+    from pipelines.core import setting_docs
+
+    chosen = pipelines.get(name)()
+    info = chosen.describe()
+    click.echo(f"{name}: {info['summary']}")
+    click.echo(f"  input: {info['input']}   networks: {', '.join(info['networks']) or '-'}")
+    click.echo(f"  sources: {info['sources']}")
+    click.echo("settings (--set KEY=VALUE; default, range, meaning):")
+    table = setting_docs.rows(type(chosen).Config())
+    width = max(len(f"{key}={value}") for key, value, _, _ in table)
+    ranges = max(len(rule) for _, _, rule, _ in table)
+    for key, value, rule, meaning in table:
+        click.echo(f"  {key + '=' + value:<{width}}  {rule:<{ranges}}  {meaning}".rstrip())
 
 
 @main.command("recipes")
-@click.argument("pipeline", required=False, type=click.Choice(pipelines.names()))
+@click.argument("pipeline", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
 def list_recipes(pipeline):
     """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
@@ -553,7 +610,7 @@ def zoo_command(name, run_dir, as_json):
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--method", default="saliency", show_default=True,
-              type=click.Choice(analysis.explanations.METHODS))
+              type=NameChoice(analysis.explanations.METHODS, "method"))
 @click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
 @click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the deepest with at least 4x4 cells.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),

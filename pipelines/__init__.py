@@ -45,9 +45,13 @@ def get(name):
     if name not in _REGISTRY and name in MODULES:
         importlib.import_module(MODULES[name])
     if name not in _REGISTRY:
-        hint = (f"; importing {MODULES[name]} did not register it" if name in MODULES
-                else "; a pipeline of your own registers itself when its module is imported")
-        raise ValueError(f"unknown pipeline '{name}' (known: {', '.join(names())}){hint}")
+        if name in MODULES:
+            raise ValueError(f"unknown pipeline '{name}': importing {MODULES[name]} did not register it")
+        from pipelines.core.suggest import did_you_mean
+
+        hint = did_you_mean(name, names()) or (f" (known: {', '.join(names())}; a pipeline of your own "
+                                               "registers itself when its module is imported)")
+        raise ValueError(f"unknown pipeline '{name}'{hint}")
     return _REGISTRY[name]
 
 

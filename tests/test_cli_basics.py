@@ -51,7 +51,7 @@ def test_gradcheck_unknown_layer_is_one_line_without_traceback():
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "Error: ValueError: No registered layer named 'Conv9D'. Registered: " in result.stderr
+    assert "Error: No registered layer named 'Conv9D'. Registered: " in result.stderr
 
 
 WRONG_LAYER = '''
@@ -100,4 +100,4 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
 def test_gradcheck_module_that_is_missing_is_one_line(tmp_path):
     missing = tmp_path / "my_layers.py"
     assert one_line_error(["gradcheck", "--module", str(missing)]) == \
-        f"Error: FileNotFoundError: --module {missing}: no such file"
+        f"Error: --module {missing}: no such file"

@@ -1,5 +1,6 @@
 """The `cnn` pipeline commands end to end on bundled digits: train, predict, evaluate, export."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -39,6 +40,30 @@ def test_train_prints_run_metrics_and_export(trained):
     assert any((root / "run" / "logs").rglob("events.out.tfevents*"))
     record = json.loads((root / "run" / "config.json").read_text())
     assert record["config"]["image_size"] == 8 and record["splits"]["counts"]["test"] == 450
+
+
+def test_train_ends_with_one_summary_block_after_naming_each_long_step(trained):
+    """Issue 27 item 3: time, examples and classes per split, parameters, test metrics, and
+    where the run, its report and its export are; each long step announced before it starts."""
+    import keras
+
+    import layers  # noqa: F401  (registers our layers for loading)
+
+    root, output = trained
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("trained in "))
+    block = lines[start:]
+    assert re.fullmatch(r"trained in \d+\.\d s", block[0]), block
+    assert block[1] == "data: train 1347 examples (10 classes), test 450 examples (10 classes)"
+    parameters = keras.saving.load_model(root / "run" / "model.keras", compile=False).count_params()
+    assert block[2] == f"parameters: {parameters:,}" and parameters > 1000
+    assert block[3].startswith("test metrics: loss=") and "accuracy=" in block[3]
+    assert block[4:] == [f"run folder: {root / 'run'}", f"report: {root / 'run' / 'report.html'}",
+                         f"SavedModel: {root / 'exports' / 'digits' / '1'}"]
+    assert (root / "run" / "report.html").is_file()
+    steps = ["loading data: bundled ...", "training on 1347 examples ...", "evaluating on 450 test examples ...",
+             "exporting the SavedModel ...", "writing report.html ..."]
+    assert [line for line in lines[:start] if line.endswith(" ...")] == steps
 
 
 def test_predict_png_through_the_export(trained, tmp_path):
@@ -105,7 +130,9 @@ def test_export_command_makes_a_new_version(trained):
 def test_pipelines_lists_sources_and_defaults():
     result = CliRunner().invoke(cli.main, ["pipelines"])
     assert result.exit_code == 0, result.output
-    assert "digits:" in result.output and "objects:" in result.output
+    assert "\ndigits " in result.output and "\nobjects " in result.output
+    result = CliRunner().invoke(cli.main, ["pipelines", "digits"])
+    assert result.exit_code == 0, result.output
     assert "tfds:mnist" in result.output and "network=lecun1989" in result.output
 
 

@@ -19,10 +19,10 @@ def test_zoo_network_table_as_text_and_json():
 
 
 def test_zoo_errors_are_one_line():
-    assert one_line_error(["zoo", "resnet51"]).startswith("Error: ValueError: unknown network 'resnet51' (known: lecun1989,")
-    assert one_line_error(["zoo", "vgg16", "--run", "runs/x"]) == "Error: ValueError: give a network NAME or --run RUN, not both"
+    assert one_line_error(["zoo", "resnet51"]).startswith("Error: unknown network 'resnet51' (known: lecun1989,")
+    assert one_line_error(["zoo", "vgg16", "--run", "runs/x"]) == "Error: give a network NAME or --run RUN, not both"
     assert one_line_error(["zoo", "--run", "/nonexistent/run"]) == \
-        "Error: FileNotFoundError: /nonexistent/run: not a run folder (no config.json)"
+        "Error: /nonexistent/run: not a run folder (no config.json)"
 
 
 def test_zoo_lists_the_networks_it_listed_before_the_registry(monkeypatch):

@@ -19,6 +19,7 @@ import typing
 from pipelines import extensions
 from pipelines.core import settings
 from pipelines.core.settings import fraction, positive
+from pipelines.core.suggest import did_you_mean
 
 
 def _with_extensions(cls):
@@ -118,8 +119,9 @@ def override(config, assignments):
         if not separator:
             raise ValueError(f"--set {assignment}: expected key=value")
         if key not in keys:
-            known = ", ".join(option_names(type(config)))
-            raise ValueError(f"unknown --set key '{key}' for {type(config).__name__} (known: {known})")
+            known = option_names(type(config))
+            hint = did_you_mean(key, known) or f" (known: {', '.join(known)})"
+            raise ValueError(f"unknown --set key '{key}' for {type(config).__name__}{hint}")
         field, inner = keys[key]
         kind = typing.get_type_hints(nested[field])[inner] if inner else hints[field]
         changes[(field, inner)] = _parse(value, kind, key)

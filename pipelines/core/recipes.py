@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+from pipelines.core.suggest import did_you_mean
+
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
@@ -50,6 +52,8 @@ def get(name, pipeline):
             return recipe
     known = ", ".join(r.name for r in own) or "none"
     other = next((r for r in every() if r.name == name), None)
-    problem = (f"recipe '{name}' is for {other.pipeline}, not {pipeline}" if other
-               else f"unknown recipe '{name}'")
-    raise ValueError(f"{problem} (recipes of {pipeline}: {known}; `cnn recipes` lists all)")
+    if other:
+        raise ValueError(f"recipe '{name}' is for {other.pipeline}, not {pipeline} "
+                         f"(recipes of {pipeline}: {known}; `cnn recipes` lists all)")
+    raise ValueError(f"unknown recipe '{name}' (recipes of {pipeline}: {known}; `cnn recipes` lists all)"
+                     + did_you_mean(name, [r.name for r in own]))

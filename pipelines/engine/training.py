@@ -175,23 +175,28 @@ def write_report(metrics, run_dir, title):
         )
 
 
-def train(pipeline, data="bundled", *, callbacks=(), verbose=None, **options):
+def train(pipeline, data="bundled", *, callbacks=(), verbose=None, progress=None, **options):
     """Prepare, fit and evaluate `pipeline` on SOURCE `data`; `options` are the other
     `runs.RunOptions` (run_dir, resume, jit, strategy: pipelines/engine/distribute.py ...). The
     finished `Run`. Only the chief evaluates: a multiworker task other than the chief returns a
-    Run without metrics (`chief` False)."""
+    Run without metrics (`chief` False). `progress(text)` hears of the long steps before they start."""
     from pipelines.engine import distribute
+
+    progress = progress or (lambda text: None)
 
     options = runs.RunOptions(data=data, **options)
     setup = distribute.choose(options.strategy, options.jit,
                               options.worker_timeout or distribute.DEFAULT_WORKER_TIMEOUT)
+    progress(f"loading data: {options.data or 'bundled'}")
     run_dir, record, splits = prepare(pipeline, options, setup)
+    progress(f"training on {len(splits.train)} examples")
     model = fit(pipeline, splits, run_dir, options, callbacks, verbose, setup)
     digest = distribute.weights_sha256(model) if setup.kind == "multiworker" else None
     if not setup.is_chief:
         return Run(run_dir, record, splits, model, {}, chief=False, weights_sha256=digest)
     if setup.kind == "multiworker":  # a plain copy (no strategy) for evaluation and export
         model = runs.load_model(pipeline, run_dir / runs.MODEL)
+    progress(f"evaluating on {len(splits.test)} test examples")
     metrics = evaluate(pipeline, model.predict_on_batch, splits.test, splits.class_names)
     write_report(metrics, run_dir, f"{pipeline.name}: {splits.test.origin}")
     return Run(run_dir, record, splits, model, metrics, weights_sha256=digest)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from pipelines.core.suggest import did_you_mean
+
 METHODS = ("fgsm", "pgd")
 NORMS = ("inf", "2")
 _TINY = 1e-37  # keeps log() finite when every wrong class underflows to 0
@@ -31,9 +33,11 @@ class Attack:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"--method {self.method}: unknown attack (known: {', '.join(METHODS)})")
+            hint = did_you_mean(self.method, METHODS) or f" (known: {', '.join(METHODS)})"
+            raise ValueError(f"--method {self.method}: unknown attack{hint}")
         if self.norm not in NORMS:
-            raise ValueError(f"--norm {self.norm}: unknown norm (known: {', '.join(NORMS)})")
+            hint = did_you_mean(self.norm, NORMS) or f" (known: {', '.join(NORMS)})"
+            raise ValueError(f"--norm {self.norm}: unknown norm{hint}")
         if not self.epsilon >= 0 or self.epsilon == float("inf"):
             raise ValueError(f"--epsilon {self.epsilon}: must be a finite number >= 0")
         if self.method == "pgd" and not (isinstance(self.steps, int) and self.steps >= 1):

@@ -23,6 +23,7 @@ Request formats in api.py.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import http
 import json
 import os
@@ -331,11 +332,17 @@ class Server:
         self.app = App(repository, self.max_batch_size, verbose)
         seconds = max(1, round(limits.timeout_ms / 1000))
         self._map = {}
-        self._server = create_server(
-            self.app, map=self._map, host=host, port=port, threads=limits.threads,
-            channel_timeout=seconds, cleanup_interval=max(1, min(seconds, 30) // 2),
-            max_request_body_size=limits.max_body_bytes, connection_limit=limits.connection_limit,
-            expose_tracebacks=False, ident="cnn-serve", clear_untrusted_proxy_headers=False)
+        try:
+            self._server = create_server(
+                self.app, map=self._map, host=host, port=port, threads=limits.threads,
+                channel_timeout=seconds, cleanup_interval=max(1, min(seconds, 30) // 2),
+                max_request_body_size=limits.max_body_bytes, connection_limit=limits.connection_limit,
+                expose_tracebacks=False, ident="cnn-serve", clear_untrusted_proxy_headers=False)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise OSError(f"--port {port}: {host}:{port} is already in use; "
+                          "choose another port, or --port 0 for a free one") from None
         self.server_address = (host, int(self._server.effective_port))
         self._stop = threading.Event()
         self._stopped = threading.Event()

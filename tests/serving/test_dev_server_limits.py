@@ -346,3 +346,16 @@ def test_fuzz_every_request_answered_server_up_memory_bounded(tmp_path):
         assert rss_bytes() - baseline < 200 * 2**20, (rss_bytes() - baseline) / 2**20
     finally:
         _stop(running)
+
+
+def test_port_in_use_is_one_line_suggesting_port_0(tmp_path):
+    from cli_errors import one_line_error
+
+    root = _root(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line_error(["serve", str(root), "--port", str(port)])
+    assert line == (f"Error: --port {port}: 127.0.0.1:{port} is already in use; "
+                    "choose another port, or --port 0 for a free one")

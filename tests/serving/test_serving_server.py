@@ -222,7 +222,7 @@ def test_cnn_predict_server_versions_labels_and_errors(server, tmp_path):
     result = runner.invoke(cli.main, ["predict", "--server", server, "nope", str(files["digits"])])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"Error: ValueError: {server}/v1/models/nope/metadata: HTTP 404: Servable not found for request: Latest(nope)"]
+        f"Error: {server}/v1/models/nope/metadata: HTTP 404: Servable not found for request: Latest(nope)"]
     result = runner.invoke(cli.main, ["predict", "--server", server, "digits", str(files["audio"])])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "HTTP 400" in result.output

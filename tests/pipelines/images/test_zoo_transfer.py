@@ -137,10 +137,10 @@ def test_bad_zoo_settings_are_one_line_errors(source, tmp_path):
     assert "--set weights=" in one_line_error(["train", "objects", "--set", "network=lecun1989", "--set",
                                                f"weights={tmp_path / 'missing.h5'}"])
     assert one_line_error(["train", "objects", "--set", f"weights={folder / 'backbone.weights.h5'}"]) == (
-        f"Error: ValueError: --set weights={folder / 'backbone.weights.h5'}: needs a backbone network (--set network=NAME, "
+        f"Error: --set weights={folder / 'backbone.weights.h5'}: needs a backbone network (--set network=NAME, "
         "one of lecun1989, lenet5, alexnet_grouped, vgg16, resnet50, densenet121, inception_v3), not resnet_cifar")
     assert one_line_error(["train", "objects", "--set", "network=inception_v3"]) == (
-        "Error: ValueError: --set image_size=32: network inception_v3 needs image_size >= 75 (its input is (299, 299, 3))")
+        "Error: --set image_size=32: network inception_v3 needs image_size >= 75 (its input is (299, 299, 3))")
     assert "fine_tune_factor=0.0: must be greater than 0" in one_line_error(
         ["train", "objects", "--set", "fine_tune_factor=0"])
     assert "needs colour images" in one_line_error(["train", "digits", "--set", "network=vgg16",
