@@ -68,17 +68,23 @@ def export(model, pipeline, class_names, root, provenance=None, name=None, versi
         extra.write_text(json.dumps(metadata(pipeline, class_names, provenance), indent=2))
         if examples is not None and len(examples):
             warmup.write(target, pipeline, examples, parent.name)
-        while True:
-            final = parent / str(next_version(parent) if version is None else int(version))
-            try:
-                os.rename(target, final)  # fails if another export took this version meanwhile
-                return final
-            except OSError:
-                if version is not None or not final.exists():
-                    raise
+        return publish(target, parent, version)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def publish(target, parent, version=None):
+    """Rename the finished folder `target` to `parent/<version>` (the next free one when None):
+    a version appears whole or not at all, and an existing one is never overwritten."""
+    while True:
+        final = parent / str(next_version(parent) if version is None else int(version))
+        try:
+            os.rename(target, final)  # fails if another export took this version meanwhile
+            return final
+        except OSError:
+            if version is not None or not final.exists():
+                raise
 
 
 def export_trained(run, pipeline, root, name=None, version=None):

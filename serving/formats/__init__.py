@@ -108,7 +108,7 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
 def write_version(parent, files, version=None):
     """Write `files` ({name: bytes}) as a new integer version folder of `parent`, whole or not
     at all (a hidden temporary folder renamed into place); its path."""
-    from serving.export import next_version
+    from serving.export import publish
 
     parent = pathlib.Path(parent)
     if version is not None and (int(version) < 0 or (parent / str(int(version))).exists()):
@@ -123,14 +123,7 @@ def write_version(parent, files, version=None):
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())
-        while True:
-            final = parent / str(next_version(parent) if version is None else int(version))
-            try:
-                os.rename(target, final)  # fails if another export took this version meanwhile
-                return final
-            except OSError:
-                if version is not None or not final.exists():
-                    raise
+        return publish(target, parent, version)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
 

@@ -48,18 +48,20 @@ def test_fused_training_path_matches_keras_under_each_policy(rank, policy):
     ours = getattr(layers, name)(3, strides=2, padding="same", dtype=policy)
     reference = getattr(keras.layers, name)(3, strides=2, padding="same")
     x = tf.constant(np.random.default_rng(rank).normal(size=shape).astype("float32"))
-    results = []
-    for layer in (ours, reference):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            z = layer(x, training=True)
-            loss = tf.reduce_sum(tf.cast(z, tf.float32) * tf.range(1.0, z.shape[-1] + 1.0))
-        results.append((z, tape.gradient(loss, x)))
-    (z, dx), (rz, rdx) = results
+    (z, dx), (rz, rdx) = (_training_step(layer, x) for layer in (ours, reference))
     assert z.dtype == keras.mixed_precision.Policy(policy).compute_dtype
     tolerance = {"float32": 1e-6, "mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}[policy]
     np.testing.assert_allclose(tf.cast(z, tf.float32), tf.cast(rz, tf.float32), rtol=tolerance, atol=tolerance)
     np.testing.assert_allclose(dx, rdx, rtol=tolerance, atol=tolerance)
+
+
+def _training_step(layer, x):
+    """(output, dL/dx) of `layer` as fit calls it, under a channel-weighted sum loss."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(z, tf.float32) * tf.range(1.0, z.shape[-1] + 1.0))
+    return z, tape.gradient(loss, x)
 
 
 def _distinct_exact(shape, seed):
@@ -80,14 +82,7 @@ def test_fused_max_pooling_matches_keras_under_each_policy(rank, config, policy)
     ours = getattr(layers, name)(**config, dtype=policy)
     reference = getattr(keras.layers, name)(**config)
     x = _distinct_exact(shape, rank)
-    results = []
-    for layer in (ours, reference):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            z = layer(x, training=True)
-            loss = tf.reduce_sum(tf.cast(z, tf.float32) * tf.range(1.0, z.shape[-1] + 1.0))
-        results.append((z, tape.gradient(loss, x)))
-    (z, dx), (rz, rdx) = results
+    (z, dx), (rz, rdx) = (_training_step(layer, x) for layer in (ours, reference))
     assert z.dtype == keras.mixed_precision.Policy(policy).compute_dtype
     np.testing.assert_array_equal(tf.cast(z, tf.float32), rz)
     np.testing.assert_array_equal(dx, rdx)
