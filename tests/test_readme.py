@@ -34,7 +34,7 @@ def test_pipelines_table_lists_every_pipeline():
     listing = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "pipelines"], cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
     assert listing.returncode == 0, listing.stderr
-    pipelines = re.findall(r"^(\w+): ", listing.stdout, re.M)
+    pipelines = re.findall(r"^(\w+) {2,}\S", listing.stdout, re.M)  # one line each: name, then its summary
     table = re.findall(r"^\| `(\w+)` \|", README, re.M)
     assert pipelines and sorted(table) == sorted(pipelines)
 
