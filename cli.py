@@ -7,8 +7,34 @@ import pathlib
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 
 import click
+
+# The project's top-level packages have generic names. Installed in a shared environment, another
+# project's package of the same name (Hugging Face `datasets`) comes first on sys.path, and imports
+# then mix the two packages or fail far from the cause: say so before importing any of them.
+PROJECT_PACKAGES = ("analysis", "datasets", "layers", "networks", "pipelines", "serving")
+
+
+def foreign_packages():
+    """'name (path)' for each project package name that resolves outside the folder holding cli.py."""
+    home = pathlib.Path(__file__).resolve().parent
+    foreign = []
+    for name in PROJECT_PACKAGES:
+        spec = find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        if not any(pathlib.Path(location).resolve() == home / name for location in locations):
+            foreign.append(f"'{name}' ({locations[0] if locations else 'not found'})")
+    return foreign
+
+
+_FOREIGN = foreign_packages()
+if _FOREIGN:  # exit 2, as every user error
+    print(f"cnn: {' and '.join(_FOREIGN)} is not cnn-suite's but another project's package of the same "
+             f"name, installed in this environment or on PYTHONPATH. Run cnn from the project's own "
+             f"environment: `make install`, then `.venv/bin/cnn` (docs/install.md).", file=sys.stderr)
+    sys.exit(2)
 
 import analysis.explanations
 import pipelines
