@@ -13,6 +13,7 @@ import click
 import analysis.explanations
 import pipelines
 import pipelines.engine.distribute
+import pipelines.engine.tuning
 import pipelines.extensions.attacks
 import serving.formats  # its tables only: TensorFlow is imported by the converters
 from serving.formats import runtime as format_runtime
@@ -697,7 +698,8 @@ def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
               help="Start no trial after this many minutes.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Default: tuning/<pipeline>. The same command again continues the search there.")
-@click.option("--tuner", type=click.Choice(["hyperband", "bayesian"]), default="hyperband", show_default=True)
+@click.option("--tuner", type=click.Choice(pipelines.engine.tuning.TUNERS), default="hyperband",
+              show_default=True)
 @click.option("--epochs", type=int, default=None, help="Epochs of a trial (Hyperband: of its longest rounds).")
 @click.option("--seed", type=int, default=None)
 @data_dir_option
@@ -720,8 +722,9 @@ def tune_command(pipeline, data, trials, budget_minutes, out_dir, tuner, epochs,
     out_dir = pathlib.Path(out_dir or pathlib.Path("tuning") / pipeline)
     record = tuning.tune(chosen, data, trials=trials, out_dir=out_dir, tuner=tuner, budget_minutes=budget_minutes,
                          data_dir=data_dir, fixed=planning.user_keys(assignments, epochs=epochs, seed=seed),
-                         verbose=progress_verbosity(), progress=_step)
-    report = tuning_report.write(out_dir, record)
+                         verbose=progress_verbosity(), progress=_step,
+                         on_results=lambda results: tuning_report.write(out_dir, results))  # after every trial
+    report = out_dir / tuning_report.REPORT
     best = next((row for row in record["trials"] if row["trial"] == record["best"]), None)
     if best is None:
         click.echo(f"no trial finished with a score; see {out_dir / tuning.RECORD}")

@@ -51,7 +51,8 @@ class Between:
 
 def searched(space, fixed_keys):
     """The entries of `space` the user did not fix with `--set` (or --epochs/--batch-size)."""
-    return [entry for entry in space if entry.key not in fixed_keys]
+    fixed = {key.strip().replace("-", "_") for key in fixed_keys}  # as `--set` reads a key
+    return [entry for entry in space if entry.key not in fixed]
 
 
 def check(pipeline_class, config, space):

@@ -159,13 +159,15 @@ def best_config(pipeline, data, row):
 
 
 def tune(pipeline, data="bundled", *, trials, out_dir, tuner="hyperband", budget_minutes=None, data_dir=None,
-         fixed=(), verbose=2, progress=None):
+         fixed=(), verbose=2, progress=None, on_results=None):
     """Search `pipeline.search_space` (less the keys in `fixed`, which the user set) for up to
     `trials` trials, starting none after `budget_minutes`; each trial trains up to the config's
     epochs (Hyperband: its rounds' epochs) and is scored on the validation split. The outputs are
-    in OUT (see the module's docstring); returns tuning.json's content."""
+    in OUT (see the module's docstring), and `on_results(record)` is called each time they are
+    written (the CLI writes report.html); returns tuning.json's content."""
     check_limits(trials, budget_minutes)
     progress = progress or (lambda text: None)
+    on_results = on_results or (lambda record: None)
     space = search_space.searched(pipeline.search_space, fixed)
     if not space:
         raise ValueError(f"--set fixes every setting {pipeline.name} searches "
@@ -194,6 +196,7 @@ def tune(pipeline, data="bundled", *, trials, out_dir, tuner="hyperband", budget
         record["seconds"][trial.trial_id] = round(seconds + record["seconds"].get(trial.trial_id, 0), 1)
         write_results(out, record, _trial_rows(search, space, config.epochs, record["seconds"]), space,
                       pipeline, data)
+        on_results(record)
 
     search = _tuner(tuner, _hypermodel(scored, splits, space, verbose), kt.Objective(f"val_{metric}", "max"),
                     out, config.epochs, trials, config.seed, deadline, after_trial)
@@ -201,8 +204,8 @@ def tune(pipeline, data="bundled", *, trials, out_dir, tuner="hyperband", budget
     progress(f"tuning {pipeline.name}: {finished} trial(s) done, up to {trials} in all "
              f"({len(splits.train)} training, {len(splits.val)} validation examples)")
     search.search(epochs=config.epochs, verbose=verbose)
-    rows = _trial_rows(search, space, config.epochs, record["seconds"])
-    write_results(out, record, rows, space, pipeline, data)
+    write_results(out, record, _trial_rows(search, space, config.epochs, record["seconds"]), space, pipeline, data)
+    on_results(record)
     return record
 
 

@@ -23,7 +23,7 @@ from pipelines.engine import tuning
 DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs" / "TUNING.md"
 TRAIN_EXAMPLES = 240
 # digits at their own 8x8, one epoch a trial: seconds per trial
-QUICK = ["--epochs", "1", "--set", "image_size=8", "--set", "dense_units=64"]
+QUICK = ["--epochs", "1", "--set", "image_size=8", "--set", "dense-units=64"]  # spelt as --set takes it
 
 
 class UnreadableExamples(ArrayExamples):
@@ -158,6 +158,7 @@ def test_an_interrupted_search_continues_and_keeps_finished_trials(tmp_path, gua
     assert (out / "trials" / "trial_0" / "trial.json").read_text() == first  # a finished trial is not run again
     resumed = json.loads((out / "trials" / "trial_1" / "trial.json").read_text())
     assert resumed["hyperparameters"]["values"] == interrupted["hyperparameters"]["values"]  # the cut-off trial, again
+    assert sorted(re.findall(r'data-trial="(\w+)"', (out / "report.html").read_text())) == ["0", "1", "2"]
     assert tune(out, "--trials", "3", "--tuner", "bayesian").exit_code == 0
     assert read(out, "tuning.json")["trials"] == trials  # all 3 done: nothing more runs
 
