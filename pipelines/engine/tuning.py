@@ -8,7 +8,7 @@ OUT (`--out`) holds:
   trials.csv        the same trials as a table
   best_config.json  {"pipeline", "data", "config"}: the best trial's settings as flat `--set` keys
                     (those it searched, the epochs it trained and the user's own), for `cnn train --config`
-All three are rewritten, whole or not at all, after every trial (docs/TUNING.md).
+The three files are rewritten, whole or not at all, after every trial (docs/TUNING.md).
 """
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ def check_limits(trials, budget_minutes):
 def _request(pipeline, data, tuner, space):
     """What makes two runs of `cnn tune` the same search (the trial count and budget may change)."""
     return {"pipeline": pipeline.name, "data": data, "tuner": tuner,
-            "settings": {key: value for key, value in settings.flat(pipeline.config).items()},
+            "settings": settings.flat(pipeline.config),
             "space": {entry.key: entry.describe() for entry in space}}
 
 
 def _open(out, request):
-    """The trials recorded so far in OUT for the same `request`; OUT made if new. A folder holding
-    another search is refused: continuing it with other settings would mix two searches."""
+    """The record so far in OUT of the same `request`; OUT and its tuning.json made if new (before
+    the first trial, so that a search cut off in it continues). A folder holding another search is
+    refused: continuing it with other settings would mix two searches."""
     record_path = out / RECORD
     if record_path.exists():
         record = json.loads(record_path.read_text())
@@ -59,7 +60,9 @@ def _open(out, request):
     if (out / PROJECT).exists():
         raise ValueError(f"--out {out}: holds a KerasTuner project without {RECORD}; give another --out")
     out.mkdir(parents=True, exist_ok=True)
-    return {"request": request, "seconds": {}}
+    record = json.loads(json.dumps({"request": request, "seconds": {}}))
+    files.write_text(record_path, json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def _hypermodel(pipeline, splits, space, verbose):
@@ -106,6 +109,7 @@ def _tuner(kind, hypermodel, objective, out, epochs, trials, seed, deadline, aft
         def on_trial_begin(self, trial):
             self.trial_started = time.monotonic()
             super().on_trial_begin(trial)
+            self.save()  # KerasTuner saves the tuner after a trial: without this, a first trial cut off is lost
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)

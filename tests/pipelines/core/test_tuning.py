@@ -139,9 +139,17 @@ class Interrupt(keras.callbacks.Callback):
 
 def test_an_interrupted_search_continues_and_keeps_finished_trials(tmp_path, guarded, monkeypatch):
     out = tmp_path / "tuned"
-    assert tune(out, "--trials", "1", "--tuner", "bayesian").exit_code == 0
-    first = (out / "trials" / "trial_0" / "trial.json").read_text()
     callbacks = tuning.extensions.callbacks
+    monkeypatch.setattr(tuning.extensions, "callbacks", lambda pipeline, train: [Interrupt()])
+    assert tune(out, "--trials", "3", "--tuner", "bayesian").exit_code != 0  # interrupted in the first trial
+    cut = json.loads((out / "trials" / "trial_0" / "trial.json").read_text())
+    assert cut["status"] == "RUNNING" and "trials" not in read(out, "tuning.json")
+    monkeypatch.setattr(tuning.extensions, "callbacks", callbacks)
+    assert tune(out, "--trials", "1", "--tuner", "bayesian").exit_code == 0  # the same search, continued
+    first = (out / "trials" / "trial_0" / "trial.json").read_text()
+    assert json.loads(first)["hyperparameters"]["values"] == cut["hyperparameters"]["values"]
+    assert json.loads(first)["status"] == "COMPLETED"
+
     monkeypatch.setattr(tuning.extensions, "callbacks", lambda pipeline, train: [Interrupt()])
     assert tune(out, "--trials", "3", "--tuner", "bayesian").exit_code != 0  # interrupted in trial 1
     interrupted = json.loads((out / "trials" / "trial_1" / "trial.json").read_text())
