@@ -39,7 +39,7 @@ class Between:
     step: float | None = None
 
     def declare(self, hp):
-        return hp.Float(self.key, self.low, self.high, step=self.step, sampling="log" if self.log else "linear")
+        return plain(hp.Float(self.key, self.low, self.high, step=self.step, sampling="log" if self.log else "linear"))
 
     def extremes(self):
         return (self.low, self.high)
@@ -47,6 +47,11 @@ class Between:
     def describe(self):
         scale = "log scale" if self.log else f"step {self.step:g}" if self.step else "linear"
         return f"{self.low:g} to {self.high:g} ({scale})"
+
+
+def plain(value):
+    """A float as a person writes it: a step's 0.30000000000000004 is 0.3 (12 significant digits)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def searched(space, fixed_keys):

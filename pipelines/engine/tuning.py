@@ -137,7 +137,7 @@ def _trial_rows(tuner, space, epochs, seconds):
         score = None if trial.score is None else float(trial.score)  # NumPy scalars: plain, as in tuning.json
         rows.append({"trial": trial_id, "status": trial.status, "score": score,
                      "epochs": values.get("tuner/epochs", epochs), "seconds": seconds.get(trial_id),
-                     "settings": {entry.key: values.get(entry.key) for entry in space}})
+                     "settings": {entry.key: search_space.plain(values.get(entry.key)) for entry in space}})
     return rows
 
 

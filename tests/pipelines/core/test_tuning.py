@@ -98,6 +98,7 @@ def test_tune_scores_on_validation_writes_best_config_and_report(tmp_path, guard
     assert record["objective"] == {"name": "val_accuracy", "direction": "max"}
     trials = record["trials"]
     assert [row["status"] for row in trials] == ["COMPLETED"] * 2 and "dense_units" not in record["request"]["space"]
+    assert all(row["settings"]["dropout"] in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) for row in trials)  # steps, as written
     best = max(trials, key=lambda row: row["score"])
     assert record["best"] == best["trial"] and all(0 <= row["score"] <= 1 for row in trials)
 
