@@ -27,7 +27,7 @@ QUICK = ["--epochs", "1", "--set", "image_size=8", "--set", "dense-units=64"]  #
 
 
 class UnreadableExamples(ArrayExamples):
-    """A test split that records and refuses every read of its examples (its labels are counted)."""
+    """A test split without its examples (its labels are counted): it records and refuses every read."""
 
     reads = []
 
@@ -46,7 +46,7 @@ def guarded(monkeypatch):
     bundled = bundled_digits.load()
     test = bundled.split("test")
     data = SourceData({"train": bundled.split("train").take(np.arange(TRAIN_EXAMPLES)),
-                       "test": UnreadableExamples(labels=test.labels, origin="guarded test", inputs=test.inputs)},
+                       "test": UnreadableExamples(labels=test.labels, origin="guarded test")},
                       bundled.class_names, "guarded digits")
     monkeypatch.setattr(pipelines.get("digits"), "read_source",
                         lambda self, source, data_dir=None: data if source == "guarded" else None)
@@ -55,8 +55,7 @@ def guarded(monkeypatch):
 
 
 def tune(out, *args):
-    result = CliRunner().invoke(cli.main, ["tune", "digits", "--data", "guarded", "--out", str(out), *QUICK, *args])
-    return result
+    return CliRunner().invoke(cli.main, ["tune", "digits", "--data", "guarded", "--out", str(out), *QUICK, *args])
 
 
 def read(out, name):
