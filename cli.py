@@ -39,6 +39,7 @@ if _FOREIGN:  # exit 2, as every user error
 import analysis.explanations
 import pipelines
 import pipelines.engine.distribute
+import pipelines.engine.tuning
 import pipelines.extensions.attacks
 import serving.formats  # its tables only: TensorFlow is imported by the converters
 from serving.formats import runtime as format_runtime
@@ -713,6 +714,52 @@ def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
     if json_path:
         files.write_text(json_path, json.dumps(measured, indent=2))
         click.echo(f"fingerprint: {json_path}")
+
+
+@main.command("tune")
+@click.argument("pipeline", type=NameChoice(pipelines.names(), "pipeline"))
+@data_option()
+@click.option("--trials", type=int, required=True, help="Run at most this many trials (finished ones count).")
+@click.option("--budget", "budget_minutes", type=float, default=None, metavar="MINUTES",
+              help="Start no trial after this many minutes.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Default: tuning/<pipeline>. The same command again continues the search there.")
+@click.option("--tuner", type=click.Choice(pipelines.engine.tuning.TUNERS), default="hyperband",
+              show_default=True)
+@click.option("--epochs", type=int, default=None, help="Epochs of a trial (Hyperband: of its longest rounds).")
+@click.option("--seed", type=int, default=None)
+@data_dir_option
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Fix a setting (not searched), or say how SOURCE is read; repeatable.")
+@user_errors
+def tune_command(pipeline, data, trials, budget_minutes, out_dir, tuner, epochs, seed, data_dir, assignments):
+    """Search PIPELINE's settings (docs/TUNING.md) with KerasTuner, scored on a validation split
+    carved from SOURCE's training split (the test split is never read); writes OUT/best_config.json
+    for `cnn train --config`, OUT/trials.csv, OUT/tuning.json and OUT/report.html."""
+    from pipelines.engine import tuning
+
+    tuning.check_limits(trials, budget_minutes)  # before TensorFlow loads
+    quiet_tensorflow()
+    from analysis import tuning_report
+    from pipelines.core import planning
+    from pipelines.engine.training import progress_verbosity
+
+    chosen = _make_pipeline(pipeline, None, None, epochs, None, seed, assignments)
+    out_dir = pathlib.Path(out_dir or pathlib.Path("tuning") / pipeline)
+    record = tuning.tune(chosen, data, trials=trials, out_dir=out_dir, tuner=tuner, budget_minutes=budget_minutes,
+                         data_dir=data_dir, fixed=planning.user_keys(assignments, epochs=epochs, seed=seed),
+                         verbose=progress_verbosity(), progress=_step,
+                         on_results=lambda results: tuning_report.write(out_dir, results))  # after every trial
+    report = out_dir / tuning_report.REPORT
+    best = next((row for row in record["trials"] if row["trial"] == record["best"]), None)
+    if best is None:
+        click.echo(f"no trial finished with a score; see {out_dir / tuning.RECORD}")
+    else:
+        settings = ", ".join(f"{key}={value}" for key, value in best["settings"].items())
+        click.echo(f"best of {len(record['trials'])} trial(s): {record['objective']['name']}={best['score']:.4f} "
+                   f"({settings}, epochs={best['epochs']})")
+        click.echo(f"best settings: {out_dir / tuning.BEST} (cnn train --config)")
+    click.echo(f"report: {report}")
 
 
 def planning_apply(chosen, data, test_data, data_dir, assignments, epochs, batch_size, seed):

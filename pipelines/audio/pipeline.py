@@ -24,6 +24,7 @@ import networks
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, own_check, positive
 
 
@@ -76,6 +77,8 @@ class Audio(Pipeline):
     sources = ("bundled (DTMF tones), tfds:spoken_digit, tfds:speech_commands, class folders of "
                "audio files, a flat folder with --set label_pattern=REGEX, CSV manifests")
     Config = AudioConfig
+    search_space = (Between("learning_rate", 5e-4, 5e-3, log=True), Choice("batch_size", (16, 32, 64)),
+                    Between("dropout", 0.1, 0.5, step=0.1), Choice("width", (32, 64, 96)))
     input_name = "waveform"
     source_options = ("label_pattern", "test_pattern", "path_column", "label_column")
     file_extensions = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")

@@ -51,6 +51,7 @@ from pipelines.core.config import BaseConfig
         def encode_bytes(self, example): ...   # its inverse (NumPy -> bytes), for warmup records
         def fingerprint_example(self, example, measurements): ...  # domain statistics (`cnn fingerprint`)
         def plan_settings(self, fingerprint): ...  # [(key, value, reason)] from them (docs/PLANNING.md)
+        search_space = (Between("learning_rate", 1e-4, 1e-2, log=True), ...)  # what `cnn tune` searches
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
         def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
         def input_range(self): ...             # (low, high) of the raw input for attacks and adversarial
@@ -90,6 +91,7 @@ import numpy as np
 from pipelines import extensions
 from pipelines.core import settings
 from pipelines.core.config import BaseConfig
+from pipelines.core.search_space import Between, Choice
 
 
 class Pipeline:
@@ -109,6 +111,9 @@ class Pipeline:
     source_options: ClassVar[tuple] = ()
     # The plan that set some of the config from the data (pipelines/core/planning.py), for config.json.
     plan: dict | None = None
+    # What `cnn tune` searches (pipelines/core/search_space.py; the table: docs/TUNING.md).
+    search_space: ClassVar[tuple] = (Between("learning_rate", 1e-4, 1e-2, log=True),
+                                     Choice("batch_size", (32, 64, 128)))
 
     def __init__(self, config=None):
         self.config = self.resolve_config(config if config is not None else self.Config())

@@ -109,6 +109,18 @@ def build(pipeline, num_classes, mixed_precision=False):
         keras.mixed_precision.set_dtype_policy(previous_policy)
 
 
+def compile_model(pipeline, model, train, val, num_classes, train_size, jit=False, verbose=2):
+    """Compile `model` as every training of `pipeline` does (`fit`, `cnn tune`'s trials): the
+    extensions' steps first (transfer trains the head), their optimizer, then their training step."""
+    steps = -(-train_size // pipeline.config.batch_size)
+    extensions.before_compile(pipeline, model, train, val, num_classes, steps, verbose)  # transfer: the head
+    model.compile(
+        optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),  # fine-tuning rate, EMA
+        loss=pipeline.loss(num_classes), metrics=pipeline.metrics(num_classes), jit_compile=bool(jit),
+    )
+    extensions.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
+
+
 def fit(pipeline, splits, run_dir, options, callbacks=(), verbose=None, setup=None):
     """The model trained on `splits.train` (validated on `splits.val`), saved as model.keras:
     Keras fit, under `setup`'s strategy (pipelines/engine/distribute.py) when it can run there,
@@ -138,15 +150,8 @@ def fit(pipeline, splits, run_dir, options, callbacks=(), verbose=None, setup=No
     pipeline.adapt(train.unbatch())
     with setup.scope(), distribute.synchronized_norm(setup):
         model = build(pipeline, len(splits.class_names), options.mixed_precision)
-        steps = -(-len(splits.train) // config.batch_size)
-        extensions.before_compile(pipeline, model, train, val, len(splits.class_names), steps,
-                                  progress_verbosity() if verbose is None else verbose)  # transfer: the head
-        model.compile(
-            optimizer=extensions.optimizer(pipeline, pipeline.optimizer(steps)),  # fine-tuning rate, EMA
-            loss=pipeline.loss(len(splits.class_names)),
-            metrics=pipeline.metrics(len(splits.class_names)), jit_compile=bool(options.jit),
-        )
-        extensions.attach(model, pipeline, steps)  # --set adversarial=fgsm|pgd: train on attacked batches
+        compile_model(pipeline, model, train, val, len(splits.class_names), len(splits.train), options.jit,
+                      progress_verbosity() if verbose is None else verbose)
         model.fit(
             train, validation_data=val, epochs=config.epochs, shuffle=False,  # tf.data shuffles
             verbose=progress_verbosity() if verbose is None else verbose,

@@ -14,6 +14,7 @@ import networks
 from datasets.synthetic import bundled_digits
 from datasets.formats import mnist_idx
 from pipelines import register
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, positive
 from pipelines.images.base import ImageConfig, ImagePipeline
 
@@ -41,6 +42,9 @@ class Digits(ImagePipeline):
     sources = ("bundled (scikit-learn 8x8 digits), tfds:mnist, MNIST IDX folder, "
                "image folders (any size, grey or RGB), CSV manifest, .npz")
     Config = DigitsConfig
+    search_space = (Between("learning_rate", 5e-4, 5e-3, log=True), Choice("batch_size", (32, 64, 128)),
+                    Between("dropout", 0.0, 0.5, step=0.1), Choice("filters", ("16,32,64", "32,64,128", "48,96,192")),
+                    Choice("dense_units", (64, 128, 256)))
     channels = 1
 
     def __init__(self, config=None):

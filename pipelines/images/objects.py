@@ -17,6 +17,7 @@ import dataclasses
 import networks
 from datasets.synthetic import shapes
 from pipelines import register
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, positive
 from pipelines.images.base import ImageConfig, ImagePipeline
 
@@ -48,6 +49,9 @@ class Objects(ImagePipeline):
     sources = ("bundled (generated shapes on textures, 8 classes), tfds:cifar10, image folders "
                "(train/<class>/*.jpg, test/<class>/*.jpg), CSV manifest, .npz")
     Config = ObjectsConfig
+    search_space = (Between("learning_rate", 0.01, 0.2, log=True), Choice("batch_size", (64, 128, 256)),
+                    Between("weight_decay", 1e-4, 1e-3, log=True), Between("dropout", 0.0, 0.5, step=0.1),
+                    Choice("width", (32, 64)))
     channels = 3
 
     def bundled(self):

@@ -36,6 +36,7 @@ import networks
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, own_check, positive
 
 
@@ -79,6 +80,9 @@ class Text(Pipeline):
     sources = ("bundled (generated reviews), tfds:imdb_reviews, tfds:ag_news_subset, CSV/TSV "
                "(--set text_column=... label_column=...), class folders of .txt (aclImdb)")
     Config = TextConfig
+    search_space = (Between("learning_rate", 3e-4, 3e-3, log=True), Choice("batch_size", (32, 64, 128)),
+                    Between("dropout", 0.3, 0.6, step=0.1), Between("embedding_dropout", 0.0, 0.4, step=0.1),
+                    Choice("filters", (50, 100, 200)), Choice("embedding_dim", (64, 128, 256)))
     input_name = "text"
     source_options = ("text_column", "label_column", "delimiter", "quoting", "classes")
     file_extensions = (".txt",)

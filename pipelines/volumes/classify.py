@@ -33,6 +33,7 @@ from datasets.synthetic import phantoms
 from pipelines import register
 from pipelines.core.base import Pipeline
 from pipelines.core.config import BaseConfig
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, own_check, positive
 
 
@@ -209,6 +210,9 @@ class Volumes(VolumePipeline):
                ".nii/.nii.gz, CSV manifest "
                "image,label[,split] of .nii/.nii.gz, MedMNIST 3D .npz")
     Config = VolumesConfig
+    search_space = (Between("learning_rate", 3e-4, 3e-3, log=True), Choice("batch_size", (8, 16, 32)),
+                    Between("dropout", 0.1, 0.5, step=0.1), Choice("filters", ("8,16,32", "16,32,64", "32,64,128")),
+                    Between("weight_decay", 1e-5, 1e-3, log=True))
     networks = networks.ChoiceNames()
 
     def __init__(self, config=None):

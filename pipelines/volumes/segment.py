@@ -37,6 +37,7 @@ from datasets.formats import decathlon, nifti
 from datasets.synthetic import phantoms
 from pipelines import register
 from pipelines.core.config import BaseConfig
+from pipelines.core.search_space import Between, Choice
 from pipelines.core.settings import fraction, own_check, positive, unit
 from pipelines.volumes.classify import VolumePipeline
 
@@ -74,6 +75,8 @@ class Segment(VolumePipeline):
     sources = ("bundled (generated NIfTI phantoms, MSD layout), Medical Segmentation Decathlon "
                "folder (imagesTr/labelsTr[/dataset.json]), CSV image,label[,split]")
     Config = SegmentConfig
+    search_space = (Between("learning_rate", 5e-4, 5e-3, log=True), Choice("batch_size", (2, 4)),
+                    Choice("base_filters", (8, 16, 32)), Between("foreground_fraction", 0.3, 0.7, step=0.1))
     networks = networks.ChoiceNames()
     keras_modules = ("pipelines.volumes.transforms", "pipelines.volumes.losses")
 
