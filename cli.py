@@ -411,8 +411,11 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
 
     metrics = evaluation.evaluate(model, data, data_dir=data_dir, batch_size=batch_size,
                                assignments=assignments, label_map=label_map)
-    split = f" (the run's test split: {metrics['split']})" if "split" in metrics else ""
-    click.echo(f"data: {metrics['data']}{split}")
+    if "split" in metrics:  # no --data: the run's own test split
+        origin = "" if metrics["data"] in metrics["split"] else f" of {metrics['data']}"
+        click.echo(f"data: the run's test split, {metrics['split']}{origin}")
+    else:
+        click.echo(f"data: {metrics['data']}")
     _print_metrics(metrics)
     if json_path:
         scoring.write_json(metrics, json_path)
