@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 import analysis.explanations
+import networks  # its registry is plain data: TensorFlow is not imported
 import pipelines
 import pipelines.engine.distribute
 import pipelines.extensions.attacks
@@ -186,6 +187,11 @@ def gradcheck(layer_names, quick, modules, list_only):
     Compares each layer with its TensorFlow/Keras counterpart (same weights) and its
     hand-written backward with finite differences in float64; exits 1 if any error
     exceeds its tolerance.
+
+    \b
+    Examples:
+      cnn gradcheck --quick
+      cnn gradcheck conv2d --module my_layers.py
     """
     for path in modules:  # before TensorFlow loads
         if not os.path.isfile(path):
@@ -298,7 +304,13 @@ def train(pipeline, config_file, epochs, batch_size, seed, assignments, export_d
     """Train PIPELINE, evaluate it on the test split and export a SavedModel.
 
     Settings, lowest first: the pipeline's defaults, --recipe, --config FILE, --epochs/--batch-size/--seed,
-    --set. PIPELINE may be left out when FILE names it."""
+    --set. PIPELINE may be left out when FILE names it.
+
+    \b
+    Examples:
+      cnn train digits --epochs 3
+      cnn train --config runs/digits-20261207-120000/config.json --set seed=1
+    """
     from pipelines.core import recipes, runs
 
     saved = None
@@ -404,7 +416,13 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
     split recorded in the run's config.json (for an export: its run folder's, if still there).
 
     Labels are matched to the model's classes by name, by --label-map, or (integer labels
-    that are no class name) by index, with a note."""
+    that are no class name) by index, with a note.
+
+    \b
+    Examples:
+      cnn evaluate runs/digits-20261207-120000
+      cnn evaluate saved_models/digits/1 --data other_digits/
+    """
     quiet_tensorflow()
     from analysis import evaluation
     from pipelines.core import scoring
@@ -444,6 +462,12 @@ def predict(model, files, top_k, as_json, server, model_version, version_label, 
     predicted, and the exit status is 1.
 
     Audio is read as training reads it: a WAV at another sample rate is resampled, stereo mixed down.
+
+    \b
+    Examples:
+      cnn predict runs/digits-20261207-120000 samples/digit-7.png --top-k 3
+      cnn predict saved_models/digits/1 'imgs/*.png' --json
+      cnn predict --server http://localhost:8501 digits samples/digit-7.png
     """
     if server:
         from serving.rest import client as rest_client
@@ -481,7 +505,12 @@ def predict(model, files, top_k, as_json, server, model_version, version_label, 
               help="LiteRT only; int8 calibrates on the run's training split.")
 @user_errors
 def export_command(run, export_dir, name, version, export_formats, quantize):
-    """Export the trained model of a RUN folder as a new version in each --format."""
+    """Export the trained model of a RUN folder as a new version in each --format.
+
+    \b
+    Example:
+      cnn export runs/digits-20261207-120000 --format saved_model --format litert
+    """
     export_formats = tuple(dict.fromkeys(export_formats or ("saved_model",)))
     if quantize != "none" and export_formats != ("litert",):
         raise ValueError(f"--quantize {quantize}: only for --format litert alone "
@@ -511,7 +540,12 @@ def export_command(run, export_dir, name, version, export_formats, quantize):
 @user_errors
 def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
-    averages their probabilities; prints each run's and the ensemble's test metrics."""
+    averages their probabilities; prints each run's and the ensemble's test metrics.
+
+    \b
+    Example:
+      cnn ensemble runs/digits-a runs/digits-b --out saved_models
+    """
     quiet_tensorflow()
     from serving import export
 
@@ -529,7 +563,12 @@ def ensemble(runs, export_dir, name, version):
 @user_errors
 def list_pipelines(name):
     """List the pipelines, one line each; with NAME, its sources and every setting: the default as
-    --set takes it, the range and what it means."""
+    --set takes it, the range and what it means.
+
+    \b
+    Example:
+      cnn pipelines digits
+    """
     if name is None:
         for known in pipelines.names():
             click.echo(f"{known:<8} {pipelines.get(known).summary}")
@@ -554,7 +593,12 @@ def list_pipelines(name):
 @click.argument("pipeline", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
 def list_recipes(pipeline):
-    """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
+    """List the named recipes (of PIPELINE, or all): settings, data layout, measured result.
+
+    \b
+    Example:
+      cnn recipes digits
+    """
     from pipelines.core import recipes
 
     for recipe in recipes.for_pipeline(pipeline) if pipeline else recipes.every():
@@ -578,7 +622,12 @@ def list_recipes(pipeline):
 @click.option("--cores", type=int, default=None, help="CPU cores of the serving machine (batching threads); default: this machine's.")
 @user_errors
 def serving_config_command(root, base_path, output_dir, latest, all_versions, labels, cores):
-    """Write models.config, batching_parameters.txt and monitoring.config for TF Serving."""
+    """Write models.config, batching_parameters.txt and monitoring.config for TF Serving.
+
+    \b
+    Example:
+      cnn serving-config saved_models --version-label digits:stable=1
+    """
     from serving import model_config as serving_config
 
     for path in serving_config.write(root, base_path, output_dir, latest, all_versions, labels, cores):
@@ -602,7 +651,12 @@ def serving_config_command(root, base_path, output_dir, latest, all_versions, la
 @user_errors
 def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_batch_size):
     """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving).
-    Serve only exports you trust: a SavedModel is a program."""
+    Serve only exports you trust: a SavedModel is a program.
+
+    \b
+    Example:
+      cnn serve saved_models --port 0
+    """
     quiet_tensorflow()
     from serving.rest import dev_server
 
@@ -646,7 +700,12 @@ def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_ba
 def attack_command(model, data, method, epsilons, steps, step_size, norm, random_start, data_dir, batch_size,
                    json_path, out_dir):
     """Attack MODEL (a run folder or an export) with FGSM or PGD on SOURCE: clean and robust
-    accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON."""
+    accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON.
+
+    \b
+    Example:
+      cnn attack runs/digits-20261207-120000 --data bundled --method fgsm --epsilon 8,16
+    """
     from pipelines.extensions.attacks import Attack, parse_epsilons
 
     values = parse_epsilons(epsilons) if epsilons is not None else None
@@ -665,22 +724,24 @@ def attack_command(model, data, method, epsilons, steps, step_size, norm, random
 
 # ------------------------------------------------------------------------------- model zoo
 @main.command("zoo")
-@click.argument("name", required=False)
+@click.argument("name", required=False, metavar="[NAME]", type=NameChoice(networks.names(), "network"))
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
               help="The table of a run folder's trained model (model.keras) instead of a zoo network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same data as JSON.")
 @user_errors
 def zoo_command(name, run_dir, as_json):
     """List the model zoo (name, input, parameters, multiply-adds per image, paper, year), or
-    print NAME's per-layer table: output shape, activation memory, weights, multiply-adds."""
+    print NAME's per-layer table: output shape, activation memory, weights, multiply-adds.
+
+    \b
+    Examples:
+      cnn zoo
+      cnn zoo resnet50
+    """
     import json
 
     if name and run_dir:
         raise ValueError("give a network NAME or --run RUN, not both")
-    import networks
-
-    if name:
-        networks.get(name)  # an unknown name fails before TensorFlow loads
     quiet_tensorflow()
     from networks import summary
 
@@ -715,7 +776,12 @@ def zoo_command(name, run_dir, as_json):
 @user_errors
 def explain_command(model, files, method, target, layer, out_dir):
     """Explain what drove MODEL's prediction (a run folder or an export) on FILES: maps in each
-    domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy."""
+    domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy.
+
+    \b
+    Example:
+      cnn explain runs/digits-20261207-120000 samples/digit-7.png --method gradcam
+    """
     quiet_tensorflow()
     from analysis.explanations import explain
 
@@ -731,7 +797,12 @@ def explain_command(model, files, method, target, layer, out_dir):
 @user_errors
 def visualize_command(run, input_file, out_dir):
     """Draw a RUN's first-layer filters, the feature maps of one input at every convolution
-    stage, and its training curves (PNGs)."""
+    stage, and its training curves (PNGs).
+
+    \b
+    Example:
+      cnn visualize runs/digits-20261207-120000
+    """
     quiet_tensorflow()
     from analysis import visualization
 
@@ -744,7 +815,12 @@ def visualize_command(run, input_file, out_dir):
 @user_errors
 def report_command(run):
     """Write RUN/report.html again: config, data, curves, metrics, confusion matrix, the most
-    confident errors with explanations, first-layer filters, the export and its signatures."""
+    confident errors with explanations, first-layer filters, the export and its signatures.
+
+    \b
+    Example:
+      cnn report runs/digits-20261207-120000
+    """
     quiet_tensorflow()
     from analysis import report
 
@@ -766,7 +842,12 @@ def report_command(run):
 def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
     """Describe the training split of SOURCE as PIPELINE reads it, in one bounded-memory pass
     (class counts, imbalance, the domain's statistics), and the settings `cnn train --plan` would
-    take from it (docs/PLANNING.md)."""
+    take from it (docs/PLANNING.md).
+
+    \b
+    Example:
+      cnn fingerprint digits --data bundled
+    """
     import json
 
     quiet_tensorflow()

@@ -52,7 +52,7 @@ def test_resume_returns_the_recorded_options_under_the_given_ones(interrupted):
 def test_resume_refuses_by_name(interrupted, tmp_path):
     with pytest.raises(ValueError, match=f"^{interrupted}: is a run of digits, not objects$"):
         runs.resume(runs.RunOptions(run_dir=str(interrupted), resume=True), "objects")
-    with pytest.raises(ValueError, match="--resume needs the --run-dir of the interrupted run"):
+    with pytest.raises(ValueError, match="--resume needs the --out \\(run folder\\) of the interrupted run"):
         runs.resume(runs.RunOptions(resume=True), "digits")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         runs.resume(runs.RunOptions(run_dir=str(tmp_path / "none"), resume=True), "digits")
