@@ -443,7 +443,7 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
 @main.command()
 @click.argument("model")
 @click.argument("files", nargs=-1, required=True, metavar="FILES...")
-@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+@click.option("--top-k", type=int, default=1, show_default=True, metavar="N",
               help="Name the N most probable classes of each file (at most the model's classes).")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per file and line: file, label, probability, top_k [{label, probability}].")
