@@ -30,7 +30,8 @@ USER_ERRORS = (ValueError, OSError)
 
 
 class NameChoice(click.Choice):
-    """click.Choice whose error names the closest choice ("did you mean 'digits'?")."""
+    """click.Choice from the code's own table whose error is one line naming the closest choice
+    ("did you mean 'digits'?"), or all of them when none is close."""
 
     def __init__(self, choices, noun):
         super().__init__(choices)
@@ -42,7 +43,9 @@ class NameChoice(click.Choice):
         from pipelines.core.suggest import did_you_mean
 
         hint = did_you_mean(value, self.choices) or f" (known: {', '.join(self.choices)})"
-        self.fail(f"unknown {self.noun} '{value}'{hint}", param, ctx)
+        if isinstance(param, click.Option):
+            raise UserError(f"{param.opts[0]} {value}: unknown {self.noun}{hint}")
+        raise UserError(f"unknown {self.noun} '{value}'{hint}")
 
 
 class RenamedOption(click.Option):
@@ -683,7 +686,7 @@ def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_ba
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @data_option()
 @click.option("--method", default="pgd", show_default=True,
-              type=NameChoice(pipelines.extensions.attacks.METHODS, "attack method"))
+              type=NameChoice(pipelines.extensions.attacks.METHODS, "attack"))
 @click.option("--epsilon", "epsilons", default=None, metavar="E1,E2,...",
               help="Budgets in raw-input units (pixels 0-255, waveform amplitude, intensities); "
                    "default: 0.1 and 0.3 of the input range.")
