@@ -33,8 +33,8 @@ def evaluate(model_path, data=None, data_dir=None, batch_size=None, assignments=
         if mapping is not None:
             raise ValueError("--label-map: only with --data (the run's own test split has its classes)")
         record = recorded_run(artifact)
-        examples = runs.splits_of(pipeline, {**record, "data_dir": data_dir or record.get("data_dir")}).test
-        note, split = None, record["splits"].get("test", "test split")
+        made = runs.splits_of(pipeline, {**record, "data_dir": data_dir or record.get("data_dir")})
+        examples, note, split = made.test, None, made.record["test"]
     else:
         source, note = label_maps.onto(sources.load(pipeline, data, data_dir), artifact.class_names, mapping)
         examples = source.split("test") or source.split("all") or source.split("train")

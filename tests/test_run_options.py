@@ -73,7 +73,9 @@ def test_choices_come_from_the_code_tables():
     assert "|".join(attacks.METHODS) in attack and "|".join(attacks.NORMS) in attack
     for command in ("evaluate", "attack", "train"):
         assert "--data SOURCE" in _help(command) and "--data-dir" in _help(command)
-    assert "--export-dir" in _help("export") and "--export-dir" in _help("ensemble")
+    for command in ("export", "ensemble"):  # the export root is their main output: --out (docs/cli.md)
+        assert "--out ROOT" in _help(command) and "--export-dir" not in _help(command)
+    assert "--export-dir ROOT" in train and "--out RUN" in train
     result = CliRunner().invoke(cli.main, ["train", "spreadsheets"])
     assert result.exit_code == 2
     assert f"unknown pipeline 'spreadsheets' (known: {', '.join(pipelines.names())})" in result.output
