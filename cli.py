@@ -37,6 +37,7 @@ if _FOREIGN:  # exit 2, as every user error
     sys.exit(2)
 
 import analysis.explanations
+import networks  # its registry is plain data: TensorFlow is not imported
 import pipelines
 import pipelines.engine.distribute
 import pipelines.engine.tuning
@@ -56,7 +57,8 @@ USER_ERRORS = (ValueError, OSError)
 
 
 class NameChoice(click.Choice):
-    """click.Choice whose error names the closest choice ("did you mean 'digits'?")."""
+    """click.Choice from the code's own table whose error is one line naming the closest choice
+    ("did you mean 'digits'?"), or all of them when none is close."""
 
     def __init__(self, choices, noun):
         super().__init__(choices)
@@ -68,7 +70,41 @@ class NameChoice(click.Choice):
         from pipelines.core.suggest import did_you_mean
 
         hint = did_you_mean(value, self.choices) or f" (known: {', '.join(self.choices)})"
-        self.fail(f"unknown {self.noun} '{value}'{hint}", param, ctx)
+        if isinstance(param, click.Option):
+            raise UserError(f"{param.opts[0]} {value}: unknown {self.noun}{hint}")
+        raise UserError(f"unknown {self.noun} '{value}'{hint}")
+
+
+class RenamedOption(click.Option):
+    """An option with old names that still work but are left out of --help and error hints."""
+
+    def __init__(self, *args, old_names=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.old_names = tuple(old_names)
+
+    def _shown(self, method, ctx):
+        every = self.opts
+        self.opts = [name for name in every if name not in self.old_names]
+        try:
+            return method(ctx)
+        finally:
+            self.opts = every
+
+    def get_help_record(self, ctx):
+        return self._shown(super().get_help_record, ctx)
+
+    def get_error_hint(self, ctx):
+        return self._shown(super().get_error_hint, ctx)
+
+
+def renamed_option(name, *old_names, dest, **kwargs):
+    """click.option `name` (into parameter `dest`) that also answers to `old_names`, unshown."""
+    return click.option(name, *old_names, dest, cls=RenamedOption, old_names=old_names, **kwargs)
+
+
+def out_option(help, *old_names, dest="out_dir", **kwargs):
+    """--out DIR: where a command writes its main result (docs/cli.md); `old_names` still work."""
+    return renamed_option("--out", *old_names, dest=dest, type=click.Path(file_okay=False), help=help, **kwargs)
 
 
 class UserError(click.ClickException):
@@ -150,8 +186,11 @@ def json_option(help):
 
 data_dir_option = click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
 batch_size_option = click.option("--batch-size", type=int, default=None)
-export_dir_option = click.option("--export-dir", default="saved_models", show_default=True,
-                                  type=click.Path(file_okay=False))
+EXPORT_ROOT = "Root of the exports: each model goes to ROOT/<name>/<version>/."
+export_dir_option = click.option("--export-dir", default="saved_models", show_default=True, metavar="ROOT",
+                                 type=click.Path(file_okay=False), help=EXPORT_ROOT)
+exports_out_option = out_option(EXPORT_ROOT, "--export-dir", dest="export_dir", default="saved_models",
+                                show_default=True, metavar="ROOT")
 FORMAT_TITLES = {"litert": "LiteRT", "onnx": "ONNX"}
 name_option = click.option("--name", default=None, help="Model name (folder); default: the pipeline's name.")
 version_option = click.option("--version", type=int, default=None, help="Integer version; default: the next free one.")
@@ -178,6 +217,11 @@ def gradcheck(layer_names, quick, modules, list_only):
     Compares each layer with its TensorFlow/Keras counterpart (same weights) and its
     hand-written backward with finite differences in float64; exits 1 if any error
     exceeds its tolerance.
+
+    \b
+    Examples:
+      cnn gradcheck --quick
+      cnn gradcheck conv2d --module my_layers.py
     """
     for path in modules:  # before TensorFlow loads
         if not os.path.isfile(path):
@@ -206,17 +250,42 @@ def gradcheck(layer_names, quick, modules, list_only):
 
 
 # ---------------------------------------------------------------- pipelines (train/evaluate/...)
-def _make_pipeline(name, base_config, recipe, epochs, batch_size, seed, assignments):
+def _make_pipeline(name, base_config, recipe, epochs, batch_size, seed, assignments, saved=None):
     """The pipeline with its config: defaults (or a resumed run's), then the recipe's settings,
-    then CLI options, then --set."""
+    then the --config file's (`saved`), then CLI options, then --set."""
     from pipelines.core import config as configs
 
     cls = pipelines.get(name)
     config = base_config if base_config is not None else cls.Config()
     options = [f"{key}={value}" for key, value in
                (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if value is not None]
-    settings = recipe.settings if recipe else ()
-    return cls(configs.override(config, [*settings, *options, *assignments]))
+    config = configs.override(config, recipe.settings if recipe else ())
+    if saved:
+        try:
+            config = configs.override(config, saved["config"])
+        except ValueError as error:  # named as the file names it, not as --set
+            raise ValueError(f"{saved['file']}: {str(error).replace('--set ', '')}") from None
+    return cls(configs.override(config, [*options, *assignments]))
+
+
+def _read_config_file(path, pipeline, options):
+    """(pipeline name, the file's settings) of `cnn train --config FILE`; `options` (the command's
+    run options) take the file's data, recipe, ... where the command line gives none."""
+    from pipelines.core import config_file
+
+    saved = {**config_file.read(path), "file": path}
+    named = saved.get("pipeline")
+    if pipeline and named and named != pipeline:
+        raise ValueError(f"--config {path}: names pipeline '{named}', not '{pipeline}'; give one of them")
+    if named and not pipeline:
+        try:
+            pipelines.get(named)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+    for key in config_file.RUN_OPTIONS:
+        if key in saved and not options[key]:
+            options[key] = saved[key]
+    return pipeline or named, saved
 
 
 def _print_metrics(metrics):
@@ -230,7 +299,10 @@ def _print_metrics(metrics):
 
 
 @main.command()
-@click.argument("pipeline", type=NameChoice(pipelines.names(), "pipeline"))
+@click.argument("pipeline", required=False, type=NameChoice(pipelines.names(), "pipeline"))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Settings from a YAML or JSON file (pipeline, recipe, data, config), such as a run's "
+                   "config.json; the recipe is under it, options and --set over it.")
 @data_option(required=False)
 @click.option("--recipe", default=None, metavar="NAME",
               help="Start from a named recipe's settings (`cnn recipes`); options and --set override them.")
@@ -240,12 +312,12 @@ def _print_metrics(metrics):
 @click.option("--epochs", type=int, default=None)
 @batch_size_option
 @click.option("--seed", type=int, default=None)
-@click.option("--run-dir", default=None, type=click.Path(file_okay=False), help="Default: runs/<pipeline>-<time>.")
+@out_option("The run folder; default: runs/<pipeline>-<time>.", "--run-dir", dest="run_dir", metavar="RUN")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override a config field (an extension's as adversarial_epsilon or adversarial.epsilon); "
                    "repeatable.")
 @export_dir_option
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --run-dir.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 compute.")
 @click.option("--jit", is_flag=True, help="Compile the training step with XLA.")
 @click.option("--strategy", type=click.Choice(pipelines.engine.distribute.STRATEGIES), default="auto",
@@ -258,10 +330,26 @@ def _print_metrics(metrics):
 @click.option("--plan", "plan", is_flag=True, help="Settings from the data's fingerprint where no --recipe or "
               "option sets them (docs/PLANNING.md).")
 @user_errors
-def train(pipeline, epochs, batch_size, seed, assignments, export_dir, plan, **options):
-    """Train PIPELINE, evaluate it on the test split and export a SavedModel."""
+def train(pipeline, config_file, epochs, batch_size, seed, assignments, export_dir, plan, **options):
+    """Train PIPELINE, evaluate it on the test split and export a SavedModel.
+
+    Settings, lowest first: the pipeline's defaults, --recipe, --config FILE, --epochs/--batch-size/--seed,
+    --set. PIPELINE may be left out when FILE names it.
+
+    \b
+    Examples:
+      cnn train digits --epochs 3
+      cnn train --config runs/digits-20261207-120000/config.json --set seed=1
+    """
     from pipelines.core import recipes, runs
 
+    saved = None
+    if config_file:
+        if options["resume"]:
+            raise ValueError("--resume continues with the run's recorded settings; drop --config")
+        pipeline, saved = _read_config_file(config_file, pipeline, options)
+    if not pipeline:
+        raise ValueError("give PIPELINE, or --config FILE that names one (cnn pipelines lists them)")
     options = runs.RunOptions(**options)  # how the run is made: recorded in config.json
     if options.recipe and options.resume:
         raise ValueError("--resume continues with the run's recorded settings; drop --recipe")
@@ -277,9 +365,10 @@ def train(pipeline, epochs, batch_size, seed, assignments, export_dir, plan, **o
         options.resume = False  # a worker on a host without the chief's run folder: the chief's backup is broadcast
     if options.resume:
         options, base = runs.resume(options, pipeline)
-    chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments)
+    chosen = _make_pipeline(pipeline, base, recipe, epochs, batch_size, seed, assignments, saved)
     if plan and recipe is None and not options.resume:  # the fingerprint's plan (pipelines/core/planning.py)
-        chosen = planning_apply(chosen, options.data, options.test_data, options.data_dir, assignments, epochs,
+        kept = [*(saved["config"] if saved else ()), *assignments]  # the file's settings stay too
+        chosen = planning_apply(chosen, options.data, options.test_data, options.data_dir, kept, epochs,
                                 batch_size, seed)
     started = time.monotonic()
     run = train_and_export(chosen, export_dir=export_dir, progress=_step, **dataclasses.asdict(options))
@@ -341,7 +430,8 @@ def _print_summary(run, seconds):
 
 @main.command()
 @click.argument("model", type=click.Path(exists=True))
-@data_option()
+@click.option("--data", default=None, metavar="SOURCE",
+              help=f"{SOURCES[:-1]}; default: the test split recorded in the run's config.json.")
 @data_dir_option
 @batch_size_option
 @json_option("Write the metrics here.")
@@ -352,17 +442,28 @@ def _print_summary(run, seconds):
 @user_errors
 def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_map):
     """Evaluate MODEL (a run folder, an exported SavedModel, or a LiteRT/ONNX export: its .tflite or
-    .onnx file or version folder, run by its own runtime) on SOURCE.
+    .onnx file or version folder, run by its own runtime) on SOURCE; without --data, on the test
+    split recorded in the run's config.json (for an export: its run folder's, if still there).
 
     Labels are matched to the model's classes by name, by --label-map, or (integer labels
-    that are no class name) by index, with a note."""
+    that are no class name) by index, with a note.
+
+    \b
+    Examples:
+      cnn evaluate runs/digits-20261207-120000
+      cnn evaluate saved_models/digits/1 --data other_digits/
+    """
     quiet_tensorflow()
     from analysis import evaluation
     from pipelines.core import scoring
 
     metrics = evaluation.evaluate(model, data, data_dir=data_dir, batch_size=batch_size,
                                assignments=assignments, label_map=label_map)
-    click.echo(f"data: {metrics['data']}")
+    if "split" in metrics:  # no --data: the run's own test split
+        origin = "" if metrics["data"] in metrics["split"] else f" of {metrics['data']}"
+        click.echo(f"data: the run's test split, {metrics['split']}{origin}")
+    else:
+        click.echo(f"data: {metrics['data']}")
     _print_metrics(metrics)
     if json_path:
         scoring.write_json(metrics, json_path)
@@ -371,37 +472,61 @@ def evaluate(model, data, data_dir, batch_size, json_path, assignments, label_ma
 
 @main.command()
 @click.argument("model")
-@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option("--top-k", type=int, default=1, show_default=True, metavar="N",
+              help="Name the N most probable classes of each file (at most the model's classes).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per file and line: file, label, probability, top_k [{label, probability}].")
 @click.option("--server", default=None, metavar="URL",
               help="Ask a TF Serving REST endpoint (e.g. http://localhost:8501); MODEL is then a model name.")
 @click.option("--version", "model_version", type=int, default=None, help="With --server: this version.")
-@click.option("--label", default=None, help="With --server: the version with this label.")
+@renamed_option("--version-label", "--label", dest="version_label", default=None, metavar="LABEL",
+                help="With --server: the version with this label (cnn serving-config --version-label).")
 @click.option("--columnar", is_flag=True, help="With --server: send the columnar 'inputs' format, not 'instances'.")
 @user_errors
-def predict(model, files, server, model_version, label, columnar):
-    """Predict FILES with an export (MODEL: a SavedModel version folder, a .tflite/.onnx file or its
-    version folder) or a server: file, label, probability per line."""
+def predict(model, files, top_k, as_json, server, model_version, version_label, columnar):
+    """Predict FILES (files, folders: every file the model's pipeline reads, recursively; quoted
+    glob patterns such as 'imgs/*.png') with MODEL: a run folder, a SavedModel version folder, a
+    .tflite/.onnx file or its version folder; or a model name on --server. Prints file, label,
+    probability per line. A file that cannot be predicted is named on stderr, the others are still
+    predicted, and the exit status is 1.
+
+    Audio is read as training reads it: a WAV at another sample rate is resampled, stereo mixed down.
+
+    \b
+    Examples:
+      cnn predict runs/digits-20261207-120000 samples/digit-7.png --top-k 3
+      cnn predict saved_models/digits/1 'imgs/*.png' --json
+      cnn predict --server http://localhost:8501 digits samples/digit-7.png
+    """
     if server:
         from serving.rest import client as rest_client
 
-        for line in rest_client.predict(server, model, files, model_version, label, columnar):
-            click.echo(line)
-        return
-    if model_version is not None or label is not None or columnar:
-        raise ValueError("--version, --label and --columnar need --server")
-    if not (os.path.isdir(model) or format_runtime.is_export(model)):
-        raise NotADirectoryError(f"{model}: no such export folder or .tflite/.onnx file "
-                                 f"(give --server URL for a model name)")
-    quiet_tensorflow()
-    from analysis import evaluation
+        results = rest_client.predict(server, model, files, model_version, version_label, columnar, top_k=top_k)
+    else:
+        if model_version is not None or version_label is not None or columnar:
+            raise ValueError("--version, --version-label and --columnar need --server")
+        if not (os.path.isdir(model) or format_runtime.is_export(model)):
+            raise NotADirectoryError(f"{model}: no such run folder, export folder or .tflite/.onnx file "
+                                     f"(give --server URL for a model name)")
+        quiet_tensorflow()
+        from analysis import evaluation
 
-    for line in evaluation.predict_files(model, files):
-        click.echo(line)
+        results = evaluation.predict_files(model, files, top_k)
+    failed = 0
+    for result in results:
+        if result.error is not None:
+            click.echo(f"Error: {result.error}", err=True)
+            failed += 1
+        else:
+            click.echo(result.json() if as_json else result.text())
+    if failed:
+        sys.exit(1)
 
 
 @main.command("export")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
-@export_dir_option
+@exports_out_option
 @name_option
 @version_option
 @click.option("--format", "export_formats", multiple=True, type=click.Choice(serving.formats.FORMATS),
@@ -410,7 +535,12 @@ def predict(model, files, server, model_version, label, columnar):
               help="LiteRT only; int8 calibrates on the run's training split.")
 @user_errors
 def export_command(run, export_dir, name, version, export_formats, quantize):
-    """Export the trained model of a RUN folder as a new version in each --format."""
+    """Export the trained model of a RUN folder as a new version in each --format.
+
+    \b
+    Example:
+      cnn export runs/digits-20261207-120000 --format saved_model --format litert
+    """
     export_formats = tuple(dict.fromkeys(export_formats or ("saved_model",)))
     if quantize != "none" and export_formats != ("litert",):
         raise ValueError(f"--quantize {quantize}: only for --format litert alone "
@@ -434,13 +564,18 @@ def export_command(run, export_dir, name, version, export_formats, quantize):
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@export_dir_option
+@exports_out_option
 @name_option
 @version_option
 @user_errors
 def ensemble(runs, export_dir, name, version):
     """Export RUNS (two or more runs of one recipe, different seeds) as one SavedModel that
-    averages their probabilities; prints each run's and the ensemble's test metrics."""
+    averages their probabilities; prints each run's and the ensemble's test metrics.
+
+    \b
+    Example:
+      cnn ensemble runs/digits-a runs/digits-b --out saved_models
+    """
     quiet_tensorflow()
     from serving import export
 
@@ -458,7 +593,12 @@ def ensemble(runs, export_dir, name, version):
 @user_errors
 def list_pipelines(name):
     """List the pipelines, one line each; with NAME, its sources and every setting: the default as
-    --set takes it, the range and what it means."""
+    --set takes it, the range and what it means.
+
+    \b
+    Example:
+      cnn pipelines digits
+    """
     if name is None:
         for known in pipelines.names():
             click.echo(f"{known:<8} {pipelines.get(known).summary}")
@@ -483,7 +623,12 @@ def list_pipelines(name):
 @click.argument("pipeline", required=False, type=NameChoice(pipelines.names(), "pipeline"))
 @user_errors
 def list_recipes(pipeline):
-    """List the named recipes (of PIPELINE, or all): settings, data layout, measured result."""
+    """List the named recipes (of PIPELINE, or all): settings, data layout, measured result.
+
+    \b
+    Example:
+      cnn recipes digits
+    """
     from pipelines.core import recipes
 
     for recipe in recipes.for_pipeline(pipeline) if pipeline else recipes.every():
@@ -499,14 +644,20 @@ def list_recipes(pipeline):
 @main.command("serving-config")
 @click.argument("root", default="saved_models", type=click.Path(file_okay=False))
 @click.option("--base-path", default=None, help="ROOT as the server sees it (Docker: /models); default: ROOT's absolute path.")
-@click.option("--output-dir", default=None, type=click.Path(file_okay=False), help="Where to write the files; default: ROOT.")
+@out_option("Where to write the files; default: ROOT.", "--output-dir", dest="output_dir")
 @click.option("--latest", type=int, default=1, show_default=True, help="Serve the latest N versions of each model.")
 @click.option("--all-versions", is_flag=True, help="Serve every version.")
-@click.option("--label", "labels", multiple=True, metavar="MODEL:LABEL=VERSION", help="A version label (e.g. digits:stable=1); repeatable.")
+@renamed_option("--version-label", "--label", dest="labels", multiple=True, metavar="MODEL:LABEL=VERSION",
+                help="Give a version a label (e.g. digits:stable=1); repeatable.")
 @click.option("--cores", type=int, default=None, help="CPU cores of the serving machine (batching threads); default: this machine's.")
 @user_errors
 def serving_config_command(root, base_path, output_dir, latest, all_versions, labels, cores):
-    """Write models.config, batching_parameters.txt and monitoring.config for TF Serving."""
+    """Write models.config, batching_parameters.txt and monitoring.config for TF Serving.
+
+    \b
+    Example:
+      cnn serving-config saved_models --version-label digits:stable=1
+    """
     from serving import model_config as serving_config
 
     for path in serving_config.write(root, base_path, output_dir, latest, all_versions, labels, cores):
@@ -530,7 +681,12 @@ def serving_config_command(root, base_path, output_dir, latest, all_versions, la
 @user_errors
 def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_batch_size):
     """Development server with TF Serving's REST API over the exports in ROOT (production: TF Serving).
-    Serve only exports you trust: a SavedModel is a program."""
+    Serve only exports you trust: a SavedModel is a program.
+
+    \b
+    Example:
+      cnn serve saved_models --port 0
+    """
     quiet_tensorflow()
     from serving.rest import dev_server
 
@@ -556,26 +712,30 @@ def serve(root, host, port, verbose, timeout_ms, threads, max_body_bytes, max_ba
 @main.command("attack")
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @data_option()
-@click.option("--method", default="pgd", show_default=True, metavar="|".join(pipelines.extensions.attacks.METHODS),
-              help=f"{' or '.join(pipelines.extensions.attacks.METHODS)}.")
+@click.option("--method", default="pgd", show_default=True,
+              type=NameChoice(pipelines.extensions.attacks.METHODS, "attack"))
 @click.option("--epsilon", "epsilons", default=None, metavar="E1,E2,...",
               help="Budgets in raw-input units (pixels 0-255, waveform amplitude, intensities); "
                    "default: 0.1 and 0.3 of the input range.")
 @click.option("--steps", type=int, default=10, show_default=True, help="PGD iterations.")
 @click.option("--step-size", type=float, default=None, help="Default: epsilon (FGSM), 2.5 epsilon / steps (PGD).")
-@click.option("--norm", default="inf", show_default=True, metavar="|".join(pipelines.extensions.attacks.NORMS),
-              help=f"{' or '.join(pipelines.extensions.attacks.NORMS)}.")
+@click.option("--norm", default="inf", show_default=True, type=NameChoice(pipelines.extensions.attacks.NORMS, "norm"),
+              help="The norm of the epsilon ball.")
 @click.option("--random-start", is_flag=True, help="Start from a random point of the epsilon ball.")
 @data_dir_option
 @batch_size_option
 @json_option("Also write the results here.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for attack.json, curve.png and examples/; default: attacks/<pipeline>-<method>-<time>.")
+@out_option("Folder for attack.json, curve.png and examples/; default: attacks/<pipeline>-<method>-<time>.")
 @user_errors
 def attack_command(model, data, method, epsilons, steps, step_size, norm, random_start, data_dir, batch_size,
                    json_path, out_dir):
     """Attack MODEL (a run folder or an export) with FGSM or PGD on SOURCE: clean and robust
-    accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON."""
+    accuracy (Dice for segmentation) per epsilon, a curve, adversarial examples, JSON.
+
+    \b
+    Example:
+      cnn attack runs/digits-20261207-120000 --data bundled --method fgsm --epsilon 8,16
+    """
     from pipelines.extensions.attacks import Attack, parse_epsilons
 
     values = parse_epsilons(epsilons) if epsilons is not None else None
@@ -594,22 +754,24 @@ def attack_command(model, data, method, epsilons, steps, step_size, norm, random
 
 # ------------------------------------------------------------------------------- model zoo
 @main.command("zoo")
-@click.argument("name", required=False)
+@click.argument("name", required=False, metavar="[NAME]", type=NameChoice(networks.names(), "network"))
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
               help="The table of a run folder's trained model (model.keras) instead of a zoo network.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same data as JSON.")
 @user_errors
 def zoo_command(name, run_dir, as_json):
     """List the model zoo (name, input, parameters, multiply-adds per image, paper, year), or
-    print NAME's per-layer table: output shape, activation memory, weights, multiply-adds."""
+    print NAME's per-layer table: output shape, activation memory, weights, multiply-adds.
+
+    \b
+    Examples:
+      cnn zoo
+      cnn zoo resnet50
+    """
     import json
 
     if name and run_dir:
         raise ValueError("give a network NAME or --run RUN, not both")
-    import networks
-
-    if name:
-        networks.get(name)  # an unknown name fails before TensorFlow loads
     quiet_tensorflow()
     from networks import summary
 
@@ -640,12 +802,16 @@ def zoo_command(name, run_dir, as_json):
               type=NameChoice(analysis.explanations.METHODS, "method"))
 @click.option("--target", default=None, metavar="CLASS", help="Class to explain; default: the predicted one.")
 @click.option("--layer", default=None, help="Grad-CAM stage (a layer name); default: the deepest with at least 4x4 cells.")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Default: RUN/explanations for a run folder, ./explanations for an export.")
+@out_option("Default: RUN/explanations for a run folder, ./explanations for an export.")
 @user_errors
 def explain_command(model, files, method, target, layer, out_dir):
     """Explain what drove MODEL's prediction (a run folder or an export) on FILES: maps in each
-    domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy."""
+    domain's natural form (image overlays, spectrograms, tokens, NIfTI) and as .npy.
+
+    \b
+    Example:
+      cnn explain runs/digits-20261207-120000 samples/digit-7.png --method gradcam
+    """
     quiet_tensorflow()
     from analysis.explanations import explain
 
@@ -657,11 +823,16 @@ def explain_command(model, files, method, target, layer, out_dir):
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--input", "input_file", default=None, type=click.Path(),
               help="A file whose feature maps to draw; default: the run's first test example.")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Default: RUN/visualize.")
+@out_option("Default: RUN/visualize.")
 @user_errors
 def visualize_command(run, input_file, out_dir):
     """Draw a RUN's first-layer filters, the feature maps of one input at every convolution
-    stage, and its training curves (PNGs)."""
+    stage, and its training curves (PNGs).
+
+    \b
+    Example:
+      cnn visualize runs/digits-20261207-120000
+    """
     quiet_tensorflow()
     from analysis import visualization
 
@@ -674,7 +845,12 @@ def visualize_command(run, input_file, out_dir):
 @user_errors
 def report_command(run):
     """Write RUN/report.html again: config, data, curves, metrics, confusion matrix, the most
-    confident errors with explanations, first-layer filters, the export and its signatures."""
+    confident errors with explanations, first-layer filters, the export and its signatures.
+
+    \b
+    Example:
+      cnn report runs/digits-20261207-120000
+    """
     quiet_tensorflow()
     from analysis import report
 
@@ -696,7 +872,12 @@ def report_command(run):
 def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
     """Describe the training split of SOURCE as PIPELINE reads it, in one bounded-memory pass
     (class counts, imbalance, the domain's statistics), and the settings `cnn train --plan` would
-    take from it (docs/PLANNING.md)."""
+    take from it (docs/PLANNING.md).
+
+    \b
+    Example:
+      cnn fingerprint digits --data bundled
+    """
     import json
 
     quiet_tensorflow()
@@ -735,7 +916,13 @@ def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
 def tune_command(pipeline, data, trials, budget_minutes, out_dir, tuner, epochs, seed, data_dir, assignments):
     """Search PIPELINE's settings (docs/TUNING.md) with KerasTuner, scored on a validation split
     carved from SOURCE's training split (the test split is never read); writes OUT/best_config.json
-    for `cnn train --config`, OUT/trials.csv, OUT/tuning.json and OUT/report.html."""
+    for `cnn train --config`, OUT/trials.csv, OUT/tuning.json and OUT/report.html.
+
+    \b
+    Examples:
+      cnn tune digits --data MNIST --trials 12 --budget 60
+      cnn train --config tuning/digits/best_config.json
+    """
     from pipelines.engine import tuning
 
     tuning.check_limits(trials, budget_minutes)  # before TensorFlow loads

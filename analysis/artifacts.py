@@ -79,21 +79,21 @@ class Artifact:
 
     def signature(self, name="serving_default"):
         """The export's signature `name` as a function of a NumPy batch (serving/signatures.py):
-        `serving_default` takes the served input, `<input>_bytes` encoded files. A format export
-        has only `serving_default`, its outputs made from the file's probabilities."""
-        if self.kind == FORMAT:
+        `serving_default` takes the served input, `<input>_bytes` encoded files. A run folder or a
+        format export has only `serving_default`, its outputs made from the model's probabilities."""
+        if self.kind != EXPORT:
             if name != "serving_default":
-                raise ValueError(f"{self.path}: a {self.record['format']} export has no {name} input")
+                raise ValueError(f"{self.path}: a {self.record.get('format', 'run folder')} has no {name} input")
             return self.serve
         key = self.record["input"] if name == "serving_default" else name
         return signatures.caller(self.saved_model, key, name)
 
     def serve(self, batch):
-        """A format export's serving outputs of a batch, as the SavedModel's serving_default gives
-        them: probabilities, class_id (argmax of the last axis), label (class names, bytes)."""
+        """A run's or format export's serving outputs of a batch, as the SavedModel's serving_default
+        gives them: probabilities, class_id (argmax of the last axis), label (class names, bytes)."""
         import numpy as np
 
-        probabilities = self.runtime(batch)
+        probabilities = np.asarray(self.predict(batch))
         class_id = probabilities.argmax(-1).astype(np.int32)
         labels = np.asarray([name.encode() for name in self.class_names], dtype=object)
         return {"probabilities": probabilities, "class_id": class_id, "label": labels[class_id]}

@@ -41,12 +41,12 @@ def parse_labels(assignments, models):
     for text in assignments:
         match = re.fullmatch(r"([^:=]+):([A-Za-z_][\w-]*)=(\d+)", text.strip())
         if not match:
-            raise ValueError(f"--label {text!r}: expected MODEL:LABEL=VERSION, e.g. digits:stable=1")
+            raise ValueError(f"--version-label {text!r}: expected MODEL:LABEL=VERSION, e.g. digits:stable=1")
         model, label, version = match.group(1), match.group(2), int(match.group(3))
         if model not in models:
-            raise ValueError(f"--label {text}: no model '{model}' (models: {', '.join(models) or 'none'})")
+            raise ValueError(f"--version-label {text}: no model '{model}' (models: {', '.join(models) or 'none'})")
         if version not in models[model]:
-            raise ValueError(f"--label {text}: {model} has no version {version} "
+            raise ValueError(f"--version-label {text}: {model} has no version {version} "
                              f"(versions: {', '.join(map(str, models[model]))})")
         labels.setdefault(model, {})[label] = version
     return labels

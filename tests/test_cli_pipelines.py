@@ -152,4 +152,7 @@ def test_predict_names_a_non_image(trained, tmp_path):
     root, _ = trained
     fake = tmp_path / "fake.png"
     fake.write_text("hello")
-    assert "fake.png: cannot be decoded" in one_line_error(["predict", str(root / "exports" / "digits" / "1"), str(fake)])
+    result = CliRunner().invoke(cli.main, ["predict", str(root / "exports" / "digits" / "1"), str(fake)])
+    assert result.exit_code == 1 and result.stdout == "" and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {fake}: cannot be decoded as image (Unknown image file format")
+    assert len(result.stderr.splitlines()) == 1  # the graph's own words, without its node and stack

@@ -14,9 +14,9 @@ def _usage_error(args):
     return result.output.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("args", [["train", "digit"], ["recipes", "digit"]])
+@pytest.mark.parametrize("args", [["train", "digit"], ["recipes", "digit"], ["pipelines", "digit"]])
 def test_unknown_pipeline_suggests_the_closest(args):
-    assert _usage_error(args).endswith("unknown pipeline 'digit'; did you mean 'digits'?")
+    assert one_line_error(args) == "Error: unknown pipeline 'digit'; did you mean 'digits'?"
 
 
 def test_unknown_pipeline_far_from_every_name_lists_them():
@@ -44,8 +44,12 @@ def test_attack_free_text_options_suggest(tmp_path, option, value, message):
 
 
 def test_explain_method_suggests(tmp_path):
-    line = _usage_error(["explain", str(tmp_path), "x.png", "--method", "saliancy"])
-    assert line == "Error: Invalid value for '--method': unknown method 'saliancy'; did you mean 'saliency'?"
+    line = one_line_error(["explain", str(tmp_path), "x.png", "--method", "saliancy"])
+    assert line == "Error: --method saliancy: unknown method; did you mean 'saliency'?"
+
+
+def test_unknown_zoo_network_suggests_the_closest():
+    assert one_line_error(["zoo", "resnt50"]) == "Error: unknown network 'resnt50'; did you mean 'resnet50'?"
 
 
 def test_user_errors_show_the_message_without_the_exception_class():

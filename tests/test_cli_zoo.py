@@ -19,7 +19,8 @@ def test_zoo_network_table_as_text_and_json():
 
 
 def test_zoo_errors_are_one_line():
-    assert one_line_error(["zoo", "resnet51"]).startswith("Error: unknown network 'resnet51' (known: lecun1989,")
+    assert one_line_error(["zoo", "resnet51"]) == "Error: unknown network 'resnet51'; did you mean 'resnet50'?"
+    assert one_line_error(["zoo", "zzzz"]).startswith("Error: unknown network 'zzzz' (known: lecun1989,")
     assert one_line_error(["zoo", "vgg16", "--run", "runs/x"]) == "Error: give a network NAME or --run RUN, not both"
     assert one_line_error(["zoo", "--run", "/nonexistent/run"]) == \
         "Error: /nonexistent/run: not a run folder (no config.json)"

@@ -52,7 +52,7 @@ def test_resume_returns_the_recorded_options_under_the_given_ones(interrupted):
 def test_resume_refuses_by_name(interrupted, tmp_path):
     with pytest.raises(ValueError, match=f"^{interrupted}: is a run of digits, not objects$"):
         runs.resume(runs.RunOptions(run_dir=str(interrupted), resume=True), "objects")
-    with pytest.raises(ValueError, match="--resume needs the --run-dir of the interrupted run"):
+    with pytest.raises(ValueError, match="--resume needs the --out \\(run folder\\) of the interrupted run"):
         runs.resume(runs.RunOptions(resume=True), "digits")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         runs.resume(runs.RunOptions(run_dir=str(tmp_path / "none"), resume=True), "digits")
@@ -73,7 +73,9 @@ def test_choices_come_from_the_code_tables():
     assert "|".join(attacks.METHODS) in attack and "|".join(attacks.NORMS) in attack
     for command in ("evaluate", "attack", "train"):
         assert "--data SOURCE" in _help(command) and "--data-dir" in _help(command)
-    assert "--export-dir" in _help("export") and "--export-dir" in _help("ensemble")
+    for command in ("export", "ensemble"):  # the export root is their main output: --out (docs/cli.md)
+        assert "--out ROOT" in _help(command) and "--export-dir" not in _help(command)
+    assert "--export-dir ROOT" in train and "--out RUN" in train
     result = CliRunner().invoke(cli.main, ["train", "spreadsheets"])
     assert result.exit_code == 2
     assert f"unknown pipeline 'spreadsheets' (known: {', '.join(pipelines.names())})" in result.output

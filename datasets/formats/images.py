@@ -41,7 +41,7 @@ def check_file(path):
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError, ValueError) as error:
         if str(error).startswith(str(path)):
             raise
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from None
+        raise ValueError(f"{path}: not a readable image ({error or 'truncated'})") from None
     if kind not in _FORMATS:
         raise ValueError(f"{path}: image format {kind} is not supported (use PNG, JPEG, GIF or BMP)")
 

@@ -86,6 +86,7 @@ class Audio(Pipeline):
     keras_modules = ("pipelines.audio.features",)
     explain_layer = "log_mel"  # maps over the log-mel spectrogram (frames, mels)
     explain_channels = False
+    predict_reads_like_training = True  # an 8 kHz or stereo WAV is resampled and mixed down (librosa)
 
     def __init__(self, config=None):
         super().__init__(config)

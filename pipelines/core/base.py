@@ -54,6 +54,7 @@ from pipelines.core.config import BaseConfig
         search_space = (Between("learning_rate", 1e-4, 1e-2, log=True), ...)  # what `cnn tune` searches
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
         def read_file(self, path): ...         # numpy example for `cnn predict` without a bytes signature
+        predict_reads_like_training = False    # True: `cnn predict` uses read_file, not the bytes signature
         def input_range(self): ...             # (low, high) of the raw input for attacks and adversarial
                                                # training; None bound: each example's own; None: no
                                                # continuous input (text)
@@ -220,6 +221,10 @@ class Pipeline:
         inverse of `decode_bytes`, for the export's warmup records."""
         raise NotImplementedError(f"pipeline {self.name} defines decode_bytes but not encode_bytes")
 
+    # `cnn predict` reads files with `read_file`, as training reads them, instead of sending their
+    # bytes to the export (audio: any sample rate and channel count, resampled with librosa).
+    predict_reads_like_training: ClassVar[bool] = False
+
     def read_file(self, path):
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")
@@ -347,11 +352,16 @@ class Pipeline:
         """Whether the export gets a `<input_name>_bytes` signature (`decode_bytes` is defined)."""
         return type(self).decode_bytes is not Pipeline.decode_bytes
 
-    def custom_predict(self):
-        """Whether `cnn predict` needs this pipeline's code: no bytes signature, or its own output."""
-        return (not self.has_bytes_input()
-                or type(self).write_prediction is not Pipeline.write_prediction
+    def own_prediction_output(self):
+        """Whether `cnn predict` prints this pipeline's own line (`predict_file`, `write_prediction`)
+        rather than classes and probabilities."""
+        return (type(self).write_prediction is not Pipeline.write_prediction
                 or type(self).predict_file is not Pipeline.predict_file)
+
+    def custom_predict(self):
+        """Whether `cnn predict` needs this pipeline's code: no bytes signature, its own output, or
+        files read as training reads them."""
+        return not self.has_bytes_input() or self.own_prediction_output() or self.predict_reads_like_training
 
     def build_model(self, num_classes):
         """The trained and served model: named input -> preprocess -> network -> head."""

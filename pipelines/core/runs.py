@@ -51,7 +51,7 @@ def resume(options, pipeline_name):
     Its recorded sources, recipe, mixed precision and XLA, with what `options` gives on top
     (sources; mixed precision or XLA switched on)."""
     if not options.run_dir:
-        raise ValueError("--resume needs the --run-dir of the interrupted run")
+        raise ValueError("--resume needs the --out (run folder) of the interrupted run")
     record = read_record(options.run_dir)
     if record["pipeline"] != pipeline_name:
         raise ValueError(f"{options.run_dir}: is a run of {record['pipeline']}, not {pipeline_name}")
@@ -85,9 +85,9 @@ def prepare(run_dir, resume):
             raise FileNotFoundError(f"{run_dir}: no {CONFIG} here, nothing to resume")
         if (run_dir / MODEL).is_file():  # resuming would retrain from scratch over the result
             raise ValueError(f"{run_dir}: the run has finished ({MODEL} is there), nothing to resume; "
-                             "`cnn export` and `cnn evaluate` use it, a new run needs another --run-dir")
+                             "`cnn export` and `cnn evaluate` use it, a new run needs another --out")
     elif run_dir.exists() and any(run_dir.iterdir()):
-        raise ValueError(f"{run_dir}: run folder is not empty (use --resume or another --run-dir)")
+        raise ValueError(f"{run_dir}: run folder is not empty (use --resume or another --out)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     return run_dir

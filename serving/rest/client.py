@@ -17,7 +17,11 @@ import urllib.request
 
 import numpy as np
 
-from pipelines.core import scoring
+from pipelines.core import predictions, scoring
+
+
+class Refused(ValueError):
+    """The server answered a request with an error (HTTP 4xx/5xx): the request, not the connection."""
 
 
 def model_url(server, model, version=None, label=None):
@@ -44,7 +48,7 @@ def call(url, body=None, timeout=60):
             message = json.loads(text)["error"]
         except (ValueError, KeyError, TypeError):
             message = text.strip() or error.reason
-        raise ValueError(f"{url}: HTTP {error.code}: {' '.join(str(message).split())}") from None
+        raise Refused(f"{url}: HTTP {error.code}: {' '.join(str(message).split())}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         raise ValueError(f"{url}: cannot reach the server ({reason})") from None
@@ -105,13 +109,48 @@ def per_file(reply, count):
     return [{key: value[i] for key, value in outputs.items()} for i in range(count)]
 
 
-def predict(server, model, files, version=None, label=None, columnar=False, timeout=60):
-    """Lines for `cnn predict --server`: one per file, in order."""
-    files = [pathlib.Path(f) for f in files]
-    for file in files:
-        if not file.is_file():
-            raise FileNotFoundError(f"{file}: no such file")
+def _names(label, probabilities):
+    """Class names as far as the reply gives them: TF Serving's API carries only the top class's
+    label, so the others are named by their class id."""
+    label = label.decode() if isinstance(label, bytes) else str(label)
+    top = int(np.argmax(probabilities))
+    return lambda class_id: label if class_id == top else f"class {class_id}"
+
+
+def _prediction(file, outputs, top_k):
+    """A `predictions.Prediction` from one file's outputs (a line of shapes for segmentation)."""
+    if "label" in outputs and "probabilities" in outputs:
+        probabilities = np.asarray(outputs["probabilities"], np.float64)
+        predictions.check_top_k(top_k, probabilities.shape[-1])
+        return predictions.Prediction.of(file, probabilities, _names(outputs["label"], probabilities), top_k)
+    return predictions.Prediction(str(file), line=describe(file, outputs))
+
+
+def predict(server, model, inputs, version=None, label=None, columnar=False, timeout=60, top_k=1):
+    """A `predictions.Prediction` per file of `inputs` (files, folders, glob patterns), in order.
+    One request for all files; when the server refuses it, one request per file, so that each
+    bad file is named and the others are still answered. A missing file is named without asking."""
+    files, empty = predictions.expand(inputs)
+    results = [predictions.Prediction(given, error=predictions.nothing_found(given)) for given in empty]
+    present = [file for file in files if file.is_file()]
+    results += [predictions.Prediction.failed(file, "no such file") for file in files if not file.is_file()]
+    if not present:
+        return results
     url = model_url(server, model, version, label)
     signature_defs = call(f"{url}/metadata", timeout=timeout)["metadata"]["signature_def"]["signature_def"]
-    reply = call(f"{url}:predict", request_body(files, signature_defs, columnar), timeout=timeout)
-    return [describe(file, outputs) for file, outputs in zip(files, per_file(reply, len(files)))]
+
+    def ask(batch):
+        reply = call(f"{url}:predict", request_body(batch, signature_defs, columnar), timeout=timeout)
+        return [_prediction(file, outputs, top_k) for file, outputs in zip(batch, per_file(reply, len(batch)))]
+
+    try:
+        return results + ask(present)
+    except Refused as refused:
+        if len(present) == 1:
+            return results + [predictions.Prediction.failed(present[0], refused)]
+    for file in present:
+        try:
+            results += ask([file])
+        except Refused as refused:
+            results.append(predictions.Prediction.failed(file, refused))
+    return results

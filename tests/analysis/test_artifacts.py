@@ -58,7 +58,7 @@ def test_old_artifacts_evaluate_as_they_did_when_trained(path):
 def test_old_export_predicts_a_file(tmp_path, test_batch):
     image = tmp_path / "digit.png"
     index = bundled_digits.write_png(image, 0)  # the first test image of a 0
-    path, label, probability = evaluation.predict_files(EXPORT, [image])[0].split("\t")
+    path, label, probability = next(evaluation.predict_files(EXPORT, [image])).text().split("\t")
     expected = artifacts.open(RUN).predict(test_batch[index:index + 1])[0]
     assert path == str(image)
     assert float(probability) == pytest.approx(float(expected.max()), abs=2e-4)

@@ -224,8 +224,8 @@ def test_cnn_predict_server_versions_labels_and_errors(server, tmp_path):
     assert result.output.strip().splitlines() == [
         f"Error: {server}/v1/models/nope/metadata: HTTP 404: Servable not found for request: Latest(nope)"]
     result = runner.invoke(cli.main, ["predict", "--server", server, "digits", str(files["audio"])])
-    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
-    assert "HTTP 400" in result.output
+    assert result.exit_code == 1 and result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"Error: {files['audio']}: ") and "HTTP 400" in result.stderr
     result = runner.invoke(cli.main, ["predict", "--server", "http://127.0.0.1:9", "digits", str(files["digits"])])
     assert result.exit_code == 2 and "cannot reach the server" in result.output
     result = runner.invoke(cli.main, ["predict", "--version", "1", str(tmp_path), str(files["digits"])])

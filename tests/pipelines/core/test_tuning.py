@@ -128,6 +128,15 @@ def test_tune_scores_on_validation_writes_best_config_and_report(tmp_path, guard
                      "give the same options to continue it, or another --out")
     assert read(out, "tuning.json")["trials"] == trials  # refused, and nothing of the search changed
 
+    # `cnn train --config` takes best_config.json as it is (--data on the command line wins over the file's)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli.main, ["train", "--config", str(out / "best_config.json"), "--data", "bundled",
+                                           "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    trained = read(run, "config.json")
+    assert (trained["pipeline"], trained["data"]) == ("digits", "bundled")
+    assert {key: trained["config"][key] for key in config["config"]} == config["config"]
+
 
 class Interrupt(keras.callbacks.Callback):
     """Ctrl-C in the middle of a trial's first epoch."""
