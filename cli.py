@@ -921,7 +921,7 @@ def tune_command(pipeline, data, trials, budget_minutes, out_dir, tuner, epochs,
     \b
     Examples:
       cnn tune digits --data MNIST --trials 12 --budget 60
-      cnn tune objects --data cifar10 --trials 30 --tuner bayesian --out tuning/cifar
+      cnn tune objects --data tfds:cifar10 --trials 30 --tuner bayesian --out tuning/cifar
 
     Then: cnn train --config OUT/best_config.json
     """
