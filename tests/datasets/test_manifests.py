@@ -62,3 +62,29 @@ def test_file_manifest_paths_splits_and_optional_header(tmp_path):
         manifests.read_file_manifest(table, header_optional=True)
     write(table, "path,label\nimg/a.png,cat\n")
     assert list(manifests.read_file_manifest(table)) == ["all"]
+
+
+def test_column_aliases_hints_and_the_callers_error_class(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    table = write(tmp_path / "m.csv", "Image,Class\na.png,cat\n")
+    assert manifests.read_file_manifest(table, ("file", "image"), ("class",)) == {
+        "all": ([str(tmp_path / "a.png")], ["cat"], str(table))}
+
+    class TableError(Exception):
+        pass
+
+    with pytest.raises(TableError, match=r"^\S*m\.csv: no column 'path' \(columns: Image, Class\); see --help$"):
+        manifests.read_file_manifest(table, error=TableError, column_hint="; see --help")
+    with pytest.raises(ValueError, match=r"^\S*m\.csv: no column 'path' \(columns: Image, Class\)$"):
+        manifests.read_file_manifest(table)
+    with pytest.raises(TableError, match=r"^\S*m\.csv:2: a\.png is not a supported file \(expected \.jpg, \.wav\)$"):
+        manifests.read_file_manifest(table, "image", "class", extensions=(".jpg", ".wav"), error=TableError)
+
+
+def test_split_names_of_records_without_a_split_column_are_empty(tmp_path):
+    records = [(2, {"path": "a.png"}), (3, {"path": "b.png", "split": " "})]
+    assert manifests.split_names(tmp_path / "m.csv", records) == ["", ""]
+    records = [(2, {"split": "Valid"}), (3, {"split": "TEST"}), (4, {"split": "train"})]
+    assert manifests.split_names(tmp_path / "m.csv", records) == ["val", "test", "train"]
+    with pytest.raises(ValueError, match=r"m\.csv:3: split 'dev' is not one of train, val, test$"):
+        manifests.split_names(tmp_path / "m.csv", [(2, {"split": "val"}), (3, {"split": "dev"})])
