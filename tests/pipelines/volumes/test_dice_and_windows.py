@@ -109,3 +109,22 @@ def test_overlapping_windows_are_averaged_voxel_by_voxel():
     out = sliding_window.predict_volume(predict, np.zeros((1, 1, 6)), (1, 1, 4), overlap=0.5, batch_size=4)
     assert calls == [2] and out.shape == (1, 1, 6, 2)
     np.testing.assert_allclose(out[0, 0, :, 1], 2)
+
+
+def test_predict_volume_by_default_overlaps_half_a_window_in_batches_of_four():
+    seen = []
+
+    def predict(batch):  # three classes: the window's mean, and two constants
+        seen.append((len(batch), batch.dtype))
+        mean = batch.mean(axis=(1, 2, 3, 4), keepdims=True)[..., 0]
+        return np.stack([np.broadcast_to(mean, batch.shape[:4]), np.ones(batch.shape[:4]),
+                         np.zeros(batch.shape[:4])], -1)
+
+    volume = np.arange(16, dtype=np.int64).reshape(1, 1, 16)  # integers: the model still gets float32
+    out = sliding_window.predict_volume(predict, volume, (1, 1, 4))
+    assert seen == [(4, np.float32), (3, np.float32)]  # 7 windows, 2 apart: 0, 2, .., 12
+    assert out.shape == (1, 1, 16, 3) and out.dtype == np.float32
+    means = [1.5 + 2 * i for i in range(7)]  # window i covers 2i .. 2i + 3
+    expected = [means[0]] * 2 + [(means[i] + means[i + 1]) / 2 for i in range(6) for _ in (0, 1)] + [means[6]] * 2
+    np.testing.assert_allclose(out[0, 0, :, 0], expected)
+    np.testing.assert_array_equal(out[..., 1:], np.broadcast_to([1.0, 0.0], (1, 1, 16, 2)))
