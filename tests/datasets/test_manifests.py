@@ -88,3 +88,29 @@ def test_split_names_of_records_without_a_split_column_are_empty(tmp_path):
     assert manifests.split_names(tmp_path / "m.csv", records) == ["val", "test", "train"]
     with pytest.raises(ValueError, match=r"m\.csv:3: split 'dev' is not one of train, val, test$"):
         manifests.split_names(tmp_path / "m.csv", [(2, {"split": "val"}), (3, {"split": "dev"})])
+
+
+def test_an_exact_column_name_wins_over_one_differing_in_case(tmp_path):
+    table = write(tmp_path / "t.csv", "Text,text,label\nupper,lower,1\n")
+    assert manifests.read_records(table, ["text", "label"]) == [(2, {"text": "lower", "label": "1"})]
+
+
+def test_the_dialect_follows_the_suffix_unless_given():
+    assert manifests.dialect("t.tsv") == ("\t", "none")
+    assert manifests.dialect("T.TSV") == ("\t", "none")
+    assert manifests.dialect("t.csv") == (",", "minimal")
+    assert manifests.dialect("t.csv", "tab") == manifests.dialect("t.csv", "\\t") == ("\t", "minimal")
+    assert manifests.dialect("t.tsv", ";", "minimal") == (";", "minimal")
+    with pytest.raises(ValueError, match=r"^quoting 'all': expected auto, none or minimal$"):
+        manifests.dialect("t.csv", quoting="all")
+
+
+def test_a_bad_split_is_raised_as_the_callers_error(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    table = write(tmp_path / "m.csv", "path,label,split\na.png,x,dev\n")
+
+    class TableError(Exception):
+        pass
+
+    with pytest.raises(TableError, match=r"m\.csv:2: split 'dev' is not one of"):
+        manifests.read_file_manifest(table, error=TableError)
