@@ -117,6 +117,7 @@ def test_to_channels_converts_grey_and_colour_both_ways():
     np.array([[0.0, 2.0]]),  # floats beyond 1.0: 0..255 pixels
     [np.array([0, 255], np.int32), np.array([[3.0, 128.0]])],  # files of several sizes, as a list
     [],
+    np.zeros((0, 8, 8), np.float32),  # no examples: nothing to check
 ])
 def test_pixels_0_255_are_accepted(inputs):
     images.check_pixels(inputs, "x")

@@ -128,3 +128,7 @@ def test_predict_volume_by_default_overlaps_half_a_window_in_batches_of_four():
     expected = [means[0]] * 2 + [(means[i] + means[i + 1]) / 2 for i in range(6) for _ in (0, 1)] + [means[6]] * 2
     np.testing.assert_allclose(out[0, 0, :, 0], expected)
     np.testing.assert_array_equal(out[..., 1:], np.broadcast_to([1.0, 0.0], (1, 1, 16, 2)))
+    seen.clear()
+    along_depth = sliding_window.predict_volume(predict, volume.reshape(16, 1, 1), (4, 1, 1))  # each axis its own
+    assert seen == [(4, np.float32), (3, np.float32)]
+    np.testing.assert_allclose(along_depth[:, 0, 0], out[0, 0])
