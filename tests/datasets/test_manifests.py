@@ -114,3 +114,45 @@ def test_a_bad_split_is_raised_as_the_callers_error(tmp_path):
 
     with pytest.raises(TableError, match=r"m\.csv:2: split 'dev' is not one of"):
         manifests.read_file_manifest(table, error=TableError)
+
+
+def test_read_rows_numbers_lines_from_the_header_and_keeps_quoted_line_breaks(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_bytes(b'text,label\r\n"a\r\nb",1\r\n\r\nc,2\r\n')
+    assert manifests.read_rows(table) == [(1, ["text", "label"]), (2, ["a\r\nb", "1"]), (5, ["c", "2"])]
+    table.write_bytes(b'"te"xt",label\n')
+    with pytest.raises(ValueError, match=r"^\S*t\.csv:1: .*'.*' expected after '\"'$"):
+        manifests.read_rows(table)
+
+
+def test_a_tsv_keeps_its_quotes_unless_quoting_is_asked(tmp_path):
+    table = write(tmp_path / "t.tsv", 'text\tlabel\n"hi\tthere"\t1\n')
+    assert manifests.read_rows(table)[1] == (2, ['"hi', 'there"', "1"])
+    assert manifests.read_rows(table, quoting="minimal")[1] == (2, ["hi\tthere", "1"])
+    assert manifests.read_rows(table, ",")[1] == (2, ['"hi\tthere"\t1'])
+
+
+def test_a_missing_or_unreadable_table_is_one_line_in_the_callers_error(tmp_path):
+    class TableError(Exception):
+        pass
+
+    with pytest.raises(TableError, match=r"^\S*gone\.csv: no such file$"):
+        manifests.read_rows(tmp_path / "gone.csv", error=TableError)
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(TableError, match=r"^\S*folder\.csv: cannot read \(Is a directory\)$"):
+        manifests.read_rows(tmp_path / "folder.csv", error=TableError)
+    (tmp_path / "latin.csv").write_bytes(b"text,label\ncaf\xe9,1\n")
+    with pytest.raises(TableError, match=r"latin\.csv:2: not UTF-8 text"):
+        manifests.read_records(tmp_path / "latin.csv", ["text", "label"], error=TableError)
+
+
+def test_read_records_needs_its_header_by_default_and_ends_errors_with_no_hint(tmp_path):
+    table = write(tmp_path / "t.csv", "hello,1\nworld,0\n")
+    with pytest.raises(ValueError, match=r"^\S*t\.csv: no column 'text' \(columns: hello, 1\)$"):
+        manifests.read_records(table, ["text", "label"])
+    write(table, "text,label\nhello,1,extra\n")
+    with pytest.raises(ValueError, match=r"^\S*t\.csv:2: 3 fields, the header has 2$"):
+        manifests.read_records(table, ["text", "label"])
+    write(table, "text,fold\nhello,2\n")
+    assert manifests.read_records(table, ["text"], [("split", "fold"), "label"]) == [
+        (2, {"text": "hello", "split": "2", "label": ""})]
