@@ -34,9 +34,15 @@ def test_mean_dice_counts_every_voxel_seen_and_averages_the_foreground():
 
 
 def test_mean_dice_of_one_class_is_that_class():
-    metric = dice.MeanDice(1, name="dice")
+    metric = dice.MeanDice(1, name="dice", dtype="float64")
     metric.update_state(tf.zeros((1, 2, 2, 2)), tf.ones((1, 2, 2, 2, 1)))
-    assert metric.name == "dice" and float(metric.result()) == 1.0
+    assert metric.name == "dice" and metric.dtype == "float64" and float(metric.result()) == 1.0
+
+
+def test_dice_counts_are_integer_voxel_counts():
+    both, total = dice.dice_counts(np.array([[0, 1, 1, 2]]), np.array([[0, 1, 2, 2]]), 3)
+    assert both.dtype == np.int64 and total.dtype == np.int64
+    assert both.tolist() == [1, 1, 1] and total.tolist() == [2, 3, 3]
 
 
 def test_dice_cross_entropy_is_per_example_and_honours_its_options():
@@ -83,9 +89,9 @@ def test_window_starts_cover_the_axis_with_the_last_window_at_the_edge(size, win
 
 def test_a_small_volume_is_padded_evenly_with_its_minimum_and_cut_back():
     volume = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5) + 7
-    padded, keep = sliding_window.pad_volume(volume, (5, 4, 5))
-    assert padded.shape == (5, 4, 5)
-    assert keep == (slice(1, 3), slice(0, 3), slice(0, 5))  # 3 rows: 1 before, 2 after
+    padded, keep = sliding_window.pad_volume(volume, (7, 4, 5))
+    assert padded.shape == (7, 4, 5)
+    assert keep == (slice(2, 4), slice(0, 3), slice(0, 5))  # 5 slices: 2 before, 3 after; 1 row: after
     np.testing.assert_array_equal(padded[keep], volume)
     outside = np.ones(padded.shape, bool)
     outside[keep] = False
