@@ -156,3 +156,17 @@ def test_read_records_needs_its_header_by_default_and_ends_errors_with_no_hint(t
     write(table, "text,fold\nhello,2\n")
     assert manifests.read_records(table, ["text"], [("split", "fold"), "label"]) == [
         (2, {"text": "hello", "split": "2", "label": ""})]
+
+
+def test_empty_tables_and_missing_columns_say_what_was_expected(tmp_path):
+    table = write(tmp_path / "t.csv", "")
+    with pytest.raises(ValueError, match=r"^\S*t\.csv: empty file \(expected a header row\)$"):
+        manifests.read_records(table, ["text"])
+    with pytest.raises(ValueError, match=r"^\S*t\.csv: no rows$"):
+        manifests.read_records(table, ["text"], header_optional=True)
+    write(table, '""\nx\n')
+    with pytest.raises(ValueError, match=r"^\S*t\.csv: no column 'text' or 'sentence' \(columns: none\)$"):
+        manifests.read_records(table, [("text", "sentence")])
+    write(table, "a\n")
+    with pytest.raises(ValueError, match=r"^\S*t\.csv:1: 1 fields, expected path,label\[,split,fold\]$"):
+        manifests.read_records(table, ["path", "label"], ["split", "fold"], header_optional=True)
