@@ -18,6 +18,9 @@ VOLUME_NAMES = ["lower", "upper"]
 DIGIT_NAMES = [f"class {c}" for c in range(10)]
 
 
+# The exports are made in each test, not once per module: the graph traces `write_archive` and
+# `_decode_raw` once, so only the test that exports calls them in Python, and mutation testing
+# (make mutate) runs for a mutant only the tests that called the mutated function.
 def _write(model, pipeline, class_names, tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -26,16 +29,16 @@ def _write(model, pipeline, class_names, tmp_path):
     return tf.saved_model.load(str(tmp_path / "model"))
 
 
-@pytest.fixture(scope="module")
-def volumes(tmp_path_factory):
+@pytest.fixture
+def volumes(tmp_path):
     pipeline = make_pipeline("volumes", "shape=" + ",".join(map(str, SHAPE)))
-    return _write(halves_classifier(SHAPE, scale=0.005), pipeline, VOLUME_NAMES, tmp_path_factory.mktemp("volumes"))
+    return _write(halves_classifier(SHAPE, scale=0.005), pipeline, VOLUME_NAMES, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+@pytest.fixture
+def digits(tmp_path):
     pipeline = make_pipeline("digits", "image_size=8")
-    return _write(mean_pixel_classifier(), pipeline, DIGIT_NAMES, tmp_path_factory.mktemp("digits"))
+    return _write(mean_pixel_classifier(), pipeline, DIGIT_NAMES, tmp_path)
 
 
 def _volumes(count):
