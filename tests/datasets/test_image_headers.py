@@ -45,6 +45,10 @@ def test_the_header_claims_width_and_height(data, size):
     assert _claimed(data) == size
 
 
+def test_a_truncated_header_claims_nothing():
+    assert _claimed(PNG_MAGIC + struct.pack(">I", 13) + b"IHDR") == (0, 0)  # the sizes cut off: zeros
+
+
 def test_a_jpeg_claims_its_width_and_height():
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((5, 9, 3), np.uint8)).save(buffer, "JPEG")  # 9 wide, 5 high
@@ -60,7 +64,8 @@ def _grey_png(height, width):
 def test_decoding_accepts_exactly_the_pixel_cap_and_refuses_one_row_more(monkeypatch, tmp_path):
     monkeypatch.setattr(images, "MAX_PIXELS", 4 * 6)
     assert images.decode(_grey_png(4, 6), 1).shape == (4, 6, 1)  # width * height == the cap
-    with pytest.raises(tf.errors.InvalidArgumentError, match="claims more than the 24 pixels"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes: the header claims more than the 24 "
+                       r"pixels allowed \(a decompression bomb\?\); width, height:\W*6\W+5"):
         images.decode(_grey_png(5, 6), 1)
     (tmp_path / "cap.png").write_bytes(_grey_png(4, 6))
     (tmp_path / "over.png").write_bytes(_grey_png(6, 5))
@@ -68,6 +73,19 @@ def test_decoding_accepts_exactly_the_pixel_cap_and_refuses_one_row_more(monkeyp
     with pytest.raises(ValueError, match=r"^\S*over\.png: 5x6 pixels is more than the 24 allowed "
                                          r"\(a decompression bomb\?\)$"):
         images.check_file(tmp_path / "over.png")
+
+
+def test_decode_resizes_to_the_size_asked():
+    image = images.decode(_grey_png(4, 6), 1, 3)
+    assert image.shape == (3, 3, 1) and image.dtype == tf.uint8
+
+
+def test_a_bmp_with_alpha_decodes_to_its_colours():
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 200, np.arange(3) * 50, 7, 128
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, "BMP")  # 32 bits per pixel
+    np.testing.assert_array_equal(images.decode(buffer.getvalue(), 3).numpy(), rgba[..., :3])
 
 
 def test_a_format_tensorflow_cannot_decode_is_refused_by_name(tmp_path):
