@@ -99,6 +99,21 @@ def test_image_bytes_decode_to_the_pixels_of_serving_default(digits):
     assert outputs["label"].numpy()[0].decode() == DIGIT_NAMES[int(expected["class_id"][0])]
 
 
+def test_the_export_predicts_in_inference_mode_and_a_class_without_a_name_has_an_empty_label(tmp_path):
+    import keras
+
+    inputs = keras.Input((None, None, 1), name="image")
+    dense = keras.layers.Dense(3)
+    pooled = keras.layers.Dropout(0.5)(keras.layers.GlobalAveragePooling2D()(inputs))  # training only
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(pooled)))
+    dense.set_weights([np.array([[-0.01, 0.0, 0.01]], np.float32), np.zeros(3, np.float32)])
+    loaded = _write(model, make_pipeline("digits", "image_size=8"), ["a", "b"], tmp_path)  # 3 classes, 2 names
+    outputs = loaded.signatures["serving_default"](image=tf.fill((1, 8, 8, 1), 50.0))
+    logits = np.array([-0.5, 0.0, 0.5])
+    np.testing.assert_allclose(outputs["probabilities"].numpy()[0], np.exp(logits) / np.exp(logits).sum(), rtol=1e-5)
+    assert outputs["class_id"].numpy().tolist() == [2] and outputs["label"].numpy().tolist() == [b""]
+
+
 def test_caller_casts_the_batch_to_the_signatures_dtype(volumes):
     call = signatures.caller(volumes, "volume")
     batch = _volumes(2)[..., None].astype(np.float64)  # the signature takes float32
