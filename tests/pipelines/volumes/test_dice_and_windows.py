@@ -33,6 +33,15 @@ def test_mean_dice_counts_every_voxel_seen_and_averages_the_foreground():
     assert restored.intersection.shape == (3,) and restored.total.shape == (3,)
 
 
+def test_mean_dice_is_the_mean_over_the_foreground_classes_only():
+    three = dice.MeanDice(3)
+    three.update_state(tf.constant([[[[1, 1, 2, 0]]]]), _probabilities(np.array([[[[1, 1, 2, 2]]]]), 3))
+    np.testing.assert_allclose(float(three.result()), (1.0 + 2 / 3) / 2, rtol=1e-6)  # class 0 scores 0
+    two = dice.MeanDice(2)
+    two.update_state(tf.constant([[[[0, 1, 1, 0]]]]), _probabilities(np.array([[[[0, 1, 0, 0]]]]), 2))
+    np.testing.assert_allclose(float(two.result()), 2 / 3, rtol=1e-6)  # class 1 only; class 0 has 4/5
+
+
 def test_mean_dice_of_one_class_is_that_class():
     metric = dice.MeanDice(1, name="dice", dtype="float64")
     metric.update_state(tf.zeros((1, 2, 2, 2)), tf.ones((1, 2, 2, 2, 1)))
@@ -52,7 +61,15 @@ def test_dice_cross_entropy_is_per_example_and_honours_its_options():
     # class 2: 2*(1/3)/(1+8/3) = 2/11
     background, first, second = 10 / 23, 2 / 7, 2 / 11
     per_example = dice.DiceCrossEntropy(3, reduction=None)(labels, uniform).numpy()
+    assert per_example.shape == (2,)
     np.testing.assert_allclose(per_example, np.full(2, np.log(3) + 1 - (first + second) / 2), rtol=1e-5)
+    # the second example: P(0) = 0.8 at each of its voxels, all labelled 0; the soft Dice is the batch's
+    confident_zero = tf.concat([uniform[:1], tf.constant(np.broadcast_to([0.8, 0.1, 0.1], (1, 1, 2, 2, 3)),
+                                                         tf.float32)], 0)
+    onehot, p = np.eye(3)[labels.numpy()], confident_zero.numpy()
+    soft = 2 * (onehot * p).sum((0, 1, 2, 3)) / (onehot.sum((0, 1, 2, 3)) + p.sum((0, 1, 2, 3)))
+    np.testing.assert_allclose(dice.DiceCrossEntropy(3, reduction=None)(labels, confident_zero).numpy(),
+                               [np.log(3) + 1 - soft[1:].mean(), -np.log(0.8) + 1 - soft[1:].mean()], rtol=1e-5)
     weighted = dice.DiceCrossEntropy(3, dice_weight=0.25, include_background=True)
     np.testing.assert_allclose(float(weighted(labels, uniform)),
                                np.log(3) + 0.25 * (1 - (background + first + second) / 3), rtol=1e-5)
@@ -73,6 +90,9 @@ def test_soft_dice_of_a_class_absent_from_labels_and_predictions_is_one():
     np.testing.assert_allclose(dice.soft_dice(labels, probabilities, 2).numpy(), [1.0, 1.0])
     wrong = tf.constant([[[[[0.0, 1.0], [0.0, 1.0]]]]])
     np.testing.assert_allclose(dice.soft_dice(labels, wrong, 2, smooth=1.0).numpy(), [1 / 3, 1 / 3], rtol=1e-6)
+    in_float64 = dice.soft_dice(labels, tf.cast(wrong, tf.float64), 2, smooth=1.0)  # in the probabilities' dtype
+    assert in_float64.dtype == tf.float64
+    np.testing.assert_allclose(in_float64.numpy(), [1 / 3, 1 / 3], rtol=1e-12)
 
 
 @pytest.mark.parametrize("size, window, overlap, starts", [
