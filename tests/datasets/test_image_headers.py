@@ -21,12 +21,20 @@ def _png_header(width, height):
 
 
 def _bmp_header(width, height):
-    """BITMAPFILEHEADER (14 bytes) + the start of a BITMAPINFOHEADER: width, height at 18, 22."""
-    return b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + struct.pack("<Iii", 40, width, height)
+    """BITMAPFILEHEADER (14 bytes) + the start of a BITMAPINFOHEADER: width, height at 18, 22,
+    then one colour plane and 24 bits per pixel, as every BMP has."""
+    return b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) + struct.pack("<IiiHH", 40, width, height, 1, 24)
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+def _claimed_in_a_graph(data):  # as the export's `image_bytes` runs it
+    return images.claimed_size(data)
 
 
 def _claimed(data):
     width, height = images.claimed_size(tf.constant(data))
+    assert width.dtype == height.dtype == tf.int64
+    assert [int(v) for v in _claimed_in_a_graph(tf.constant(data))] == [int(width), int(height)]
     return int(width), int(height)
 
 

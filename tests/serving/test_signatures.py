@@ -11,6 +11,7 @@ from PIL import Image
 
 from factories import make_pipeline
 from fixed_models import halves_classifier, halves_probabilities, mean_pixel_classifier
+from pipelines.core.base import Pipeline
 from serving import signatures
 
 SHAPE = (4, 2, 3)  # not a cube: a transposed volume would be another one
@@ -97,6 +98,35 @@ def test_image_bytes_decode_to_the_pixels_of_serving_default(digits):
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected["probabilities"].numpy(), rtol=1e-6)
     assert outputs["label"].numpy().tolist() == expected["label"].numpy().tolist()
     assert outputs["label"].numpy()[0].decode() == DIGIT_NAMES[int(expected["class_id"][0])]
+
+
+class _Counts:
+    """A pipeline serving int32 counts (3,): no file decoder, no fixed float shape, so no bytes
+    signature; its outputs are the framework's."""
+
+    input_name = "counts"
+    serving_outputs = Pipeline.serving_outputs
+
+    def has_bytes_input(self):
+        return False
+
+    def input_spec(self):
+        return tf.TensorSpec((3,), tf.int32)
+
+
+def test_serving_default_takes_the_pipelines_dtype(tmp_path, capsys):
+    import keras
+
+    inputs = keras.Input((3,), dtype="int32", name="counts")
+    dense = keras.layers.Dense(2)
+    model = keras.Model(inputs, keras.layers.Softmax()(dense(keras.ops.cast(inputs, "float32"))))
+    dense.set_weights([np.array([[0.1, -0.1], [0.0, 0.0], [0.0, 0.0]], np.float32), np.zeros(2, np.float32)])
+    loaded = _write(model, _Counts(), ["few", "many"], tmp_path)
+    assert capsys.readouterr().out == ""  # the export prints nothing of its own
+    assert set(loaded.signatures) == {"serving_default"}
+    assert _inputs(loaded.signatures["serving_default"]) == {"counts": (tf.int32, [None, 3])}
+    outputs = loaded.signatures["serving_default"](counts=tf.constant([[5, 0, 0], [-5, 9, 9]], tf.int32))
+    assert [label.decode() for label in outputs["label"].numpy()] == ["few", "many"]
 
 
 def test_the_export_predicts_in_inference_mode_and_a_class_without_a_name_has_an_empty_label(tmp_path):
