@@ -259,12 +259,24 @@ def test_average_pool_same_excludes_padding_from_the_count():
     np.testing.assert_allclose(tape.gradient(z, x).numpy()[0, :, 0], [0.5, 0.5, 0.5, 0.5, 1.0])
 
 
+def test_average_pool_same_tiles_count_the_real_cells_on_both_sides():
+    """Windows that tile the padded input (stride = pool size), padded on both sides: [_, 1, 2]
+    [3, 4, _]; each mean is over its 2 real cells."""
+    x = tf.constant(np.arange(1.0, 5.0)[None, :, None])  # [1..4]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = average_pool(x, 3, padding="same")
+    np.testing.assert_allclose(z.numpy()[0, :, 0], [1.5, 3.5])
+    np.testing.assert_allclose(tape.gradient(z, x).numpy()[0, :, 0], [0.5, 0.5, 0.5, 0.5])
+
+
 def test_conv_transpose_is_the_adjoint_of_conv():
     """<conv(x), y> == <x, conv_transpose(y)> for every stride, padding and dilation (dilated
     transposed convolutions have no TensorFlow reference on CPUs without oneDNN)."""
     rng = np.random.default_rng(3)
     for stride, padding, size, dilation in [(1, "valid", 7, 1), (2, "same", 8, 1), (3, "valid", 10, 1),
-                                            (2, "same", 7, 1), (1, "same", 9, 2), (1, "valid", 9, 2)]:
+                                            (2, "same", 7, 1), (1, "same", 9, 2), (1, "valid", 9, 2),
+                                            (3, "same", 9, 1)]:  # SAME that pads nothing
         x = rng.normal(size=(2, size, size, 3))
         w = rng.normal(size=(3, 3, 3, 5))  # conv: 3 -> 5 channels
         z = conv(tf.constant(x), tf.constant(w), stride, padding, dilation).numpy()
