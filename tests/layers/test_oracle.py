@@ -241,6 +241,26 @@ def test_max_pool_ties_go_to_first_cell_in_row_major_order(window, first):
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, ..., 0], expected)
 
 
+def test_max_pool_routes_each_axis_by_its_own_window():
+    """A 2x3 pool on a 4x9 input: a window's dz goes to its maximum, found with each axis's own
+    size and stride (the two axes' windows differ)."""
+    x = np.random.default_rng(5).permutation(36).reshape(1, 4, 9, 1).astype(np.float64)  # no ties
+    dz = np.arange(1.0, 7.0).reshape(1, 2, 3, 1)
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tx)
+        z = max_pool(tx, (2, 3))
+    expected_z, expected_dx = np.zeros((2, 3)), np.zeros((4, 9))
+    for i, j in np.ndindex(2, 3):
+        window = x[0, 2 * i:2 * i + 2, 3 * j:3 * j + 3, 0]
+        expected_z[i, j] = window.max()
+        r, c = np.unravel_index(window.argmax(), window.shape)
+        expected_dx[2 * i + r, 3 * j + c] = dz[0, i, j, 0]
+    np.testing.assert_array_equal(z.numpy()[0, ..., 0], expected_z)
+    np.testing.assert_array_equal(tape.gradient(z, tx, output_gradients=tf.constant(dz)).numpy()[0, ..., 0],
+                                  expected_dx)
+
+
 def test_max_pool_overlapping_windows_accumulate_routed_gradients():
     x = tf.constant(np.array([1.0, 9.0, 2.0, 3.0, 0.0])[None, :, None])  # 9 wins 2 windows
     with tf.GradientTape() as tape:
