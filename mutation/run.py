@@ -147,7 +147,7 @@ def run(name, mutated, tests, functions, minutes, retest=False, report=False):
     elif patterns and (folder / "mutants").is_dir():
         # mutmut reruns every mutant it is given by name: give it only those not yet checked
         chosen = [mutant for mutant, status in statuses(folder, patterns) if status == "not checked"]
-        report = not chosen  # every mutant checked: the results as they are
+        report, code = not chosen, 0  # every mutant checked: the results as they are
     if not report:
         code, output = _mutmut(folder, "run", "--max-children", "1", *chosen, timeout=minutes * 60)
         (folder / "last-run.log").write_text(output)
