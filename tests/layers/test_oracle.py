@@ -306,7 +306,8 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
 
-@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75)])  # band matmul, pow, shifted sums
+# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots
+@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75), (7, 0.5), (7, 1.0)])
 def test_local_response_normalization_matches_direct_loops(channels, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell; dL/dx of
     sum(y * v) against central differences of that loop at a few cells."""
