@@ -23,7 +23,8 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TABLE = ROOT / "mutation" / "modules.txt"
 WORK = ROOT / ".mutants"
-PACKAGES = ["layers", "networks", "pipelines", "datasets", "serving", "cli.py"]  # copied whole; a group's files mutate
+# copied whole into each group's folder; only the group's files mutate
+PACKAGES = ["layers", "networks", "pipelines", "datasets", "analysis", "serving", "cli.py"]
 LINKED = [*PACKAGES, "tests"]
 
 
@@ -105,18 +106,25 @@ def _mutmut(folder, *args, timeout=None):
     return process.returncode, output
 
 
-def summary(folder, patterns):
-    """(counts by status, survivor names) from mutmut's own results, for the group's functions."""
+def statuses(folder, patterns):
+    """[(mutant name, mutmut's status)] of the group's functions, from mutmut's own results."""
     import fnmatch
 
     _, output = _mutmut(folder, "results", "--all", "true")
-    counts, survivors = {}, []
+    found = []
     for line in output.splitlines():  # "    pipelines.extensions.attacks.x_project__mutmut_3: survived"
         if "__mutmut_" not in line or ": " not in line:
             continue
         mutant, status = (part.strip() for part in line.rsplit(": ", 1))
-        if patterns and not any(fnmatch.fnmatchcase(mutant, p) for p in patterns):
-            continue
+        if not patterns or any(fnmatch.fnmatchcase(mutant, p) for p in patterns):
+            found.append((mutant, status))
+    return found
+
+
+def summary(folder, patterns):
+    """(counts by status, survivor names) for the group's functions."""
+    counts, survivors = {}, []
+    for mutant, status in statuses(folder, patterns):
         counts[status] = counts.get(status, 0) + 1
         if status in ("survived", "no tests"):  # no test reaches it: a survivor too
             survivors.append(f"{mutant} ({status})")
@@ -136,6 +144,10 @@ def run(name, mutated, tests, functions, minutes, retest=False, report=False):
         if not chosen:
             print(f"{name}: no survivors to retest")
             return {}
+    elif patterns and (folder / "mutants").is_dir():
+        # mutmut reruns every mutant it is given by name: give it only those not yet checked
+        chosen = [mutant for mutant, status in statuses(folder, patterns) if status == "not checked"]
+        report, code = not chosen, 0  # every mutant checked: the results as they are
     if not report:
         code, output = _mutmut(folder, "run", "--max-children", "1", *chosen, timeout=minutes * 60)
         (folder / "last-run.log").write_text(output)

@@ -241,6 +241,26 @@ def test_max_pool_ties_go_to_first_cell_in_row_major_order(window, first):
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, ..., 0], expected)
 
 
+def test_max_pool_routes_each_axis_by_its_own_window():
+    """A 2x3 pool on a 4x9 input: a window's dz goes to its maximum, found with each axis's own
+    size and stride (the two axes' windows differ)."""
+    x = np.random.default_rng(5).permutation(36).reshape(1, 4, 9, 1).astype(np.float64)  # no ties
+    dz = np.arange(1.0, 7.0).reshape(1, 2, 3, 1)
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tx)
+        z = max_pool(tx, (2, 3))
+    expected_z, expected_dx = np.zeros((2, 3)), np.zeros((4, 9))
+    for i, j in np.ndindex(2, 3):
+        window = x[0, 2 * i:2 * i + 2, 3 * j:3 * j + 3, 0]
+        expected_z[i, j] = window.max()
+        r, c = np.unravel_index(window.argmax(), window.shape)
+        expected_dx[2 * i + r, 3 * j + c] = dz[0, i, j, 0]
+    np.testing.assert_array_equal(z.numpy()[0, ..., 0], expected_z)
+    np.testing.assert_array_equal(tape.gradient(z, tx, output_gradients=tf.constant(dz)).numpy()[0, ..., 0],
+                                  expected_dx)
+
+
 def test_max_pool_overlapping_windows_accumulate_routed_gradients():
     x = tf.constant(np.array([1.0, 9.0, 2.0, 3.0, 0.0])[None, :, None])  # 9 wins 2 windows
     with tf.GradientTape() as tape:
@@ -259,12 +279,24 @@ def test_average_pool_same_excludes_padding_from_the_count():
     np.testing.assert_allclose(tape.gradient(z, x).numpy()[0, :, 0], [0.5, 0.5, 0.5, 0.5, 1.0])
 
 
+def test_average_pool_same_tiles_count_the_real_cells_on_both_sides():
+    """Windows that tile the padded input (stride = pool size), padded on both sides: [_, 1, 2]
+    [3, 4, _]; each mean is over its 2 real cells."""
+    x = tf.constant(np.arange(1.0, 5.0)[None, :, None])  # [1..4]
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = average_pool(x, 3, padding="same")
+    np.testing.assert_allclose(z.numpy()[0, :, 0], [1.5, 3.5])
+    np.testing.assert_allclose(tape.gradient(z, x).numpy()[0, :, 0], [0.5, 0.5, 0.5, 0.5])
+
+
 def test_conv_transpose_is_the_adjoint_of_conv():
     """<conv(x), y> == <x, conv_transpose(y)> for every stride, padding and dilation (dilated
     transposed convolutions have no TensorFlow reference on CPUs without oneDNN)."""
     rng = np.random.default_rng(3)
     for stride, padding, size, dilation in [(1, "valid", 7, 1), (2, "same", 8, 1), (3, "valid", 10, 1),
-                                            (2, "same", 7, 1), (1, "same", 9, 2), (1, "valid", 9, 2)]:
+                                            (2, "same", 7, 1), (1, "same", 9, 2), (1, "valid", 9, 2),
+                                            (3, "same", 9, 1)]:  # SAME that pads nothing
         x = rng.normal(size=(2, size, size, 3))
         w = rng.normal(size=(3, 3, 3, 5))  # conv: 3 -> 5 channels
         z = conv(tf.constant(x), tf.constant(w), stride, padding, dilation).numpy()
@@ -274,7 +306,8 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
 
-@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75)])  # band matmul, pow, shifted sums
+# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots
+@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75), (7, 0.5), (7, 1.0)])
 def test_local_response_normalization_matches_direct_loops(channels, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell; dL/dx of
     sum(y * v) against central differences of that loop at a few cells."""
