@@ -203,12 +203,13 @@ def run_table(run_dirs, repeats):
         notes.append(f"- {note}")
         load.append(os.getloadavg()[0])
     header = (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
-              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each run; {repeats} calls at each batch size.")
+              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each run; "
+              f"{repeats} calls at each batch size.")
     return "\n".join([
         "## formats: size, latency and accuracy of each export against model.keras (trained runs)", "",
         _cpu(), "", header, "", *notes, "",
-        "| pipeline | export | size (KB) | batch 1 (ms, median / fastest) | batch 32 (ms, median / fastest) | test accuracy | change (points) | "
-        "max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
+        "| pipeline | export | size (KB) | batch 1 (ms, median / fastest) | batch 32 (ms, median / fastest) | "
+        "test accuracy | change (points) | max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
 
 
 def versions():
