@@ -67,11 +67,14 @@ class LogMelSpectrogram(keras.layers.Layer):
         # center=True: librosa (>= 0.10) pads n_fft // 2 zeros on both sides.
         pad = spec.n_fft // 2
         padded = tf.pad(waveform, [[0, 0], [pad, pad]])  # [batch, samples + n_fft]
-        stft = tf.signal.stft(
-            padded, frame_length=spec.n_fft, frame_step=spec.hop_length, fft_length=spec.n_fft,
-            window_fn=tf.signal.hann_window, pad_end=False,
-        )  # [batch, frames, 1 + n_fft // 2] complex64; periodic Hann = scipy's get_window("hann")
-        power = tf.math.square(tf.math.abs(stft))
+        # tf.signal.stft's own steps (frame, periodic Hann = scipy's get_window("hann"), rfft), with
+        # the rfft on a 2-D [rows, n_fft] tensor: the same numbers, and a graph tf2onnx can map
+        # (its RFFT + ComplexAbs handlers lose the shape of an rfft over a 3-D batch).
+        frames = tf.signal.frame(padded, spec.n_fft, spec.hop_length)  # [batch, frames, n_fft]
+        windowed = tf.reshape(frames * tf.signal.hann_window(spec.n_fft), [-1, spec.n_fft])
+        spectrum = tf.signal.rfft(windowed, [spec.n_fft])  # [batch * frames, 1 + n_fft // 2] complex64
+        power = tf.reshape(tf.math.square(tf.math.abs(spectrum)),
+                           tf.concat([tf.shape(frames)[:2], [spec.n_fft // 2 + 1]], 0))
         mel = tf.matmul(power, tf.constant(self._mel_np))  # [batch, frames, n_mels]
         log_mel = 10.0 * tf.math.log(tf.maximum(mel, spec.amin)) / tf.math.log(10.0)
         if spec.top_db is not None:
@@ -214,7 +217,10 @@ def fix_length(waveform, num_samples):
     rank = len(waveform.shape)
     paddings = [[0, 0]] * (rank - 1) + [[left, num_samples - kept - left]]
     fixed = tf.pad(cropped, paddings)
-    return tf.ensure_shape(fixed, waveform.shape[:-1] + [num_samples])
+    # set_shape, not tf.ensure_shape: the length is num_samples by construction, and EnsureShape
+    # is no LiteRT builtin (the exported file would need TensorFlow's Flex kernels)
+    fixed.set_shape(waveform.shape[:-1] + [num_samples])
+    return fixed
 
 
 @keras.saving.register_keras_serializable(package="cnn_suite")

@@ -1,0 +1,244 @@
+"""Inference latency of each export format, ours against keras.layers (`python -m bench formats`).
+
+For each pipeline's default network (seeded weights: latency does not depend on training), the
+same network is rebuilt with keras.layers in place of ours (each layer's registered Keras
+reference, the weights copied), and both are exported the same way: a SavedModel
+(serving/export.py, called through its `serving_default` signature), LiteRT float32 and int8
+(calibrated on 100 bundled training examples) and ONNX (serving/formats, read back with
+serving/formats/runtime.py: ai-edge-litert's interpreter, ONNX Runtime's CPU provider). Each
+export's raw served input comes from the pipeline's bundled data, at batch 1 and 32. Ours and the
+reference are called alternately in one process (after two warm calls each); a row gives each
+side's median and the median of the per-call ratios, so that the shared machine's varying load
+weighs on both alike, and each side's fastest call (see `cells`).
+
+`--runs=RUN[,RUN]` measures trained run folders instead (issue 28, item 2): each run's model.keras
+exported as LiteRT float32, dynamic, float16 and int8 (calibrated on 300 examples of the run's
+own training split, as `cnn export --quantize int8` does) and ONNX, with each file's size, batch 1
+and 32 latency, and its test accuracy, change against model.keras and largest probability
+difference on up to 1,000 examples of the run's test split.
+
+Flags: `--only=NAME[,NAME]` (pipelines: digits, objects, audio, volumes), `--repeats=N` (default 15).
+The section names the CPU and its AVX-512/AMX flags, the oneDNN mode TensorFlow reports (it
+matters for the SavedModel rows only) and the load average before and after.
+"""
+import os
+import pathlib
+import platform
+import statistics
+from importlib import metadata
+import tempfile
+from datetime import datetime
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench.layers import _cpu, _onednn, _timed  # noqa: E402
+from layers import registry  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # the SavedModel export's table-initializer warnings
+
+NETWORKS = ("digits", "objects", "audio", "volumes")
+BATCHES = (1, 32)
+REPEATS = 15
+CALIBRATION = 100  # int8: fewer than the product's 300, to keep the bench short; latency does not depend on it
+FORMATS = [("SavedModel", "saved_model", "none"), ("LiteRT float32", "litert", "none"),
+           ("LiteRT int8", "litert", "int8"), ("ONNX Runtime", "onnx", "none")]
+RUNTIMES = ("ai-edge-litert", "onnxruntime", "tf2onnx")
+TWIN_TOLERANCE = 1e-4  # the two networks' float32 probabilities, before any export
+
+
+def keras_layers_twin(model):
+    """`model` with each of our layers replaced by its registered keras.layers reference (same
+    config), the weights copied; the pipeline's own layers (preprocessing) stay."""
+
+    def clone(layer):
+        if type(layer).__module__.split(".")[0] == "layers":
+            return registry.get(type(layer).__name__).reference(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin.set_weights(model.get_weights())
+    left = [layer.name for layer in twin.layers if type(layer).__module__.split(".")[0] == "layers"]
+    if left:
+        raise RuntimeError(f"layers without a keras.layers reference: {', '.join(left)}")
+    return twin
+
+
+def prepared(name):
+    """(pipeline, our model, its keras.layers twin, class names, served bundled inputs)."""
+    import pipelines
+    from pipelines.core import sources
+    from serving import warmup
+
+    pipeline = pipelines.get(name)(pipelines.get(name).Config())
+    splits = sources.load_splits(pipeline, "bundled")
+    keras.utils.set_random_seed(0)
+    model = pipeline.build_model(len(splits.class_names))
+    twin = keras_layers_twin(model)
+    inputs = warmup.served_examples(pipeline, splits.train, CALIBRATION)
+    while len(inputs) < max(BATCHES):  # a small bundled split: repeat it
+        inputs = np.concatenate([inputs, inputs])
+    gap = np.abs(np.asarray(model(inputs[:8], training=False)) - np.asarray(twin(inputs[:8], training=False))).max()
+    if gap > TWIN_TOLERANCE:
+        raise RuntimeError(f"{name}: the keras.layers twin differs from ours by {gap:.2e}")
+    return pipeline, model, twin, list(splits.class_names), inputs
+
+
+def predictor(model, pipeline, class_names, format, quantize, calibration, root, tag):
+    """batch (NumPy) -> outputs, of `model` exported in `format` under `root`."""
+    from serving import export, formats
+    from serving.formats import runtime
+
+    if format == "saved_model":
+        path = export.export(model, pipeline, class_names, root, name=f"{pipeline.name}-{tag}")
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return lambda batch: {k: v.numpy() for k, v in signature(**{pipeline.input_name: tf.constant(batch)}).items()}
+    path = formats.export(model, pipeline, class_names, root, format, quantize, representative=calibration,
+                          name=f"{pipeline.name}-{format}-{quantize}-{tag}")
+    return runtime.Export(path)
+
+
+def alternating(runs, repeats):
+    """Seconds of each call of each run (ours, Keras), called alternately after two warm calls each."""
+    for run in runs:
+        _timed(run)
+        _timed(run)
+    times = [[_timed(run) for run in runs] for _ in range(repeats)]
+    return [[t[i] for t in times] for i in range(len(runs))]
+
+
+def cells(ours, theirs):
+    """Medians, the median of the per-call ratios, and the fastest calls' ratio: on a loaded
+    machine a call longer than the scheduler's slice waits for the CPU, so the medians carry
+    that wait and the fastest calls show the work itself."""
+    ratio = statistics.median(a / b for a, b in zip(ours, theirs))
+    return (f"{statistics.median(ours) * 1e3:.2f} | {statistics.median(theirs) * 1e3:.2f} | {ratio:.2f} | "
+            f"{min(ours) * 1e3:.2f} | {min(theirs) * 1e3:.2f} | {min(ours) / min(theirs):.2f}")
+
+
+def measure(name, repeats):
+    """The rows of one pipeline: (format, batch, ours' seconds, Keras's seconds)."""
+    pipeline, model, twin, class_names, inputs = prepared(name)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
+        for label, format, quantize in FORMATS:
+            ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
+                            for m, tag in ((model, "ours"), (twin, "keras")))
+            for batch in BATCHES:
+                x = inputs[:batch]
+                rows.append((label, batch, *alternating([lambda: ours(x), lambda: theirs(x)], repeats)))
+                print(f"| {name} | {label} | {batch} | {cells(*rows[-1][2:])} |", flush=True)
+    return pipeline, inputs.shape[1:], rows
+
+
+QUANTIZED = [("LiteRT float32", "litert", "none"), ("LiteRT dynamic", "litert", "dynamic"),
+             ("LiteRT float16", "litert", "float16"), ("LiteRT int8", "litert", "int8"), ("ONNX", "onnx", "none")]
+TEST_EXAMPLES = 1000
+
+
+def in_batches(predict, inputs, size=32):
+    return np.concatenate([np.asarray(predict(inputs[i:i + size])) for i in range(0, len(inputs), size)])
+
+
+def latencies(predict, inputs, repeats):
+    """"median / fastest" milliseconds of one call, at each batch size (cells)."""
+    times = [alternating([lambda x=inputs[:batch]: predict(x)], repeats)[0] for batch in BATCHES]
+    return " | ".join(f"{statistics.median(t) * 1e3:.2f} / {min(t) * 1e3:.2f}" for t in times)
+
+
+def runs_on_example(predict, x):
+    try:
+        predict(x[None])
+    except RuntimeError:
+        return False
+    return True
+
+
+def run_rows(run_dir, repeats):
+    """One trained run's table rows: model.keras, then each format and quantization."""
+    from pipelines.core import runs
+    from serving import formats, warmup
+    from serving.formats import runtime
+
+    record = runs.read_record(run_dir)
+    pipeline = runs.pipeline_from_record(record)
+    model_file = runs.finished_model(run_dir)
+    model = runs.load_model(pipeline, model_file)
+    test = runs.splits_of(pipeline, record).test
+    inputs = warmup.served_examples(pipeline, test, TEST_EXAMPLES)
+    labels = np.asarray(test.labels)[:len(inputs)]
+    traced = tf.function(lambda x: model(x, training=False))
+    expected = in_batches(traced, inputs)
+    accuracy = float(np.mean(expected.argmax(-1) == labels))
+    times = latencies(traced, inputs, repeats)
+    rows = [f"| {pipeline.name} | model.keras | {model_file.stat().st_size / 1024:.0f} | {times} | "
+            f"{accuracy:.2%} | | |"]
+    with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
+        for label, format, quantize in QUANTIZED:
+            predict = runtime.Export(formats.export_run(run_dir, root, format, quantize))
+            try:
+                got = in_batches(predict, inputs)
+            except RuntimeError as error:  # LiteRT's int8 DIV on audio's quietest clips
+                failing = sum(not runs_on_example(predict, x) for x in inputs)
+                rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | | | fails on "
+                            f"{failing} of {len(inputs)} test examples: {' '.join(str(error).split())[-60:]} | | |")
+                continue
+            change = float(np.mean(got.argmax(-1) == labels)) - accuracy
+            times = latencies(predict, inputs, repeats)
+            rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | {times} | "
+                        f"{accuracy + change:.2%} | {100 * change:+.2f} | {np.abs(got - expected).max():.1e} |")
+            print(rows[-1], flush=True)
+    return rows, (f"{pipeline.name}: recipe {record.get('recipe') or '(defaults)'}, {pipeline.config.epochs} epochs; "
+                  f"{record['splits']['data']}; {len(inputs)} test examples")
+
+
+def run_table(run_dirs, repeats):
+    load, started, lines, notes = [os.getloadavg()[0]], datetime.now(), [], []
+    for run_dir in run_dirs:
+        rows, note = run_rows(pathlib.Path(run_dir), repeats)
+        lines += rows
+        notes.append(f"- {note}")
+        load.append(os.getloadavg()[0])
+    header = (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
+              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each run; "
+              f"{repeats} calls at each batch size.")
+    return "\n".join([
+        "## formats: size, latency and accuracy of each export against model.keras (trained runs)", "",
+        _cpu(), "", header, "", *notes, "",
+        "| pipeline | export | size (KB) | batch 1 (ms, median / fastest) | batch 32 (ms, median / fastest) | "
+        "test accuracy | change (points) | max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
+
+
+def versions():
+    return (f"TensorFlow {tf.__version__} (TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')}: "
+            f"oneDNN {_onednn()} as TensorFlow reports it), Keras {keras.__version__}, "
+            + ", ".join(f"{package} {metadata.version(package)}" for package in RUNTIMES))
+
+
+def run(argv):
+    repeats = int(next((a.split("=", 1)[1] for a in argv if a.startswith("--repeats=")), REPEATS))
+    run_dirs = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--runs=")), None)
+    if run_dirs:
+        return run_table(run_dirs, repeats)
+    only = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--only=")), NETWORKS)
+    unknown = set(only) - set(NETWORKS)
+    if unknown:
+        raise SystemExit(f"--only takes {', '.join(NETWORKS)}; got {', '.join(sorted(unknown))}.")
+    load, started, lines = [os.getloadavg()[0]], datetime.now(), []
+    for name in only:
+        pipeline, shape, rows = measure(name, repeats)
+        lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {cells(ours, theirs)} |"
+                  for label, batch, ours, theirs in rows]
+        load.append(os.getloadavg()[0])
+    header = (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
+              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each network; "
+              f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating.")
+    return "\n".join([
+        "## formats (serving/formats): inference latency per export format, ours vs keras.layers", "",
+        _cpu(), "", header, "",
+        "| network, served input | export | batch | ours median (ms) | Keras median (ms) | ours/Keras (median) | "
+        "ours fastest (ms) | Keras fastest (ms) | ours/Keras (fastest) |",
+        "|---|---|---|---|---|---|---|---|---|", *lines, ""])
