@@ -182,6 +182,20 @@ def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, nam
     assert message.startswith(f"{name} cannot go to ") and "saved_model" in message
 
 
+def test_audio_int8_is_refused_before_converting_and_float16_is_not(cases):
+    """LiteRT's int8 DIV fails at run time on quiet clips: a file that crashes must not ship."""
+    from serving import formats
+
+    pipeline, model, class_names, _, _, train = cases("audio")
+    with pytest.raises(formats.Refused) as refused:
+        formats.convert(model, pipeline, "litert", "int8", representative=train)
+    message = str(refused.value)
+    assert message.startswith("audio cannot go to LiteRT with --quantize int8: ") and "\n" not in message
+    assert "float16" in message
+    formats.check_pipeline(pipeline, "litert", "float16")  # not refused
+    formats.check_pipeline(pipeline, "onnx", "int8")  # only LiteRT's int8 is meant
+
+
 def test_options_are_checked_before_converting():
     from serving import formats
 
