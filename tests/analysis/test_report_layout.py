@@ -172,3 +172,22 @@ def test_a_plan_shows_what_it_set_and_why(old_run):
     assert changed["dropout"] == "plan" and changed["epochs"] == "your setting"
     assert "Your own settings won over the plan for: epochs" in page
     assert re.search(r"fingerprint of bundled \(digits\): 1347 training examples", page)
+
+
+@pytest.mark.parametrize("name", ["audio", "text", "volumes", "segment"])
+def test_every_pipeline_gets_the_page(name):
+    """The other domains' runs (untrained, their data not at hand) get the same headline and
+    sections; segment's per-voxel metrics have no confusion matrix or errors."""
+    from explain_runs import UNTRAINED, untrained_run
+
+    pipeline, run_dir, model = untrained_run(name)
+    record = json.loads((run_dir / "config.json").read_text())
+    metrics = {"loss": 0.5, "accuracy": 0.75, "examples": 8}
+    report.write(run_dir, pipeline, model, None, metrics, record)
+    page = (run_dir / "report.html").read_text()
+    parsed = _parse(page)
+    assert parsed.order[:2] == ["headline", "Settings that differ from the defaults"]
+    changed = {row[0] for row in parsed.tables["changed-settings"][1:]}
+    assert changed == {setting.split("=")[0] for setting in UNTRAINED[name][0]}  # what explain_runs sets
+    assert 'data-key="accuracy" data-value="0.75"' in page and "training time not recorded" in page
+    assert "First-layer filters" in page and report.EXPORT_START in page

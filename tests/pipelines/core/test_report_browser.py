@@ -84,6 +84,8 @@ def test_report_renders_with_every_image_and_the_metrics(tmp_path):
     assert dom.probe["data-changed"].split() == CHANGED
     ticks = [int(tick) for tick in dom.probe["data-ticks"].split(",")]  # ValueError on 1.5
     assert ticks == list(range(1, 5))  # 4 epochs
+    # digits validate by default: the validation curves are drawn beside the training ones
+    assert dom.probe["data-series"].split(",") == ["accuracy", "loss", "val_accuracy", "val_loss"]
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     shown = {key: (float(value), text) for key, value, text in dom.metrics}
     for key in ("loss", "accuracy"):
