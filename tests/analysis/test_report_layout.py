@@ -92,11 +92,12 @@ def test_an_old_run_gets_the_headline_first_and_only_its_changed_settings_in_the
     assert f'data-key="accuracy" data-value="{metrics["accuracy"]!r}"' in headline
     assert "train 1,347, test 450" in headline and "10: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in headline
     assert "training time not recorded" in headline and "1 epoch;" in headline and "2026-12-07 09:25:28" in headline
-    # 0.1.0 ran with epochs=1, filters=4,8, dense_units=8 (tests/fixtures/digits_0_1/README.md); the
-    # rest were that version's defaults, which today's still are
+    # 0.1.0 ran with epochs=1, filters=4,8, dense_units=8 (tests/fixtures/digits_0_1/README.md) and
+    # that version's defaults, today's but for validation_fraction (0.1 since issue 27)
     header, *rows = parsed.tables["changed-settings"]
     assert header == ["setting", "value", "default", "set by", "meaning"]
-    assert [row[:2] for row in rows] == [["epochs", "1"], ["filters", "4,8"], ["dense_units", "8"]]
+    assert [row[:3] for row in rows] == [["epochs", "1", "20"], ["validation_fraction", "0.0", "0.1"],
+                                         ["filters", "4,8", "32,64,128"], ["dense_units", "8", "128"]]
     assert parsed.folded == ["all-settings"]  # every setting, folded away
     every = [row[0] for row in parsed.tables["all-settings"][1:]]
     assert "learning_rate" in every and not any(name.startswith(("adversarial", "ema")) for name in every)
