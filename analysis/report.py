@@ -106,10 +106,11 @@ def _headline(title, record, metrics, data_splits, epochs):
     seconds = training_seconds(record)
     took = "training time not recorded" if seconds is None else f"trained in {_duration(seconds)}"
     when = str(record.get("created", "")).replace("T", " ")
-    run_facts = "; ".join(part for part in (took, f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "", f"started {when}" if when else "",
-                                            f"recipe {record['recipe']}" if record.get("recipe") else "",
-                                            "settings planned from the data (--plan)" if record.get("plan") else "")
-                          if part)
+    epoch_text = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else ""
+    parts = (took, epoch_text, f"started {when}" if when else "",
+             f"recipe {record['recipe']}" if record.get("recipe") else "",
+             "settings planned from the data (--plan)" if record.get("plan") else "")
+    run_facts = "; ".join(part for part in parts if part)
     facts = [f"<b>data</b> {html.escape(source)}",
              f"<b>examples</b> {html.escape(split_text or 'unknown')}",
              f"<b>classes</b> {len(names)}: {html.escape(shown)}"]
@@ -128,6 +129,7 @@ def _defaults(config):
 
 
 def _override_or_none(base, assignments):
+    """The flat settings of `base` with `key=value` assignments applied; None if they no longer apply."""
     try:
         return settings.flat(configs.override(base, list(assignments)))
     except ValueError:  # a recipe or plan from another version of the settings
@@ -143,8 +145,8 @@ def _setters(record, defaults):
             recipe = recipes.get(recipe_name, record.get("pipeline"))
         except ValueError:
             recipe = None
-        planned = _override_or_none(defaults, recipe.settings) if recipe else None
-        found.update({key: (f"recipe {recipe_name}", value) for key, value in (planned or {}).items()})
+        recipe_values = _override_or_none(defaults, recipe.settings) if recipe else None
+        found.update({key: (f"recipe {recipe_name}", value) for key, value in (recipe_values or {}).items()})
     for item in (record.get("plan") or {}).get("settings", []):
         found[item["key"]] = ("plan", None)
     return found
@@ -172,7 +174,8 @@ def _settings_section(record, config):
              else "<p>Every setting is the pipeline's default.</p>")
     off = [value.NAME for value in vars(config).values()
            if isinstance(value, settings.ExtensionSettings) and not value.enabled]
-    off_text = f"<p>Not used in this run: {html.escape(', '.join(off))} (their settings are left out).</p>" if off else ""
+    off_text = (f"<p>Not used in this run: {html.escape(', '.join(off))} (their settings are left out).</p>"
+                if off else "")
     every = [[html.escape(k), html.escape(setting_docs.as_set_value(v))] for k, v in applied.items()]
     folded = (f"<details><summary>All {len(every)} settings of this run</summary>"
               f"{_table(every, ['setting', 'value'], 'all-settings')}</details>")
@@ -305,7 +308,8 @@ def export_section(export_path=None, signatures=()):
         rows = [[html.escape(name), html.escape(", ".join(f"{k}: {v}" for k, v in inputs.items())),
                  html.escape(", ".join(f"{k}: {v}" for k, v in outputs.items()))] for name, inputs, outputs in signatures]
         path = pathlib.Path(export_path)
-        version = f" (model {html.escape(path.parent.name)}, version {html.escape(path.name)})" if path.name.isdigit() else ""
+        version = (f" (model {html.escape(path.parent.name)}, version {html.escape(path.name)})"
+                   if path.name.isdigit() else "")
         body = (f"<p>SavedModel: <code>{html.escape(str(export_path))}</code>{version}</p>"
                 + _table(rows, ["signature", "inputs", "outputs"]))
     return f"{EXPORT_START}<h2>Export</h2>{body}{EXPORT_END}"

@@ -74,7 +74,8 @@ def test_train_ends_with_one_summary_block_after_naming_each_long_step(trained):
     block = lines[start:]
     assert re.fullmatch(r"trained in \d+\.\d s", block[0]), block
     # digits hold out 10% of the 1347 bundled training images for validation by default
-    assert block[1] == "data: train 1211 examples (10 classes), val 136 examples (10 classes), test 450 examples (10 classes)"
+    assert block[1] == ("data: train 1211 examples (10 classes), val 136 examples (10 classes), "
+                        "test 450 examples (10 classes)")
     parameters = keras.saving.load_model(root / "run" / "model.keras", compile=False).count_params()
     assert block[2] == f"parameters: {parameters:,}" and parameters > 1000
     assert block[3].startswith("test metrics: loss=") and "accuracy=" in block[3]

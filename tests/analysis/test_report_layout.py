@@ -192,3 +192,24 @@ def test_every_pipeline_gets_the_page(name):
     assert changed == {setting.split("=")[0] for setting in UNTRAINED[name][0]}  # what explain_runs sets
     assert 'data-key="accuracy" data-value="0.75"' in page and "training time not recorded" in page
     assert "First-layer filters" in page and report.EXPORT_START in page
+
+
+def test_each_changed_setting_says_what_set_it(tmp_path):
+    """The recipe's settings say so while they keep the recipe's value; one the user changed
+    again over the recipe is the user's."""
+    import types
+
+    import keras
+
+    from pipelines.core.config import override
+    from pipelines.images.digits import DigitsConfig
+
+    config = override(DigitsConfig(), ["image_size=28", "epochs=10", "batch_size=32", "dropout=0.5"])  # mnist: 128
+    record = {"pipeline": "digits", "recipe": "mnist", "data": "mnist/", "class_names": ["0", "1"],
+              "splits": {"counts": {"train": 9, "test": 3}}, "created": "2026-12-07T10:00:00"}
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    report.write(tmp_path, types.SimpleNamespace(config=config), model, None, {"accuracy": 0.5}, record)
+    parsed = _parse((tmp_path / "report.html").read_text())
+    rows = {row[0]: row[1:4] for row in parsed.tables["changed-settings"][1:]}
+    assert rows == {"epochs": ["10", "20", "recipe mnist"], "image_size": ["28", "16", "recipe mnist"],
+                    "batch_size": ["32", "64", "your setting"], "dropout": ["0.5", "0.3", "your setting"]}
