@@ -398,9 +398,8 @@ def export_command(run, export_dir, name, version, export_formats, quantize):
             from analysis import report
 
             path = export.export_run(run, export_dir, name=name, version=version)
+            report.refresh_export(run, path)  # the report's export section lists the new version
             click.echo(f"SavedModel: {path}")
-            if report.refresh_export(run, path):  # the report's export section lists the new version
-                click.echo(f"report: {pathlib.Path(run) / report.REPORT}")
         else:
             try:
                 path = serving.formats.export_run(run, export_dir, export_format, quantize, name=name, version=version)
