@@ -552,7 +552,11 @@ def export_command(run, export_dir, name, version, export_formats, quantize):
 
     for export_format in export_formats:
         if export_format == "saved_model":
-            click.echo(f"SavedModel: {export.export_run(run, export_dir, name=name, version=version)}")
+            from analysis import report
+
+            path = export.export_run(run, export_dir, name=name, version=version)
+            report.refresh_export(run, path)  # the report's export section lists the new version
+            click.echo(f"SavedModel: {path}")
         else:
             try:
                 path = serving.formats.export_run(run, export_dir, export_format, quantize, name=name, version=version)

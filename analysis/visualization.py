@@ -90,8 +90,11 @@ def read_history(path):
     return {key: values for key, values in columns.items() if values}
 
 
-def curves_png(path, history, title):
-    """Loss and each metric per epoch, training and validation on the same axes."""
+def curves(path, history, title):
+    """Loss and each metric per epoch, training and validation on the same axes, epochs as
+    integer ticks; (the PNG's path, the epoch tick labels drawn)."""
+    from matplotlib.ticker import MaxNLocator
+
     names = [key for key in history if key not in ("epoch", "learning_rate") and not key.startswith("val_")]
     plt = render.pyplot()
     figure, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3), squeeze=False)
@@ -100,12 +103,23 @@ def curves_png(path, history, title):
         ax.plot(epochs[:len(history[name])], history[name], marker="o", label="train")
         if history.get(f"val_{name}"):
             ax.plot(epochs[:len(history[f"val_{name}"])], history[f"val_{name}"], marker="o", label="validation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(0.5, len(epochs) + 0.5)  # epochs count from 1: no tick at 0
         ax.set_xlabel("epoch")
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    return render.save_figure(figure, path)
+    figure.canvas.draw()  # the tick labels exist once drawn
+    ax = axes[0][0]
+    low, high = ax.get_xlim()
+    ticks = [label.get_text() for tick, label in zip(ax.get_xticks(), ax.get_xticklabels()) if low <= tick <= high]
+    return render.save_figure(figure, path), ticks
+
+
+def curves_png(path, history, title):
+    """`curves` as a PNG alone (`cnn visualize`)."""
+    return curves(path, history, title)[0]
 
 
 def stage_activations(model, batch):

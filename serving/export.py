@@ -99,16 +99,19 @@ def export_trained(run, pipeline, root, name=None, version=None):
 
 
 def export_run(run_dir, root="saved_models", name=None, version=None):
-    """Export a run folder's trained model (again) as a new SavedModel version; its path."""
+    """Export a run folder's trained model (again) as a new SavedModel version, noted in its
+    config.json as the run's export (report.html and `cnn report` list it); its path."""
     record = runs.read_record(run_dir)
     model_file = runs.finished_model(run_dir)
     pipeline = runs.pipeline_from_record(record)
     model = runs.load_model(pipeline, model_file)
-    return export(
+    path = export(
         model, pipeline, record["class_names"], root, name=name, version=version,
         provenance={"run_dir": str(pathlib.Path(run_dir).resolve())},
         examples=held_out_examples(pipeline, record),
     )
+    runs.record_export(run_dir, record, path)
+    return path
 
 
 def held_out_examples(pipeline, record):

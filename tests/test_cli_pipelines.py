@@ -1,4 +1,5 @@
 """The `cnn` pipeline commands end to end on bundled digits: train, predict, evaluate, export."""
+import csv
 import json
 import re
 
@@ -35,11 +36,29 @@ def test_train_prints_run_metrics_and_export(trained):
     assert set(metrics["per_class"]["7"]) == {"precision", "recall", "support"}
     history = (root / "run" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == 4
+    with open(root / "run" / "history.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    for row in rows:  # validation by default for digits: a number in every val_* cell
+        assert 0 <= float(row["val_accuracy"]) <= 1 and float(row["val_loss"]) > 0
+    assert (root / "run" / "checkpoints" / "best.keras").is_file()  # kept by val_loss
     for name in ("config.json", "confusion_matrix.png", "model.keras", "checkpoints/last.keras"):
         assert (root / "run" / name).is_file(), name
     assert any((root / "run" / "logs").rglob("events.out.tfevents*"))
     record = json.loads((root / "run" / "config.json").read_text())
     assert record["config"]["image_size"] == 8 and record["splits"]["counts"]["test"] == 450
+
+
+def test_without_validation_no_val_columns_are_written(tmp_path):
+    result = CliRunner().invoke(cli.main, [
+        "train", "digits", "--epochs", "1", "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "e"),
+        *TINY, "--set", "validation_fraction=0"])
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
+    assert header[0] == "epoch" and "loss" in header and not any(name.startswith("val_") for name in header)
+    assert "NA" not in (tmp_path / "run" / "history.csv").read_text()
+    assert not any(key.startswith("val_") for key in json.loads((tmp_path / "run" / "metrics.json").read_text()))
+    assert not (tmp_path / "run" / "checkpoints" / "best.keras").exists()
+    assert "no validation split" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_train_ends_with_one_summary_block_after_naming_each_long_step(trained):
@@ -54,14 +73,16 @@ def test_train_ends_with_one_summary_block_after_naming_each_long_step(trained):
     start = next(i for i, line in enumerate(lines) if line.startswith("trained in "))
     block = lines[start:]
     assert re.fullmatch(r"trained in \d+\.\d s", block[0]), block
-    assert block[1] == "data: train 1347 examples (10 classes), test 450 examples (10 classes)"
+    # digits hold out 10% of the 1347 bundled training images for validation by default
+    assert block[1] == ("data: train 1211 examples (10 classes), val 136 examples (10 classes), "
+                        "test 450 examples (10 classes)")
     parameters = keras.saving.load_model(root / "run" / "model.keras", compile=False).count_params()
     assert block[2] == f"parameters: {parameters:,}" and parameters > 1000
     assert block[3].startswith("test metrics: loss=") and "accuracy=" in block[3]
     assert block[4:] == [f"run folder: {root / 'run'}", f"report: {root / 'run' / 'report.html'}",
                          f"SavedModel: {root / 'exports' / 'digits' / '1'}"]
     assert (root / "run" / "report.html").is_file()
-    steps = ["loading data: bundled ...", "training on 1347 examples ...", "evaluating on 450 test examples ...",
+    steps = ["loading data: bundled ...", "training on 1211 examples ...", "evaluating on 450 test examples ...",
              "exporting the SavedModel ...", "writing report.html ..."]
     assert [line for line in lines[:start] if line.endswith(" ...")] == steps
 

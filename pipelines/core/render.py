@@ -1,6 +1,7 @@
 """Drawing helpers for the domains' `render_explanation` hooks: every picture and array is
-written atomically (pipelines/core/files.py), maps are scaled to [0, 1] for display only (the
-.npy files keep the raw values)."""
+written atomically (pipelines/core/files.py). A map is drawn in its own values with a colour bar
+beside it, next to the input it explains (not over it alone, which hides the input); the .npy
+files keep the raw values."""
 from __future__ import annotations
 
 import dataclasses
@@ -62,54 +63,96 @@ def save_figure(figure, path, dpi=100):
         plt.close(figure)
 
 
-def overlay_png(path, image, map_, title):
-    """The image (H, W) or (H, W, C) 0..255 in grey or colour with the map as a translucent heat
-    map over it, beside the map alone."""
+MAP_COLOURS = "inferno"  # dark (low) to bright (high): reads on a screen and in grey print
+
+
+def colour_bar(figure, picture, ax, label="map value"):
+    """A colour bar beside `ax` giving the scale of `picture` (an imshow of a map's raw values)."""
+    bar = figure.colorbar(picture, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    return bar
+
+
+def _range(map_):
+    """(low, high) of a map for its colour scale (a flat map gets a scale of width 1)."""
+    low, high = float(np.min(map_)), float(np.max(map_))
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def overlay_figure(image, map_, title):
+    """Three panels: the input (H, W) or (H, W, C) 0..255 as it is; the map (H, W) in its own
+    values with a colour bar; the map over the input in grey, opaque where the map is high and
+    clear where it is low, so that the input stays visible."""
     plt = pyplot()
-    image = np.asarray(image, np.float32)
-    figure, axes = plt.subplots(1, 2, figsize=(6, 3.2))
+    image, map_ = np.asarray(image, np.float32), np.asarray(map_, np.float32)
     shown = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+    pixels = np.clip(shown, 0, 255).astype(np.uint8)
+    figure, axes = plt.subplots(1, 3, figsize=(9.0, 3.0))
     for ax in axes:
-        ax.imshow(np.clip(shown, 0, 255).astype(np.uint8), cmap="gray" if shown.ndim == 2 else None)
         ax.axis("off")
-    axes[0].imshow(unit(map_), cmap="jet", alpha=0.45)
-    axes[0].set_title(title, fontsize=8)
-    axes[1].imshow(unit(map_), cmap="jet")
+    axes[0].imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255)
+    axes[0].set_title("input", fontsize=8)
+    low, high = _range(map_)
+    picture = axes[1].imshow(map_, cmap=MAP_COLOURS, vmin=low, vmax=high)
     axes[1].set_title("map", fontsize=8)
-    return save_figure(figure, path)
+    colour_bar(figure, picture, axes[1])
+    grey = pixels if pixels.ndim == 2 else pixels.mean(axis=-1)
+    axes[2].imshow(grey, cmap="gray", vmin=0, vmax=255)
+    weights = unit(map_)
+    layer = pyplot().get_cmap(MAP_COLOURS)(weights)
+    layer[..., 3] = 0.6 * weights  # alpha: clear where the map is low
+    axes[2].imshow(layer)
+    axes[2].set_title("map over input", fontsize=8)
+    figure.suptitle(title, fontsize=8)
+    return figure
+
+
+def overlay_png(path, image, map_, title):
+    """`overlay_figure` as a PNG."""
+    return save_figure(overlay_figure(image, map_, title), path)
 
 
 def spectrogram_png(path, log_mel, map_, title):
-    """log-mel (T, M) with the map (T, M) over it, and the per-frame importance under it."""
+    """log-mel (T, M) as it is, the map (T, M) under it with a colour bar, and the per-frame
+    importance under both (one time axis for all three)."""
     plt = pyplot()
-    figure, axes = plt.subplots(2, 1, figsize=(7, 4.5), sharex=True,
-                                gridspec_kw={"height_ratios": [3, 1]})
-    axes[0].imshow(np.asarray(log_mel).T, origin="lower", aspect="auto", cmap="magma")
-    axes[0].imshow(unit(map_).T, origin="lower", aspect="auto", cmap="jet", alpha=0.4)
+    map_ = np.asarray(map_, np.float32)
+    figure, axes = plt.subplots(3, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 3, 1]})
+    spectrum = axes[0].imshow(np.asarray(log_mel).T, origin="lower", aspect="auto", cmap="magma")
+    colour_bar(figure, spectrum, axes[0], "log-mel (dB)")
     axes[0].set_ylabel("mel band")
-    axes[0].set_title(title, fontsize=8)
-    axes[1].plot(unit(np.asarray(map_).sum(axis=1)))
-    axes[1].set_xlabel("frame")
-    axes[1].set_ylabel("importance")
-    figure.tight_layout()
+    axes[0].set_title(f"{title}: input", fontsize=8)
+    low, high = _range(map_)
+    picture = axes[1].imshow(map_.T, origin="lower", aspect="auto", cmap=MAP_COLOURS, vmin=low, vmax=high)
+    colour_bar(figure, picture, axes[1])
+    axes[1].set_ylabel("mel band")
+    axes[1].set_title("map", fontsize=8)
+    axes[2].plot(map_.sum(axis=1))
+    axes[2].set_xlabel("frame")
+    axes[2].set_ylabel("per frame", fontsize=7)
     return save_figure(figure, path)
 
 
 def montage_png(path, volume, map_, title, count=8):
-    """`count` axial slices (last axis) of a volume (D, H, W) with the map over them, evenly
-    spaced through the slices where the map is largest."""
+    """`count` axial slices (last axis) of a volume (D, H, W) and, under each, the map in its own
+    values (one colour bar), evenly spaced through the slices where the map is largest."""
     plt = pyplot()
-    volume, map_ = np.asarray(volume, np.float32), unit(map_)
-    mass = map_.sum(axis=(0, 1))
+    volume, map_ = np.asarray(volume, np.float32), np.asarray(map_, np.float32)
+    weights = unit(map_)
+    mass = weights.sum(axis=(0, 1))
     inside = np.flatnonzero(mass > 0.05 * mass.max()) if mass.max() > 0 else np.arange(map_.shape[2])
     picks = np.unique(np.linspace(inside.min(), inside.max(), count).round().astype(int))
-    figure, axes = plt.subplots(1, len(picks), figsize=(1.6 * len(picks), 2.0), squeeze=False)
-    for ax, index in zip(axes[0], picks):
-        ax.imshow(volume[:, :, index].T, origin="lower", cmap="gray")
-        ax.imshow(map_[:, :, index].T, origin="lower", cmap="jet", alpha=0.4, vmin=0, vmax=1)
-        ax.set_title(f"z={index}", fontsize=7)
+    figure, axes = plt.subplots(2, len(picks), figsize=(1.6 * len(picks) + 0.8, 3.6), squeeze=False)
+    low, high = _range(map_)
+    for column, index in enumerate(picks):
+        axes[0][column].imshow(volume[:, :, index].T, origin="lower", cmap="gray")
+        axes[0][column].set_title(f"z={index}", fontsize=7)
+        picture = axes[1][column].imshow(map_[:, :, index].T, origin="lower", cmap=MAP_COLOURS, vmin=low, vmax=high)
+    for ax in axes.ravel():
         ax.axis("off")
-    figure.suptitle(title, fontsize=8)
+    colour_bar(figure, picture, list(axes.ravel()))
+    figure.suptitle(f"{title}: input (top), map (bottom)", fontsize=8)
     return save_figure(figure, path)
 
 
@@ -128,8 +171,9 @@ def heatmap_png(path, map_, title):
     map_ = np.asarray(map_)
     while map_.ndim > 2:
         map_ = map_[map_.shape[0] // 2]
-    figure, ax = plt.subplots(figsize=(3.2, 3.2))
-    ax.imshow(unit(map_), cmap="jet")
+    figure, ax = plt.subplots(figsize=(3.6, 3.2))
+    low, high = _range(map_)
+    colour_bar(figure, ax.imshow(map_, cmap=MAP_COLOURS, vmin=low, vmax=high), ax)
     ax.set_title(title, fontsize=8)
     ax.axis("off")
     return save_figure(figure, path)

@@ -10,6 +10,7 @@ import datetime
 import pathlib
 import shutil
 import sys
+import time
 
 from pipelines import extensions
 from pipelines.core import runs, scoring, sources
@@ -37,16 +38,18 @@ class Run:
 
 def _callbacks(run_dir, has_val, resume):
     """Backup (for --resume) and checkpoints, written atomically (pipelines/engine/checkpoints.py),
-    CSV history and TensorBoard."""
+    CSV history (val_* columns only with validation) and TensorBoard; best.keras by val_loss
+    when there is validation."""
     import keras
 
     from pipelines.engine import checkpoints as saved
+    from pipelines.engine.history import History
 
     checkpoints = run_dir / "checkpoints"
     callbacks = [
         saved.Backup(run_dir / "backup"),
         saved.Checkpoint(checkpoints / "last.keras"),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+        History(str(run_dir / "history.csv"), has_val, append=resume),  # no NA val_* columns without validation
         keras.callbacks.TensorBoard(str(run_dir / "logs"), profile_batch=0),
     ]
     if has_val:
@@ -195,10 +198,13 @@ def train(pipeline, data="bundled", *, callbacks=(), verbose=None, progress=None
     progress(f"loading data: {options.data or 'bundled'}")
     run_dir, record, splits = prepare(pipeline, options, setup)
     progress(f"training on {len(splits.train)} examples")
+    started = time.monotonic()
     model = fit(pipeline, splits, run_dir, options, callbacks, verbose, setup)
     digest = distribute.weights_sha256(model) if setup.kind == "multiworker" else None
     if not setup.is_chief:
         return Run(run_dir, record, splits, model, {}, chief=False, weights_sha256=digest)
+    record["training_seconds"] = round(time.monotonic() - started, 1)  # report.html's headline (this session's)
+    runs.write_record(run_dir, record)
     if setup.kind == "multiworker":  # a plain copy (no strategy) for evaluation and export
         model = runs.load_model(pipeline, run_dir / runs.MODEL)
     progress(f"evaluating on {len(splits.test)} test examples")

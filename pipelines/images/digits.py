@@ -26,6 +26,9 @@ class DigitsConfig(ImageConfig):
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
+    # 10% held out for validation curves and best.keras: no measurable cost on bundled digits or
+    # MNIST (docs/BENCHMARKS.md, "Validation by default")
+    validation_fraction: float = 0.1
     learning_rate_warmup_epochs: float = 0.0  # linear rise from 0 to learning_rate, then cosine decay
     network: str = "lecun1989"
     image_size: int = 16  # as LeCun 1989 (16x16); MNIST at full resolution: --set image_size=28
