@@ -202,14 +202,17 @@ def run_table(run_dirs, repeats):
         lines += rows
         notes.append(f"- {note}")
         load.append(os.getloadavg()[0])
-    header = (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
-              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each run; "
-              f"{repeats} calls at each batch size.")
     return "\n".join([
         "## formats: size, latency and accuracy of each export against model.keras (trained runs)", "",
-        _cpu(), "", header, "", *notes, "",
+        _cpu(), "", _header(started, load, "run", f"{repeats} calls at each batch size."), "", *notes, "",
         "| pipeline | export | size (KB) | batch 1 (ms, median / fastest) | batch 32 (ms, median / fastest) | "
         "test accuracy | change (points) | max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
+
+
+def _header(started, load, unit, how):
+    """When, where, which versions and the load (at start and after each `unit`), then `how`."""
+    return (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
+            f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each {unit}; {how}")
 
 
 def versions():
@@ -233,12 +236,10 @@ def run(argv):
         lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {cells(ours, theirs)} |"
                   for label, batch, ours, theirs in rows]
         load.append(os.getloadavg()[0])
-    header = (f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, {versions()}; load average "
-              f"(1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / after each network; "
-              f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating.")
+    how = f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating."
     return "\n".join([
         "## formats (serving/formats): inference latency per export format, ours vs keras.layers", "",
-        _cpu(), "", header, "",
+        _cpu(), "", _header(started, load, "network", how), "",
         "| network, served input | export | batch | ours median (ms) | Keras median (ms) | ours/Keras (median) | "
         "ours fastest (ms) | Keras fastest (ms) | ours/Keras (fastest) |",
         "|---|---|---|---|---|---|---|---|---|", *lines, ""])
