@@ -51,7 +51,8 @@ def test_train_takes_its_run_folder_by_either_name(tmp_path, option):
 
 @pytest.mark.parametrize("option", ["--out", "--export-dir"])
 def test_export_writes_into_the_root_given_by_either_name(tmp_path, option):
-    result = CliRunner().invoke(cli.main, ["export", str(RUN), option, str(tmp_path / "models")])
+    run = shutil.copytree(RUN, tmp_path / "run")  # export records itself in the run folder: not in the fixture
+    result = CliRunner().invoke(cli.main, ["export", str(run), option, str(tmp_path / "models")])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"SavedModel: {tmp_path / 'models' / 'digits' / '1'}"
     assert (tmp_path / "models" / "digits" / "1" / "saved_model.pb").is_file()

@@ -183,7 +183,9 @@ def tune(pipeline, data="bundled", *, trials, out_dir, tuner="hyperband", budget
     deadline = started + 60 * budget_minutes if budget_minutes else None
 
     config = pipeline.config
-    if config.validation_fraction == 0:  # the score's split, carved from training; the test split stays unread
+    # the score's split, carved from training (the test split stays unread): VALIDATION_FRACTION
+    # unless the user set one, whatever the pipeline's own default
+    if "validation_fraction" not in {key.strip().replace("-", "_") for key in fixed}:
         config = configs.override(config, [f"validation_fraction={VALIDATION_FRACTION}"])
     scored = type(pipeline)(config)
     progress(f"loading data: {data}")
