@@ -106,17 +106,24 @@ def cells(ours, theirs):
 
 
 def measure(name, repeats, formats):
-    """The rows of one pipeline: (format, batch, ours' seconds, Keras's seconds)."""
+    """The rows of one pipeline: (format, batch, its cells); a format the pipeline is refused
+    (audio's LiteRT int8) gets one row saying so."""
+    from serving.formats import Refused
+
     pipeline, model, twin, class_names, inputs = prepared(name)
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
         for label, format, quantize in (f for f in FORMATS if f[1] in formats):
-            ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
-                            for m, tag in ((model, "ours"), (twin, "keras")))
+            try:
+                ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
+                                for m, tag in ((model, "ours"), (twin, "keras")))
+            except Refused as refused:
+                rows.append((label, "", f"refused: {refused}" + " |" * 5))
+                continue
             for batch in BATCHES:
                 x = inputs[:batch]
-                rows.append((label, batch, *alternating([lambda: ours(x), lambda: theirs(x)], repeats)))
-                print(f"| {name} | {label} | {batch} | {cells(*rows[-1][2:])} |", flush=True)
+                rows.append((label, batch, cells(*alternating([lambda: ours(x), lambda: theirs(x)], repeats))))
+                print(f"| {name} | {label} | {batch} | {rows[-1][2]} |", flush=True)
     return pipeline, inputs.shape[1:], rows
 
 
@@ -222,8 +229,7 @@ def run(argv):
     load, started, lines = [os.getloadavg()[0]], datetime.now(), []
     for name in only:
         pipeline, shape, rows = measure(name, repeats, formats)
-        lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {cells(ours, theirs)} |"
-                  for label, batch, ours, theirs in rows]
+        lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {text} |" for label, batch, text in rows]
         load.append(os.getloadavg()[0])
     how = (f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating; "
            "ours: our network exported (LiteRT and ONNX ship its checked keras.layers twin), Keras: the "
