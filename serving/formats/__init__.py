@@ -7,8 +7,8 @@ temporary folder and renamed into place, never overwritten. The file maps the ra
 probabilities. Neither format can hold our label lookup table (a .tflite converted with it fails
 at run time with `HASHTABLE_FIND`), so `class_names.txt` (one name per line, in class-id order)
 and `cnn_suite.json` (the SavedModel's metadata, plus format, quantization, input and output
-names, and which kernels the file uses) lie beside the file. The default model name is `<pipeline>-<format>`, not the pipeline's:
-TF Serving loads every integer folder of a model as a SavedModel, so a .tflite version among a
+names, and which kernels the file uses) lie beside the file. The default model name is
+`<pipeline>-<format>`, not the pipeline's: TF Serving loads every integer folder of a model as a SavedModel, so a .tflite version among a
 model's SavedModel versions would be its newest version, and fail to load.
 
 The network in the file is the runtime's own: each of our convolution and pooling layers is
@@ -173,8 +173,9 @@ def export_run(run_dir, root="saved_models", format="litert", quantize="none", n
     try:
         train = runs.splits_of(pipeline, record).train
     except (OSError, ValueError) as error:
-        raise ValueError(f"{run_dir}: the run's training data cannot be read to check the file against "
-                         f"model.keras{' and calibrate int8' if quantize == 'int8' else ''} ({' '.join(str(error).split())})") from None
+        purpose = "check the file against model.keras" + (" and calibrate int8" if quantize == "int8" else "")
+        raise ValueError(f"{run_dir}: the run's training data cannot be read to {purpose} "
+                         f"({' '.join(str(error).split())})") from None
     representative = representative_examples(pipeline, train, count)
     return export(model, pipeline, record["class_names"], root, format, quantize, representative,
                   provenance={"run_dir": str(pathlib.Path(run_dir).resolve())}, name=name, version=version)
