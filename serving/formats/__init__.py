@@ -8,8 +8,9 @@ probabilities. Neither format can hold our label lookup table (a .tflite convert
 at run time with `HASHTABLE_FIND`), so `class_names.txt` (one name per line, in class-id order)
 and `cnn_suite.json` (the SavedModel's metadata, plus format, quantization, input and output
 names, and which kernels the file uses) lie beside the file. The default model name is
-`<pipeline>-<format>`, not the pipeline's: TF Serving loads every integer folder of a model as a SavedModel, so a .tflite version among a
-model's SavedModel versions would be its newest version, and fail to load.
+`<pipeline>-<format>`, not the pipeline's: TF Serving loads every integer folder of a model as a
+SavedModel, so a .tflite version among a model's SavedModel versions would be its newest
+version, and fail to load.
 
 The network in the file is the runtime's own: each of our convolution and pooling layers is
 replaced by its keras.layers reference, the weights copied, and checked against ours on served
