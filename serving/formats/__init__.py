@@ -119,7 +119,7 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
             raise ValueError(f"class name {str(class_name)!r} contains a line break; it cannot be exported")
     check(format, quantize, representative)
     check_pipeline(pipeline, format, quantize)
-    shipped = native.shipped(model, pipeline.name, representative)
+    shipped = native.shipped(model, pipeline.name, representative, format)
     data = convert(shipped.model, pipeline, format, quantize, representative)
     record = metadata(pipeline, class_names, format, quantize, provenance, shipped.kernels())
     files = {FILES[format]: data,

@@ -26,6 +26,9 @@ from serving.formats import Refused
 TOLERANCE = {"float32": 1e-4}
 LOW_PRECISION_TOLERANCE = 1e-2
 CHECK_BATCH = 32
+# our layers whose keras.layers op has no kernel in a runtime: they stay ours in that format's file
+# (LiteRT's converter leaves tf.MaxPool3D / AvgPool3D as Flex ops, which the LiteRT runtime lacks)
+NO_NATIVE_KERNEL = {"litert": ("MaxPooling3D", "AveragePooling3D")}
 log = logging.getLogger(__name__)  # unconfigured, Python prints a warning's message alone on stderr
 
 
@@ -59,12 +62,13 @@ def _ours(layer):
     return isinstance(layer, (HandWrittenLayer, *(entry.layer_class for entry in registry.entries())))
 
 
-def keras_layers_twin(model):
+def keras_layers_twin(model, keep=()):
     """(`model` with each of our layers whose exact class has a registered reference replaced by
-    that keras.layers layer with the same config, the weights copied; the names of ours kept)."""
+    that keras.layers layer with the same config, the weights copied; the layers of ours kept).
+    `keep`: class names of ours to keep all the same."""
     import keras
 
-    references = _references()
+    references = {cls: reference for cls, reference in _references().items() if cls.__name__ not in keep}
 
     def clone(layer):
         reference = references.get(type(layer))
@@ -74,8 +78,7 @@ def keras_layers_twin(model):
 
     twin = keras.models.clone_model(model, clone_function=clone, recursive=True)
     twin.set_weights(model.get_weights())
-    kept = [f"{layer.name} ({type(layer).__name__})" for layer in _flat(twin) if _ours(layer)]
-    return twin, kept
+    return twin, [layer for layer in _flat(twin) if _ours(layer)]
 
 
 def _flat(model):
@@ -101,10 +104,11 @@ def tolerance(model):
     return TOLERANCE.get(model.compute_dtype, LOW_PRECISION_TOLERANCE)
 
 
-def shipped(model, pipeline_name, examples):
-    """The model to convert: the keras.layers twin of `model`, checked on `examples` (served
-    inputs, NumPy, batch first); Differs when it is further than `tolerance` from ours."""
-    twin, kept = keras_layers_twin(model)
+def shipped(model, pipeline_name, examples, format):
+    """The model to convert to `format`: the keras.layers twin of `model`, checked on `examples`
+    (served inputs, NumPy, batch first); Differs when it is further than `tolerance` from ours."""
+    keep = NO_NATIVE_KERNEL.get(format, ())
+    twin, kept = keras_layers_twin(model, keep)
     native = collections.Counter(type(layer).__name__ for ours, layer in zip(_flat(model), _flat(twin))
                                  if _ours(ours) and not _ours(layer))
     gap = None
@@ -116,7 +120,12 @@ def shipped(model, pipeline_name, examples):
             raise Differs(f"{pipeline_name}: the network of the runtime's own convolution and pooling (keras.layers) "
                           f"differs from model.keras by {gap:.2e} (more than {tolerance(model):.0e}) on "
                           f"{len(examples)} examples; export --format saved_model, which keeps our layers")
-    if kept:
-        log.warning(f"{pipeline_name}: {', '.join(kept)} stay our layers in the file (no keras.layers reference "
-                    f"registered); the other {sum(native.values())} use the runtime's own kernels")
-    return Shipped(twin if native else model, dict(native), kept, gap)
+    unreferenced = [label(layer) for layer in kept if type(layer).__name__ not in keep]
+    if unreferenced:
+        log.warning(f"{pipeline_name}: {', '.join(unreferenced)} stay our layers in the file (no keras.layers "
+                    f"reference registered); the other {sum(native.values())} use the runtime's own kernels")
+    return Shipped(twin if native else model, dict(native), [label(layer) for layer in kept], gap)
+
+
+def label(layer):
+    return f"{layer.name} ({type(layer).__name__})"
