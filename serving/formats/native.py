@@ -64,20 +64,22 @@ def _ours(layer):
 
 def keras_layers_twin(model, keep=()):
     """(`model` with each of our layers whose exact class has a registered reference replaced by
-    that keras.layers layer with the same config, the weights copied; the layers of ours kept).
+    that keras.layers layer with the same config, the weights copied, and every other layer shared;
+    the layers of ours kept).
     `keep`: class names of ours to keep all the same."""
     import keras
 
     references = {cls: reference for cls, reference in _references().items() if cls.__name__ not in keep}
 
-    def clone(layer):
+    def clone(layer):  # the others are shared, with their state (a vocabulary's lookup table) and weights
         reference = references.get(type(layer))
-        if reference is not None:
-            return reference(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+        return reference(layer.get_config()) if reference is not None else layer
 
     twin = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    twin.set_weights(model.get_weights())
+    replaced = {layer.name: layer for layer in _flat(model) if type(layer) in references}
+    for layer in _flat(twin):
+        if layer.name in replaced:
+            layer.set_weights(replaced[layer.name].get_weights())
     return twin, [layer for layer in _flat(twin) if _ours(layer)]
 
 
