@@ -1,11 +1,14 @@
 """Inference latency of each export format, ours against keras.layers (`python -m bench formats`).
 
 For each pipeline's default network (seeded weights: latency does not depend on training), the
-same network is rebuilt with keras.layers in place of ours (each layer's registered Keras
-reference, the weights copied), and both are exported the same way: a SavedModel
-(serving/export.py, called through its `serving_default` signature), LiteRT float32 and int8
-(calibrated on 100 bundled training examples) and ONNX (serving/formats, read back with
-serving/formats/runtime.py: ai-edge-litert's interpreter, ONNX Runtime's CPU provider). Each
+same network is rebuilt with keras.layers in place of ours (serving/formats/native.py: each
+layer's registered Keras reference, the weights copied), and both are exported the same way: a
+SavedModel (serving/export.py, called through its `serving_default` signature; ours keeps our
+layers), LiteRT float32 and int8 (calibrated on 100 bundled training examples) and ONNX
+(serving/formats, which ships the keras.layers twin of either: ours checked against it first;
+read back with serving/formats/runtime.py: ai-edge-litert's interpreter, ONNX Runtime's CPU
+provider). So a row's ratio is what the user gets from exporting our network against exporting
+the keras.layers one: ~1 in LiteRT and ONNX by construction, ours' own kernels in the SavedModel. Each
 export's raw served input comes from the pipeline's bundled data, at batch 1 and 32. Ours and the
 reference are called alternately in one process (after two warm calls each); a row gives each
 side's median and the median of the per-call ratios, so that the shared machine's varying load
@@ -17,7 +20,8 @@ own training split, as `cnn export --quantize int8` does) and ONNX, with each fi
 and 32 latency, and its test accuracy, change against model.keras and largest probability
 difference on up to 1,000 examples of the run's test split.
 
-Flags: `--only=NAME[,NAME]` (pipelines: digits, objects, audio, volumes), `--repeats=N` (default 15).
+Flags: `--only=NAME[,NAME]` (pipelines: digits, objects, audio, volumes), `--formats=F[,F]`
+(saved_model, litert, onnx; default all), `--repeats=N` (default 15).
 The section names the CPU and its AVX-512/AMX flags, the oneDNN mode TensorFlow reports (it
 matters for the SavedModel rows only) and the load average before and after.
 """
@@ -36,7 +40,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench.layers import _cpu, _onednn, _timed  # noqa: E402
-from layers import registry  # noqa: E402
+from serving.formats import native  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the SavedModel export's table-initializer warnings
 
@@ -46,26 +50,8 @@ REPEATS = 15
 CALIBRATION = 100  # int8: fewer than the product's 300, to keep the bench short; latency does not depend on it
 FORMATS = [("SavedModel", "saved_model", "none"), ("LiteRT float32", "litert", "none"),
            ("LiteRT int8", "litert", "int8"), ("ONNX Runtime", "onnx", "none")]
+KINDS = ("saved_model", "litert", "onnx")
 RUNTIMES = ("ai-edge-litert", "onnxruntime", "tf2onnx")
-TWIN_TOLERANCE = 1e-4  # the two networks' float32 probabilities, before any export
-
-
-def keras_layers_twin(model):
-    """`model` with each of our layers replaced by its registered keras.layers reference (same
-    config), the weights copied; the pipeline's own layers (preprocessing) stay."""
-
-    def clone(layer):
-        if type(layer).__module__.split(".")[0] == "layers":
-            return registry.get(type(layer).__name__).reference(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    twin = keras.models.clone_model(model, clone_function=clone)
-    twin.set_weights(model.get_weights())
-    left = [layer.name for layer in twin.layers if type(layer).__module__.split(".")[0] == "layers"]
-    if left:
-        raise RuntimeError(f"layers without a keras.layers reference: {', '.join(left)}")
-    return twin
-
 
 def prepared(name):
     """(pipeline, our model, its keras.layers twin, class names, served bundled inputs)."""
@@ -77,12 +63,12 @@ def prepared(name):
     splits = sources.load_splits(pipeline, "bundled")
     keras.utils.set_random_seed(0)
     model = pipeline.build_model(len(splits.class_names))
-    twin = keras_layers_twin(model)
+    twin, _ = native.keras_layers_twin(model)
     inputs = warmup.served_examples(pipeline, splits.train, CALIBRATION)
     while len(inputs) < max(BATCHES):  # a small bundled split: repeat it
         inputs = np.concatenate([inputs, inputs])
-    gap = np.abs(np.asarray(model(inputs[:8], training=False)) - np.asarray(twin(inputs[:8], training=False))).max()
-    if gap > TWIN_TOLERANCE:
+    gap = native.difference(model, twin, inputs[:8])
+    if gap > native.tolerance(model):
         raise RuntimeError(f"{name}: the keras.layers twin differs from ours by {gap:.2e}")
     return pipeline, model, twin, list(splits.class_names), inputs
 
@@ -119,18 +105,29 @@ def cells(ours, theirs):
             f"{min(ours) * 1e3:.2f} | {min(theirs) * 1e3:.2f} | {min(ours) / min(theirs):.2f}")
 
 
-def measure(name, repeats):
-    """The rows of one pipeline: (format, batch, ours' seconds, Keras's seconds)."""
+def measure(name, repeats, formats):
+    """The rows of one pipeline: (format, batch, its cells); a format the pipeline is refused
+    (audio's LiteRT int8) gets one row saying so."""
+    from serving.formats import Refused
+
     pipeline, model, twin, class_names, inputs = prepared(name)
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
-        for label, format, quantize in FORMATS:
-            ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
-                            for m, tag in ((model, "ours"), (twin, "keras")))
+        for label, format, quantize in (f for f in FORMATS if f[1] in formats):
+            # where the runtime lacks a keras.layers op's kernel (LiteRT: 3D pooling), the keras.layers
+            # network cannot be converted at all; its reference keeps our layer there, as the export does
+            keep = native.NO_NATIVE_KERNEL.get(format, ())
+            reference = native.keras_layers_twin(model, keep)[0] if keep else twin
+            try:
+                ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
+                                for m, tag in ((model, "ours"), (reference, "keras")))
+            except Refused as refused:
+                rows.append((label, "", f"refused: {refused}" + " |" * 5))
+                continue
             for batch in BATCHES:
                 x = inputs[:batch]
-                rows.append((label, batch, *alternating([lambda: ours(x), lambda: theirs(x)], repeats)))
-                print(f"| {name} | {label} | {batch} | {cells(*rows[-1][2:])} |", flush=True)
+                rows.append((label, batch, cells(*alternating([lambda: ours(x), lambda: theirs(x)], repeats))))
+                print(f"| {name} | {label} | {batch} | {rows[-1][2]} |", flush=True)
     return pipeline, inputs.shape[1:], rows
 
 
@@ -230,13 +227,17 @@ def run(argv):
     unknown = set(only) - set(NETWORKS)
     if unknown:
         raise SystemExit(f"--only takes {', '.join(NETWORKS)}; got {', '.join(sorted(unknown))}.")
+    formats = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--formats=")), KINDS)
+    if set(formats) - set(KINDS):
+        raise SystemExit(f"--formats takes {', '.join(KINDS)}; got {', '.join(sorted(set(formats) - set(KINDS)))}.")
     load, started, lines = [os.getloadavg()[0]], datetime.now(), []
     for name in only:
-        pipeline, shape, rows = measure(name, repeats)
-        lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {cells(ours, theirs)} |"
-                  for label, batch, ours, theirs in rows]
+        pipeline, shape, rows = measure(name, repeats, formats)
+        lines += [f"| {name} `{tuple(shape)}` | {label} | {batch} | {text} |" for label, batch, text in rows]
         load.append(os.getloadavg()[0])
-    how = f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating."
+    how = (f"`python -m bench formats {' '.join(argv)}`; {repeats} calls each, ours and Keras alternating; "
+           "ours: our network exported (LiteRT and ONNX ship its checked keras.layers twin), Keras: the "
+           "keras.layers network exported the same way.")
     return "\n".join([
         "## formats (serving/formats): inference latency per export format, ours vs keras.layers", "",
         _cpu(), "", _header(started, load, "network", how), "",

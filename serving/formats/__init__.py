@@ -7,9 +7,15 @@ temporary folder and renamed into place, never overwritten. The file maps the ra
 probabilities. Neither format can hold our label lookup table (a .tflite converted with it fails
 at run time with `HASHTABLE_FIND`), so `class_names.txt` (one name per line, in class-id order)
 and `cnn_suite.json` (the SavedModel's metadata, plus format, quantization, input and output
-names) lie beside the file. The default model name is `<pipeline>-<format>`, not the pipeline's:
-TF Serving loads every integer folder of a model as a SavedModel, so a .tflite version among a
-model's SavedModel versions would be its newest version, and fail to load.
+names, and which kernels the file uses) lie beside the file. The default model name is
+`<pipeline>-<format>`, not the pipeline's: TF Serving loads every integer folder of a model as a
+SavedModel, so a .tflite version among a model's SavedModel versions would be its newest
+version, and fail to load.
+
+The network in the file is the runtime's own: each of our convolution and pooling layers is
+replaced by its keras.layers reference, the weights copied, and checked against ours on served
+examples first (serving/formats/native.py), because LiteRT and ONNX Runtime have fast kernels
+only for their Conv and Pool nodes. The SavedModel (serving/export.py) keeps our layers.
 
 Converters: serving/formats/litert.py and onnx_export.py; the runtimes that read the files back
 (LiteRT's interpreter, ONNX Runtime; the optional extra `formats`): serving/formats/runtime.py.
@@ -29,6 +35,7 @@ CLASS_NAMES = "class_names.txt"
 METADATA = "cnn_suite.json"
 OUTPUT = "probabilities"
 CALIBRATION_EXAMPLES = 300  # int8: a few hundred training examples, as LiteRT's guide advises
+CHECK_EXAMPLES = 64  # float formats: training examples the keras.layers twin is checked on
 
 
 class Refused(ValueError):
@@ -88,12 +95,13 @@ def convert(model, pipeline, format, quantize="none", representative=None):
     return onnx_export.convert(model, pipeline)
 
 
-def metadata(pipeline, class_names, format, quantize="none", provenance=None):
-    """The SavedModel's metadata (serving/export.py) and how to call the file."""
+def metadata(pipeline, class_names, format, quantize="none", provenance=None, kernels=None):
+    """The SavedModel's metadata (serving/export.py), how to call the file and which kernels it
+    uses (`kernels`: native.Shipped.kernels())."""
     from serving import export as saved_model
 
     return {**saved_model.metadata(pipeline, class_names, provenance), "format": format,
-            "file": FILES[format], "quantize": quantize, "output": OUTPUT,
+            "file": FILES[format], "quantize": quantize, "output": OUTPUT, "kernels": kernels,
             "input_dtype": pipeline.input_spec().dtype.name,
             # no `<input>_bytes` signature: files are decoded by the pipeline's code, then sent as arrays
             "bytes_input": None, "custom_predict": True}
@@ -101,15 +109,22 @@ def metadata(pipeline, class_names, format, quantize="none", provenance=None):
 
 def export(model, pipeline, class_names, root, format, quantize="none", representative=None,
            provenance=None, name=None, version=None):
-    """Convert and write `<root>/<name or <pipeline>-<format>>/<version or the next free one>/`;
-    its path. `representative`: served training inputs (NumPy, batch first) for int8."""
+    """Convert `model`'s keras.layers twin (native.py) and write `<root>/<name or
+    <pipeline>-<format>>/<version or the next free one>/`; its path. `representative`: served
+    training inputs (NumPy, batch first) the twin is checked on, and int8 calibrates on."""
+    from serving.formats import native
+
     for class_name in class_names:
         if "".join(str(class_name).splitlines()) != str(class_name):
             raise ValueError(f"class name {str(class_name)!r} contains a line break; it cannot be exported")
-    data = convert(model, pipeline, format, quantize, representative)
+    check(format, quantize, representative)
+    check_pipeline(pipeline, format, quantize)
+    shipped = native.shipped(model, pipeline.name, representative, format)
+    data = convert(shipped.model, pipeline, format, quantize, representative)
+    record = metadata(pipeline, class_names, format, quantize, provenance, shipped.kernels())
     files = {FILES[format]: data,
              CLASS_NAMES: "".join(f"{name}\n" for name in class_names).encode(),
-             METADATA: json.dumps(metadata(pipeline, class_names, format, quantize, provenance), indent=2).encode()}
+             METADATA: json.dumps(record, indent=2).encode()}
     return write_version(pathlib.Path(root) / (name or f"{pipeline.name}-{format}"), files, version)
 
 
@@ -146,7 +161,8 @@ def representative_examples(pipeline, examples, count=CALIBRATION_EXAMPLES):
 
 def export_run(run_dir, root="saved_models", format="litert", quantize="none", name=None, version=None):
     """Export a run folder's model.keras in `format` (`cnn export RUN --format ...`); its path.
-    int8 calibrates on the run's own training split, re-read from its recorded sources."""
+    The twin is checked, and int8 calibrates, on the run's own training split, re-read from its
+    recorded sources."""
     from pipelines.core import runs
 
     check(format, quantize, representative=[0])
@@ -154,8 +170,13 @@ def export_run(run_dir, root="saved_models", format="litert", quantize="none", n
     pipeline = runs.pipeline_from_record(record)
     check_pipeline(pipeline, format, quantize)  # before the model and the calibration data are read
     model = runs.load_model(pipeline, runs.finished_model(run_dir))
-    representative = None
-    if quantize == "int8":
-        representative = representative_examples(pipeline, runs.splits_of(pipeline, record).train)
+    count = CALIBRATION_EXAMPLES if quantize == "int8" else CHECK_EXAMPLES
+    try:
+        train = runs.splits_of(pipeline, record).train
+    except (OSError, ValueError) as error:
+        purpose = "check the file against model.keras" + (" and calibrate int8" if quantize == "int8" else "")
+        raise ValueError(f"{run_dir}: the run's training data cannot be read to {purpose} "
+                         f"({' '.join(str(error).split())})") from None
+    representative = representative_examples(pipeline, train, count)
     return export(model, pipeline, record["class_names"], root, format, quantize, representative,
                   provenance={"run_dir": str(pathlib.Path(run_dir).resolve())}, name=name, version=version)

@@ -96,6 +96,11 @@ def test_the_file_gives_model_keras_probabilities_from_the_raw_input(cases, expo
     assert loaded.class_names == class_names  # class-id order: label i is line i
     metadata = json.loads((path / "cnn_suite.json").read_text())
     assert (metadata["pipeline"], metadata["format"], metadata["input"]) == (name, format, pipeline.input_name)
+    # the runtime's own convolutions (serving/formats/native.py), but LiteRT's missing 3D pooling
+    kernels = metadata["kernels"]
+    assert kernels["native"] and kernels["checked_max_difference"] <= FLOAT_TOLERANCE
+    assert all(kept.endswith("Pooling3D)") for kept in kernels["ours"])
+    assert bool(kernels["ours"]) == (format == "litert" and name in ("volumes", "segment"))
     if name == "digits":  # raw pixels 0..255 in; the file scales them itself
         assert inputs.max() > 1
         assert not np.allclose(loaded(inputs / 255.0), got, atol=1e-2)
