@@ -19,21 +19,25 @@ Along one axis the taps are read by `axis_windows` (unit-stride slices of stride
 Padding cells hold the dtype's lowest value and never win.
 
 In training (`compiled`), forward and backward are each one XLA-compiled function (fused
-loops instead of a pass over memory per slice, compare and select), as average pooling's; the
-backward recomputes the forward's comparisons from x instead of keeping them. 3D windows that
-tile the real cells (stride = pool size, no padding read) take a whole-window step there: one
-reduce_max over the (N, O1, k1, O2, k2, O3, k3, C) view, and in the backward the first maximal
-cell's row-major tap index, a reduce_min over the window of the index where x equals its max.
-Whole step (forward + dL/dx) with oneDNN on, ours / TensorFlow's, one process (load 13-16):
-(8, 32^3, 8) 2x2x2 3.8-3.9 plain, 2.6 separable compiled, 1.85-2.8 whole windows; 2D tiles keep
-the separable steps, (64, 32^2, 32) 2x2 2.4-2.5 plain, 0.96 separable compiled, 2.5-2.6 whole
-windows; (32, 55^2, 96) 3x3/2 3.2 -> 0.96-1.4; (128, 32^2, 64) 3x3/2 SAME 2.5 -> 1.4.
+loops instead of a pass over memory per slice, compare and select), as average pooling's. 3D
+windows that tile the real cells (stride = pool size, no padding read) take whole windows: the
+taps are slices of the (N*O1, k1, O2, k2, O3, k3*C) view (contiguous channel runs: XLA's loops
+stay vectorised, where a reduce over the 8-D window view was not), the forward keeps the first
+maximal tap's row-major index per output (as oneDNN keeps a workspace), and the backward sends
+dz to that tap and lays the taps back into the view, never reading x again. Elsewhere the
+backward recomputes the separable steps' comparisons from x. Whole step (forward + dL/dx),
+ours / TensorFlow's, one process, interleaved: oneDNN on (load 8-12), (16, 28^3, 16) 2x2x2
+2.3-2.9 with a reduce_max over the window view -> 0.83-1.0, (8, 32^3, 8) 2.1-2.4 -> 1.16-1.36;
+oneDNN off 0.14 -> 0.05 and 0.15 -> 0.06 (docs/BENCHMARKS.md); 2D and 1D tiles gain nothing
+over the separable steps there (1.03 vs 1.08, 0.86 vs 0.76), so they keep them. Earlier, 2D
+tiles: (64, 32^2, 32) 2x2 2.4-2.5 plain, 0.96 separable compiled; (32, 55^2, 96) 3x3/2 3.2 ->
+0.96-1.4; (128, 32^2, 64) 3x3/2 SAME 2.5 -> 1.4.
 Inference keeps the plain ops: no exported function is marked for XLA.
 """
 import functools
+import itertools
 import math
 
-import numpy as np
 import tensorflow as tf
 
 from layers.ops import axis_windows
@@ -80,57 +84,63 @@ def _separable_route(dz, saved, geometry):
     return dz
 
 
-def _window_view(x, geometry):
-    """(N, *size, C) -> (N, O1, k1, O2, k2, .., C): the tiled cells, leftover ones cropped."""
+def _tile_view(x, geometry):
+    """(N, *size, C) -> (N*O1, k1, O2, k2, .., O_r, k_r*C): the tiled cells, leftover ones cropped.
+    Every dimension but the first and last is 8 or fewer cells of one window axis or output axis,
+    and the last window axis rides with the channels, so each tap is a slice of contiguous runs."""
     x = x[(slice(None),) + tuple(slice(0, g.out * g.kernel) for g in geometry)]
-    return tf.reshape(x, [-1] + [d for g in geometry for d in (g.out, g.kernel)] + [x.shape[-1]])
+    inner = [d for g in geometry for d in (g.out, g.kernel)][1:-1]
+    return tf.reshape(x, [-1] + inner + [geometry[-1].kernel * x.shape[-1]])
 
 
-def _tap_order(geometry):
-    """(1, 1, k1, 1, k2, .., 1) int32: each window cell's row-major index."""
-    rank = len(geometry)
-    order = np.zeros([1] * (2 * rank + 2), np.int32)
-    for i, g in enumerate(geometry):
-        shape = [1] * (2 * rank + 2)
-        shape[2 * i + 2] = g.kernel
-        order = order + (np.arange(g.kernel) * math.prod(h.kernel for h in geometry[i + 1:])).reshape(shape)
-    return tf.constant(order.astype(np.int32))
+def _tile_taps(view, geometry, channels):
+    """The prod(k) taps (N*O1, O2, .., O_r, C) of the tile view, in row-major window order."""
+    taps = []
+    for tap in itertools.product(*[range(g.kernel) for g in geometry]):
+        index = [slice(None)]
+        for t in tap[:-1]:
+            index += [t, slice(None)]  # this axis's tap, then the next axis's outputs
+        taps.append(view[tuple(index) + (slice(tap[-1] * channels, (tap[-1] + 1) * channels),)])
+    return taps
 
 
-def _window_route(x, dz, geometry):
-    """dL/dx of the whole-window step: each dz to its window's first maximal cell, row-major."""
-    rank, view = len(geometry), _window_view(x, geometry)
-    axes = list(range(2, 2 * rank + 1, 2))
-    order = _tap_order(geometry)
-    z = tf.reduce_max(view, axis=axes, keepdims=True)
-    taps = math.prod(g.kernel for g in geometry)
-    first = tf.reduce_min(tf.where(tf.equal(view, z), order, taps), axis=axes, keepdims=True)
-    dz = tf.reshape(dz, [-1] + [d for g in geometry for d in (g.out, 1)] + [dz.shape[-1]])
-    dx = tf.where(tf.equal(order, first), dz, tf.zeros([], dz.dtype))  # (N, O1, k1, .., C)
-    dx = tf.reshape(dx, [-1] + [g.out * g.kernel for g in geometry] + [dz.shape[-1]])
+def _tile_max(x, geometry):
+    """z (N*O1, O2, .., C) and the first maximal cell's row-major tap index (int32, same shape):
+    a tap replaces the running maximum only when strictly greater, so ties keep the earlier one."""
+    taps = _tile_taps(_tile_view(x, geometry), geometry, x.shape[-1])
+    z, winner = taps[0], tf.zeros(tf.shape(taps[0]), tf.int32)
+    for index, tap in enumerate(taps[1:], 1):
+        winner = tf.where(tap > z, index, winner)
+        z = tf.maximum(z, tap)
+    return z, winner
+
+
+def _tile_route(winner, dz, geometry):
+    """dL/dx (N, *size, C): each dz to the tap its winner names, the taps laid back into the
+    tile view (last window axis concatenated with the channels, the others stacked)."""
+    parts = [tf.where(tf.equal(winner, index), dz, tf.zeros([], dz.dtype))
+             for index in range(math.prod(g.kernel for g in geometry))]
+    parts = [tf.concat(parts[i:i + geometry[-1].kernel], axis=-1) for i in range(0, len(parts), geometry[-1].kernel)]
+    for axis in reversed(range(1, len(geometry))):  # its window axis sits before the next output axis
+        step = geometry[axis - 1].kernel
+        parts = [tf.stack(parts[i:i + step], axis=axis) for i in range(0, len(parts), step)]
+    channels = dz.shape[-1]
+    dx = tf.reshape(parts[0], [-1] + [g.out * g.kernel for g in geometry] + [channels])
     return geo.pad_amounts(dx, [(0, g.size - g.out * g.kernel) for g in geometry])
 
 
 @functools.lru_cache(maxsize=None)
 def _compiled(geometry):
-    """XLA-compiled forward (x -> z) and backward ((x, dz) -> dx) for these windows: whole
-    windows for 3D tiles, else the separable steps (measured faster on 1D and 2D tiles)."""
-    rank = len(geometry)
-    if rank == 3 and tiles(geometry):
-        def forward(x):
-            return tf.reduce_max(_window_view(x, geometry), axis=list(range(2, 2 * rank + 1, 2)))
-
-        def backward(x, dz):
-            return _window_route(x, dz, geometry)
-    else:
-        def forward(x):
-            return _separable(x, geometry)[0]
-
-        def backward(x, dz):
-            return _separable_route(dz, _separable(x, geometry)[1], geometry)
-
-    return (tf.function(forward, jit_compile=True, autograph=False),
-            tf.function(backward, jit_compile=True, autograph=False))
+    """XLA-compiled forward x -> (z, saved) and backward (saved, dz) -> dx for these windows.
+    3D tiles: whole windows, saving the winners; else the separable steps, saving x, from which
+    the backward recomputes the forward's comparisons (measured faster on 1D and 2D tiles)."""
+    compile_ = functools.partial(tf.function, jit_compile=True, autograph=False)
+    if len(geometry) == 3 and tiles(geometry):
+        return (compile_(lambda x: _tile_max(x, geometry)),
+                compile_(lambda winner, dz: _tile_route(winner, dz, geometry)))
+    forward = compile_(lambda x: _separable(x, geometry)[0])
+    backward = compile_(lambda x, dz: _separable_route(dz, _separable(x, geometry)[1], geometry))
+    return (lambda x: (forward(x), x)), backward
 
 
 def max_pool(x, geometry, compiled=False):
@@ -138,10 +148,12 @@ def max_pool(x, geometry, compiled=False):
     `compiled`: the XLA-fused training path."""
     if compiled:
         forward, backward = _compiled(tuple(geometry))
+        out = [-1] + [g.out for g in geometry] + [x.shape[-1]]
 
         @tf.custom_gradient
         def _fused(x):
-            return forward(x), lambda dz: backward(x, dz)
+            z, saved = forward(x)  # z (N, *out, C), or (N*O1, O2, O3, C) for 3D tiles
+            return tf.reshape(z, out), lambda dz: backward(saved, tf.reshape(dz, tf.shape(z)))
 
         return _fused(x)
 
