@@ -19,19 +19,20 @@ Along one axis the taps are read by `axis_windows` (unit-stride slices of stride
 Padding cells hold the dtype's lowest value and never win.
 
 In training (`compiled`), forward and backward are each one XLA-compiled function (fused
-loops instead of a pass over memory per slice, compare and select), as average pooling's. 3D
-windows that tile the real cells (stride = pool size, no padding read) take whole windows: the
-taps are slices of the (N*O1, k1, O2, k2, O3, k3*C) view (contiguous channel runs: XLA's loops
-stay vectorised, where a reduce over the 8-D window view was not), the forward keeps the first
-maximal tap's row-major index per output (as oneDNN keeps a workspace), and the backward sends
-dz to that tap and lays the taps back into the view, never reading x again. Elsewhere the
-backward recomputes the separable steps' comparisons from x. Whole step (forward + dL/dx),
-ours / TensorFlow's, one process, interleaved: oneDNN on (load 8-12), (16, 28^3, 16) 2x2x2
-2.3-2.9 with a reduce_max over the window view -> 0.83-1.0, (8, 32^3, 8) 2.1-2.4 -> 1.16-1.36;
-oneDNN off 0.14 -> 0.05 and 0.15 -> 0.06 (docs/BENCHMARKS.md); 2D and 1D tiles gain nothing
-over the separable steps there (1.03 vs 1.08, 0.86 vs 0.76), so they keep them. Earlier, 2D
-tiles: (64, 32^2, 32) 2x2 2.4-2.5 plain, 0.96 separable compiled; (32, 55^2, 96) 3x3/2 3.2 ->
-0.96-1.4; (128, 32^2, 64) 3x3/2 SAME 2.5 -> 1.4.
+loops instead of a pass over memory per slice, compare and select), as average pooling's.
+`whole_windows` (3D, and 2D windows that read padding) compares all prod(k) taps of a window at
+once, keeps each output's first maximal tap as a row-major index (as oneDNN keeps a workspace),
+and the backward sends dz to that tap without reading x again: windows that tile the real cells
+(stride = pool size, no padding read) take their taps as slices of the (N*O1, k1, O2, k2, O3,
+k3*C) view (contiguous channel runs, which XLA's loops vectorise; a reduce over the 8-D window
+view was not) and lay the routed taps back into it; other windows take strided slices of the
+padded x and add the routed taps back axis by axis (`axis_windows.scatter`). Elsewhere the
+separable steps run, the backward recomputing their comparisons from x. Whole step (forward +
+dL/dx), ours / TensorFlow's, one process, interleaved, oneDNN on (load 8-19): (16, 28^3, 16) 2
+2.3-2.9 (reduce over the window view) -> 0.77-1.0; (8, 32^3, 8) 2 2.1-2.4 -> 1.16-1.36;
+(8, 32^3, 16) 3x3x3/2 SAME 2.25-3.5 (separable) -> 1.39; 2D 3x3/2 SAME 1.08-1.82 -> 0.67-0.91;
+oneDNN off every one of these 2-3x faster than before (docs/BENCHMARKS.md). 2D windows without
+padding and 1D ones lose with whole windows (0.81-0.99 -> 1.7-2.4) and keep the separable steps.
 Inference keeps the plain ops: no exported function is marked for XLA.
 """
 import functools
@@ -67,6 +68,18 @@ def axis_route(dz, better, g, axis):
 def tiles(geometry):
     """Whether the windows tile the real cells: stride = pool size and no padding cell read."""
     return all(g.stride == g.kernel and g.before == 0 and g.out * g.kernel <= g.size for g in geometry)
+
+
+def reads_padding(geometry):
+    """Whether some window reads a padding cell."""
+    return any(g.before > 0 or (g.out - 1) * g.stride + g.kernel > g.before + g.size for g in geometry)
+
+
+def whole_windows(geometry):
+    """Whether training pools whole windows (strided taps, winners saved) rather than axis by axis:
+    3D windows, and 2D ones that read padding (measured, oneDNN on, ours / TensorFlow: 2D 3x3/2
+    SAME 1.08-1.82 -> 0.67-0.91; 2D and 1D windows without padding lose, 0.81-0.99 -> 1.7-2.4)."""
+    return len(geometry) == 3 or (len(geometry) == 2 and reads_padding(geometry))
 
 
 def _separable(x, geometry):
@@ -105,21 +118,14 @@ def _tile_taps(view, geometry, channels):
 
 
 def _tile_max(x, geometry):
-    """z (N*O1, O2, .., C) and the first maximal cell's row-major tap index (int32, same shape):
-    a tap replaces the running maximum only when strictly greater, so ties keep the earlier one."""
-    taps = _tile_taps(_tile_view(x, geometry), geometry, x.shape[-1])
-    z, winner = taps[0], tf.zeros(tf.shape(taps[0]), tf.int32)
-    for index, tap in enumerate(taps[1:], 1):
-        winner = tf.where(tap > z, index, winner)
-        z = tf.maximum(z, tap)
-    return z, winner
+    """z (N*O1, O2, .., C) and the first maximal cell's row-major tap index (`_winners`)."""
+    return _winners(_tile_taps(_tile_view(x, geometry), geometry, x.shape[-1]))
 
 
 def _tile_route(winner, dz, geometry):
     """dL/dx (N, *size, C): each dz to the tap its winner names, the taps laid back into the
     tile view (last window axis concatenated with the channels, the others stacked)."""
-    parts = [tf.where(tf.equal(winner, index), dz, tf.zeros([], dz.dtype))
-             for index in range(math.prod(g.kernel for g in geometry))]
+    parts = _routed(winner, dz, math.prod(g.kernel for g in geometry))
     parts = [tf.concat(parts[i:i + geometry[-1].kernel], axis=-1) for i in range(0, len(parts), geometry[-1].kernel)]
     for axis in reversed(range(1, len(geometry))):  # its window axis sits before the next output axis
         step = geometry[axis - 1].kernel
@@ -127,6 +133,40 @@ def _tile_route(winner, dz, geometry):
     channels = dz.shape[-1]
     dx = tf.reshape(parts[0], [-1] + [g.out * g.kernel for g in geometry] + [channels])
     return geo.pad_amounts(dx, [(0, g.size - g.out * g.kernel) for g in geometry])
+
+
+def _window_taps(x, geometry):
+    """The prod(k) taps (N, *O, C) of whole windows, row-major: strided slices of x padded with
+    the dtype's lowest value (inside XLA a strided slice fuses into the loop that reads it)."""
+    amounts = [(g.before, max((g.out - 1) * g.stride + g.kernel - g.before - g.size, 0)) for g in geometry]
+    x = tf.pad(x, [(0, 0)] + amounts + [(0, 0)], constant_values=x.dtype.min)
+    return [x[(slice(None),) + tuple(slice(t, t + (g.out - 1) * g.stride + 1, g.stride) for t, g in zip(tap, geometry))]
+            for tap in itertools.product(*[range(g.kernel) for g in geometry])]
+
+
+def _winners(taps):
+    """z and the first maximal tap's index (int32, z's shape): a tap replaces the running
+    maximum only when strictly greater, so ties keep the earlier one."""
+    z, winner = taps[0], tf.zeros(tf.shape(taps[0]), tf.int32)
+    for index, tap in enumerate(taps[1:], 1):
+        winner = tf.where(tap > z, index, winner)
+        z = tf.maximum(z, tap)
+    return z, winner
+
+
+def _routed(winner, dz, taps):
+    """Each tap's share of dz (z's shape): dz where the winner is that tap, else 0."""
+    return [tf.where(tf.equal(winner, index), dz, tf.zeros([], dz.dtype)) for index in range(taps)]
+
+
+def _window_route(winner, dz, geometry):
+    """dL/dx (N, *size, C) of whole windows: the taps' shares added back along each axis by
+    axis_windows.scatter, last axis first (the adjoint of taking the taps axis by axis)."""
+    parts = _routed(winner, dz, math.prod(g.kernel for g in geometry))
+    for axis in reversed(range(1, len(geometry) + 1)):
+        step = geometry[axis - 1].kernel
+        parts = [axis_windows.scatter(parts[i:i + step], geometry[axis - 1], axis) for i in range(0, len(parts), step)]
+    return parts[0]
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,6 +178,9 @@ def _compiled(geometry):
     if len(geometry) == 3 and tiles(geometry):
         return (compile_(lambda x: _tile_max(x, geometry)),
                 compile_(lambda winner, dz: _tile_route(winner, dz, geometry)))
+    if whole_windows(geometry):
+        return (compile_(lambda x: _winners(_window_taps(x, geometry))),
+                compile_(lambda winner, dz: _window_route(winner, dz, geometry)))
     forward = compile_(lambda x: _separable(x, geometry)[0])
     backward = compile_(lambda x, dz: _separable_route(dz, _separable(x, geometry)[1], geometry))
     return (lambda x: (forward(x), x)), backward
