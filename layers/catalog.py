@@ -7,7 +7,8 @@ im2col; dL/dx by columns for widening convolutions past the small sizes, and on 
 to a size, by shifted rows past it; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
 average pooling's axis steps: matrix on short axes, taps on long ones; in training, which the
-checks run too, XLA-compiled pooling, with whole windows for 3D max pooling that tiles; with
+checks run too, XLA-compiled pooling, with whole windows for 3D max pooling (a tile view where
+the windows tile, strided taps elsewhere) and for 2D max pooling that reads padding; with
 oneDNN on, few_channels_im2col's dL/dx by shifted rows on the small shapes as well),
 which tests/layers/test_layers_algorithms.py checks.
 """

@@ -64,7 +64,7 @@ def _unpad(x_padded, geometry):
 
 def max_pool(x, pool_size, strides=None, padding="valid", rank=None, compiled=False):
     """x (N, *spatial, C) -> (N, *out, C): the maximum of each window. `compiled` (training):
-    XLA-fused, whole windows where they tile the input (layers.ops.max_pool)."""
+    XLA-fused, whole windows in 3D and on padded 2D windows (layers.ops.max_pool)."""
     rank = x.shape.rank - 2 if rank is None else rank
     return separable_max.max_pool(x, _pool_geometry(x, pool_size, strides, padding, rank), compiled)
 

@@ -364,6 +364,19 @@ def test_max_pool_takes_whole_windows_in_training_only_where_they_tile(size, poo
     assert max_pool.tiles(geometry) is tiles
 
 
+@pytest.mark.parametrize("rank,size,pool,stride,padding,whole", [
+    (3, 8, 3, 2, "same", True), (3, 9, 3, 2, "valid", True), (3, 8, 2, 2, "valid", True),
+    (2, 8, 3, 2, "same", True), (2, 9, 2, 2, "same", True), (2, 9, 3, 2, "valid", False),
+    (2, 8, 2, 2, "valid", False), (1, 9, 3, 2, "same", False),
+])
+def test_max_pool_takes_whole_windows_in_3d_and_on_padded_2d(rank, size, pool, stride, padding, whole):
+    """The training path's choice: whole windows with saved winners in 3D and where 2D windows read
+    padding; axis by axis elsewhere (docs/BENCHMARKS.md has the measurements behind it)."""
+    from layers.ops import max_pool
+    geometry = pool_ops._pool_geometry(tf.zeros((1,) + (size,) * rank + (1,)), pool, stride, padding, rank)
+    assert max_pool.whole_windows(geometry) is whole
+
+
 @pytest.mark.parametrize("onednn,route", [(False, "columns"), (True, "shifted")])
 def test_few_channels_input_grad_route_follows_the_tensorflow_mode(onednn, route, monkeypatch):
     """With oneDNN on, few_channels_im2col's dL/dx takes the shifted rows on shapes where, with it
