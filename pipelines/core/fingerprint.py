@@ -3,7 +3,9 @@
 The framework reads the split training would see (`sources.load_splits`: the same hold-outs),
 counts the classes and drives the pass; each domain adds its own statistics per example through
 `Pipeline.fingerprint_example(example, measurements)`, from the example as its
-`fingerprint_decode` reads it. Memory does not grow with the data: exact count, minimum, maximum
+`fingerprint_decode` reads it, and through `Pipeline.fingerprint_file(path, measurements)` what
+the file's header says that reading changes (an audio file's own sample rate, a volume's own
+spacing). Memory does not grow with the data: exact count, minimum, maximum
 and mean per statistic, and percentiles from a seeded reservoir sample (exact while a statistic
 has at most `RESERVOIR` values), as nnU-Net's and MONAI's data analysers sample intensities.
 """
@@ -49,9 +51,10 @@ class Stream:
                     self.sample[slot] = value
 
     def summary(self):
-        p5, p50, p95 = np.percentile(self.sample, [5, 50, 95]).tolist()
+        # p10: nnU-Net's target spacing on an anisotropic axis (docs/PLANNING.md, `median-spacing`)
+        p5, p10, p50, p95 = np.percentile(self.sample, [5, 10, 50, 95]).tolist()
         return {"count": self.count, "min": self.minimum, "max": self.maximum,
-                "mean": self.total / self.count, "p5": p5, "median": p50, "p95": p95}
+                "mean": self.total / self.count, "p5": p5, "p10": p10, "median": p50, "p95": p95}
 
 
 class Tally:
@@ -165,6 +168,8 @@ def measure(pipeline, source, data_dir=None, test_data=None):
     measurements = Measurements()
     for example, _ in train.dataset(pipeline.fingerprint_decode).as_numpy_iterator():
         pipeline.fingerprint_example(example, measurements)
+    for path in train.source_files() or ():  # what reading changed: the files' own rates, spacings
+        pipeline.fingerprint_file(path, measurements)
     return {
         "pipeline": pipeline.name,
         "data": source or "bundled",
