@@ -51,10 +51,9 @@ class Stream:
                     self.sample[slot] = value
 
     def summary(self):
-        # p10: nnU-Net's target spacing on an anisotropic axis (docs/PLANNING.md, `median-spacing`)
-        p5, p10, p50, p95 = np.percentile(self.sample, [5, 10, 50, 95]).tolist()
+        p5, p50, p95 = np.percentile(self.sample, [5, 50, 95]).tolist()
         return {"count": self.count, "min": self.minimum, "max": self.maximum,
-                "mean": self.total / self.count, "p5": p5, "p10": p10, "median": p50, "p95": p95}
+                "mean": self.total / self.count, "p5": p5, "median": p50, "p95": p95}
 
 
 class Tally:

@@ -83,28 +83,6 @@ def spacing_of(config):
     return spacing
 
 
-SPACING_SPREAD = 0.01  # spacings closer than 1%: resampling moves no axis of up to 100 voxels by a voxel
-ANISOTROPY = 3  # nnU-Net's threshold for a low-resolution axis (nnunetv2/configuration.py, ANISO_THRESHOLD)
-
-
-def planned_spacing(statistics):
-    """nnU-Net's target spacing (Isensee et al. 2021) from the files' spacings, or None when they
-    agree on every axis (keeping the files' voxels is then the same). The median per axis; an
-    axis whose median spacing is over 3 times the others' and whose median voxel count is under a
-    third of theirs takes the 10th percentile of its spacings instead (at least the others')."""
-    axes = [statistics.get(f"file_spacing_{axis}") for axis in "xyz"]
-    if not all(axes) or all(axis["max"] <= axis["min"] * (1 + SPACING_SPREAD) for axis in axes):
-        return None
-    target = [axis["median"] for axis in axes]
-    voxels = [statistics[f"file_voxels_{axis}"]["median"] for axis in "xyz"]
-    worst = int(np.argmax(target))
-    others = [index for index in range(3) if index != worst]
-    finest = max(target[index] for index in others)
-    if target[worst] > ANISOTROPY * finest and voxels[worst] * ANISOTROPY < min(voxels[index] for index in others):
-        target[worst] = max(axes[worst]["p10"], finest)
-    return target
-
-
 class VolumePipeline(Pipeline):
     """What the 3D pipelines share: a `volume` input of the config's shape, intensity
     normalisation (and training-only jitter) inside the model, AdamW with cosine decay."""
@@ -192,25 +170,14 @@ class VolumePipeline(Pipeline):
 
     def plan_settings(self, fingerprint):
         """Binary volumes (masks): a window onto their two values, not a per-volume z-score
-        (rule `binary-window`); files of differing spacings: nnU-Net's target spacing (rule
-        `median-spacing`). docs/PLANNING.md."""
-        statistics = fingerprint["statistics"]
-        settings = []
-        values = statistics.get("values", {})
-        if values.get("binary"):
-            low, high = values["distinct"]
-            reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one turns the mask's "
-                      f"size into intensity; a window maps the two values to 0 and 1 (AdrenalMNIST3D)")
-            settings += [("normalization", "window", reason),
-                         ("window", f"{(low + high) / 2:g},{high - low:g}", reason)]
-        spacing = planned_spacing(statistics)
-        if spacing is not None:
-            spread = ", ".join(f"{axis} {statistics[f'file_spacing_{axis}']['min']:.3g}-"
-                               f"{statistics[f'file_spacing_{axis}']['max']:.3g}" for axis in "xyz")
-            settings.append(("target_spacing", ",".join(f"{size:.4g}" for size in spacing),
-                             f"the files' spacings differ (mm: {spread}): resampled to nnU-Net's target spacing, "
-                             "a voxel is the same size in every case"))
-        return settings
+        (docs/PLANNING.md, rule `binary-window`)."""
+        values = fingerprint["statistics"].get("values", {})
+        if not values.get("binary"):
+            return []
+        low, high = values["distinct"]
+        reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one turns the mask's size "
+                  f"into intensity; a window maps the two values to 0 and 1 (AdrenalMNIST3D)")
+        return [("normalization", "window", reason), ("window", f"{(low + high) / 2:g},{high - low:g}", reason)]
 
     # ---------------------------------------------------------- explanations
     def explain_input(self, path):

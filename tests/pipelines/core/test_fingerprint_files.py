@@ -1,13 +1,12 @@
 """`cnn fingerprint` on what reading changes: audio files' own sample rates, durations and
-channels, volumes' own spacings, voxel counts and orientations (from the headers), and the
-`median-spacing` plan rule (nnU-Net's target spacing) they feed (docs/PLANNING.md)."""
+channels, volumes' own spacings, voxel counts and orientations (from the headers)."""
 import nibabel as nib
 import numpy as np
 import pytest
 import soundfile
 
 import pipelines
-from pipelines.core import fingerprint, planning
+from pipelines.core import fingerprint
 from pipelines.core.config import override
 
 
@@ -16,12 +15,6 @@ def measured(name, source, *settings):
     cls = pipelines.get(name)
     pipeline = cls(override(cls.Config(), list(settings)))
     return pipeline, fingerprint.measure(pipeline, str(source), test_data=str(source))
-
-
-def test_stream_reports_the_10th_percentile():
-    stream = fingerprint.Stream()
-    stream.add(np.arange(101, dtype=np.float64))
-    assert stream.summary()["p10"] == pytest.approx(10)
 
 
 # ------------------------------------------------------------------ audio files as stored
@@ -84,56 +77,3 @@ def test_segmentation_reports_the_image_files(tmp_path):
         nib.save(nib.Nifti1Image((np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8), image.affine), str(label))
     _, result = measured("segment", tmp_path, "shape=8,8,8", "depth=1")
     assert result["statistics"]["file_spacing"] == {"1x1x1": 1, "1.2x1x1": 1}
-
-
-# ------------------------------------------------------------------ the rule: median-spacing
-def spacings(x, y, z, voxels=(100, 100, 100)):
-    """A fingerprint's statistics of the files' spacings (lists per axis) and voxel counts."""
-    stats = {}
-    for axis, values, count in zip("xyz", (x, y, z), voxels):
-        stream, counts = fingerprint.Stream(), fingerprint.Stream()
-        stream.add(values)
-        counts.add([count] * len(values))
-        stats[f"file_spacing_{axis}"], stats[f"file_voxels_{axis}"] = stream.summary(), counts.summary()
-    return {"statistics": stats}
-
-
-def plan_of(statistics, *settings):
-    cls = pipelines.get("volumes")
-    return {key: value for key, value, _ in cls(override(cls.Config(), list(settings))).plan_settings(statistics)}
-
-
-def test_equal_spacings_keep_the_files_voxels():
-    assert plan_of(spacings([1.0] * 5, [1.0] * 5, [1.0] * 5)) == {}
-    assert plan_of(spacings([0.8] * 5, [0.8] * 5, [5.0, 5.0, 5.04, 5.0, 5.0])) == {}  # within 1%: no resampling
-    assert plan_of({"statistics": {}}) == {}  # arrays (.npz): no spacing known
-
-
-def test_differing_spacings_take_the_median_per_axis():
-    plan = plan_of(spacings([1.0, 1.0, 1.2, 1.5, 0.7], [1.0, 0.9, 1.0, 1.3, 1.1], [1.0, 2.0, 1.5, 2.5, 1.2]))
-    assert plan == {"target_spacing": "1,1,1.5"}
-
-
-def test_an_anisotropic_axis_takes_the_10th_percentile_of_its_spacings():
-    z = [3.0, 4.0, 5.0, 5.0, 5.0, 6.0, 6.0, 6.0, 7.0, 8.0, 10.0]  # median 6, 10th percentile 4
-    plan = plan_of(spacings([0.8] * 11, [0.8] * 11, z, voxels=(256, 256, 20)))
-    assert plan == {"target_spacing": "0.8,0.8,4"}
-    # anisotropic spacing but as many voxels on that axis as on the others: nnU-Net keeps the median
-    assert plan_of(spacings([0.8] * 11, [0.8] * 11, z, voxels=(256, 256, 200))) == {"target_spacing": "0.8,0.8,6"}
-    # the 10th percentile never goes below the other axes' spacing
-    low = [1.0, 1.0, 2.0, 7.0, 7.0, 7.0, 7.0, 8.0, 8.0, 9.0, 9.0]  # median 7 > 3 x 2; 10th percentile 1
-    coarse = plan_of(spacings([2.0] * 11, [1.0] * 11, low, voxels=(128, 128, 20)))
-    assert coarse == {"target_spacing": "2,1,2"}
-
-
-def test_planned_target_spacing_resamples_and_the_users_setting_wins(tmp_path):
-    for index, spacing in enumerate(((1.0, 1.0, 1.0), (1.0, 1.0, 2.0), (1.0, 1.0, 2.0), (1.0, 1.0, 3.0))):
-        write_volume(tmp_path / ("a" if index % 2 else "b") / f"{index}.nii.gz", spacing)
-    cls = pipelines.get("volumes")
-    chosen = cls(override(cls.Config(), ["shape=8,8,8"]))
-    planned = planning.apply(chosen, str(tmp_path), test_data=str(tmp_path))
-    assert tuple(planned.config.target_spacing) == (1.0, 1.0, 2.0) and planned.spacing == (1.0, 1.0, 2.0)
-    assert "spacings differ" in planned.plan["settings"][0]["reason"]
-    kept = planning.apply(cls(override(cls.Config(), ["shape=8,8,8", "target_spacing=1"])), str(tmp_path),
-                          kept={"target_spacing"}, test_data=str(tmp_path))
-    assert kept.spacing == (1.0, 1.0, 1.0) and kept.plan["overridden_by_user"] == ["target_spacing"]
