@@ -77,3 +77,19 @@ def test_segmentation_reports_the_image_files(tmp_path):
         nib.save(nib.Nifti1Image((np.arange(512).reshape(8, 8, 8) % 2).astype(np.uint8), image.affine), str(label))
     _, result = measured("segment", tmp_path, "shape=8,8,8", "depth=1")
     assert result["statistics"]["file_spacing"] == {"1x1x1": 1, "1.2x1x1": 1}
+
+
+def test_only_the_training_files_are_read(tmp_path):
+    from datasets.examples import ArrayExamples
+
+    examples = ArrayExamples(labels=np.array([0, 1, 0, 1]), origin="four", inputs=np.arange(4)[:, None],
+                             files=["a", "b", "c", "d"])
+    taken = examples.take([3, 1])
+    assert taken.source_files() == ["d", "b"] and taken.inputs[:, 0].tolist() == [3, 1]
+    for index in range(8):
+        write_volume(tmp_path / "ab"[index % 2] / f"{index}.nii.gz", (1.0, 1.0, 1.0 + index % 2))
+    cls = pipelines.get("volumes")
+    result = fingerprint.measure(cls(override(cls.Config(), ["shape=8,8,8"])), str(tmp_path))
+    assert result["examples"] < 8  # a stratified test hold-out
+    assert result["statistics"]["file_orientation"] == {"RAS": result["examples"]}
+    assert result["statistics"]["file_spacing_z"]["count"] == result["examples"]
