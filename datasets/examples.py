@@ -36,10 +36,16 @@ class Examples:
     def with_labels(self, labels) -> "Examples":
         return dataclasses.replace(self, labels=np.asarray(labels, np.int64))
 
+    def source_files(self):
+        """The file each example was read from (its header holds what decoding changes, such as
+        an audio file's own sample rate), or None when the examples did not come from files."""
+        return None
+
 
 @dataclasses.dataclass
 class ArrayExamples(Examples):
     inputs: np.ndarray | list = None  # (N, ...) array, or a list of N arrays of varying shape
+    files: list | None = None  # N paths the inputs were decoded from, when they were files
 
     def take(self, indices):
         indices = np.asarray(indices, np.int64)
@@ -47,7 +53,11 @@ class ArrayExamples(Examples):
             inputs = self.inputs[indices]
         else:
             inputs = [self.inputs[i] for i in indices]
-        return dataclasses.replace(self, inputs=inputs, labels=self.labels[indices])
+        files = None if self.files is None else [self.files[i] for i in indices]
+        return dataclasses.replace(self, inputs=inputs, labels=self.labels[indices], files=files)
+
+    def source_files(self):
+        return self.files
 
     def dataset(self, decode_file=None):
         import tensorflow as tf
@@ -75,6 +85,9 @@ class FileExamples(Examples):
         return dataclasses.replace(
             self, paths=[self.paths[i] for i in indices], labels=self.labels[indices]
         )
+
+    def source_files(self):
+        return self.paths
 
     def dataset(self, decode_file=None):
         import tensorflow as tf

@@ -72,7 +72,7 @@ def _decoded(named, class_names, target_spacing, description):
     """SourceData of (D, H, W) float32 volumes, every file decoded now."""
     examples = {
         split: ArrayExamples(
-            labels=class_labels.to_indices(labels, class_names, origin), origin=origin,
+            labels=class_labels.to_indices(labels, class_names, origin), origin=origin, files=list(paths),
             inputs=[nifti.load_volume(path, target_spacing).data for path in paths],
         )
         for split, (paths, labels, origin) in named.items()
@@ -122,7 +122,7 @@ def segmentation_pairs(pairs, target_spacing, origin):
     examples = {
         split: ArrayExamples(
             labels=np.zeros(len(indices), np.int64), origin=origin if split == "all" else f"{origin} ({split})",
-            inputs=[packed[i] for i in indices],
+            inputs=[packed[i] for i in indices], files=[pairs.images[i] for i in indices],
         )
         for split, indices in groups.items()
     }

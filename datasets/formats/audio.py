@@ -277,7 +277,7 @@ def decode_splits(named, sample_rate, num_samples, description):
     from datasets.examples import ArrayExamples, SourceData
 
     class_names, indices = class_labels.index_splits(named)
-    splits = {split: ArrayExamples(labels=indices[split], origin=origin,
+    splits = {split: ArrayExamples(labels=indices[split], origin=origin, files=list(paths),
                                    inputs=load_clips(paths, sample_rate, num_samples))
               for split, (paths, _, origin) in named.items()}
     counts = ", ".join(f"{len(e)} {name}" for name, e in splits.items())

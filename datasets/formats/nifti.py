@@ -79,6 +79,17 @@ def voxel_spacing(affine) -> tuple:
     return tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
 
 
+def stored_grid(path):
+    """The file's voxel spacing (mm) and voxel counts along the RAS axes its loaded array has, and
+    its own axis codes (e.g. "LPS"), from the header alone: what loading reorients and resamples."""
+    image = nib.load(os.fspath(path))
+    spacing, shape = [0.0] * 3, [0] * 3
+    for axis, (ras_axis, _) in enumerate(orientations.io_orientation(image.affine)[:3]):
+        spacing[int(ras_axis)] = voxel_spacing(image.affine)[axis]
+        shape[int(ras_axis)] = int(image.shape[axis])
+    return tuple(spacing), tuple(shape), "".join(nib.aff2axcodes(image.affine))
+
+
 def _one_line(error) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -163,6 +163,24 @@ class Audio(Pipeline):
         measurements.numbers("leading_silence_seconds", lead / rate)
         measurements.numbers("trailing_silence_seconds", trail / rate)
 
+    def fingerprint_file(self, path, measurements):
+        """The file's own sample rate, duration and channels (its header): reading resamples it
+        to `sample_rate`, fits it to `clip_seconds` and mixes it down to mono."""
+        import soundfile
+
+        try:
+            info = soundfile.info(path)
+        except Exception:  # noqa: BLE001  (not a libsndfile format, e.g. some MP3: audioread, no channels)
+            import librosa
+
+            rate, duration, channels = librosa.get_samplerate(path), librosa.get_duration(path=path), None
+        else:
+            rate, duration, channels = info.samplerate, info.duration, info.channels
+        measurements.category("file_sample_rate", int(rate))
+        measurements.numbers("file_duration_seconds", duration)
+        if channels is not None:
+            measurements.category("file_channels", int(channels))
+
     def conform(self, x):
         """Any source's clip (float, or int16-range integers from TFDS) -> [num_samples] float32."""
         from pipelines.audio.features import fix_length

@@ -50,6 +50,7 @@ from pipelines.core.config import BaseConfig
                                                # adds a `<input_name>_bytes` serving signature
         def encode_bytes(self, example): ...   # its inverse (NumPy -> bytes), for warmup records
         def fingerprint_example(self, example, measurements): ...  # domain statistics (`cnn fingerprint`)
+        def fingerprint_file(self, path, measurements): ...  # what the file's header says (own rate, spacing)
         def plan_settings(self, fingerprint): ...  # [(key, value, reason)] from them (docs/PLANNING.md)
         search_space = (Between("learning_rate", 1e-4, 1e-2, log=True), ...)  # what `cnn tune` searches
         def adapt(self, train): ...            # fit in-model state (TextVectorization) before training
@@ -184,6 +185,11 @@ class Pipeline:
     def fingerprint_example(self, example, measurements):
         """Record the domain's statistics of one training example (NumPy, as read; before
         `conform`) in `measurements` (pipelines/core/fingerprint.py); the default records none."""
+
+    def fingerprint_file(self, path, measurements):
+        """Record what a training example's file says as stored, where reading changes it (an
+        audio file's own sample rate, a volume's own spacing): called once per training example
+        that came from a file; the default records none."""
 
     def plan_settings(self, fingerprint):
         """[(key, value, reason)]: the settings this domain derives from a fingerprint (rules and

@@ -3,7 +3,9 @@
 The framework reads the split training would see (`sources.load_splits`: the same hold-outs),
 counts the classes and drives the pass; each domain adds its own statistics per example through
 `Pipeline.fingerprint_example(example, measurements)`, from the example as its
-`fingerprint_decode` reads it. Memory does not grow with the data: exact count, minimum, maximum
+`fingerprint_decode` reads it, and through `Pipeline.fingerprint_file(path, measurements)` what
+the file's header says that reading changes (an audio file's own sample rate, a volume's own
+spacing). Memory does not grow with the data: exact count, minimum, maximum
 and mean per statistic, and percentiles from a seeded reservoir sample (exact while a statistic
 has at most `RESERVOIR` values), as nnU-Net's and MONAI's data analysers sample intensities.
 """
@@ -165,6 +167,8 @@ def measure(pipeline, source, data_dir=None, test_data=None):
     measurements = Measurements()
     for example, _ in train.dataset(pipeline.fingerprint_decode).as_numpy_iterator():
         pipeline.fingerprint_example(example, measurements)
+    for path in train.source_files() or ():  # what reading changed: the files' own rates, spacings
+        pipeline.fingerprint_file(path, measurements)
     return {
         "pipeline": pipeline.name,
         "data": source or "bundled",

@@ -157,6 +157,17 @@ class VolumePipeline(Pipeline):
         measurements.numbers("intensity", volume)
         measurements.values("values", volume)
 
+    def fingerprint_file(self, path, measurements):
+        """The file's own spacing and voxel counts along the RAS axes (x, y, z: the loaded
+        array's axes 0, 1, 2), its anisotropy (largest / smallest spacing) and orientation."""
+        spacing, voxels, orientation = nifti.stored_grid(path)
+        for axis, size, count in zip("xyz", spacing, voxels):
+            measurements.numbers(f"file_spacing_{axis}", size)
+            measurements.numbers(f"file_voxels_{axis}", count)
+        measurements.category("file_spacing", tuple(f"{size:.3g}" for size in spacing))
+        measurements.numbers("file_anisotropy", max(spacing) / min(spacing))
+        measurements.category("file_orientation", orientation)
+
     def plan_settings(self, fingerprint):
         """Binary volumes (masks): a window onto their two values, not a per-volume z-score
         (docs/PLANNING.md, rule `binary-window`)."""
