@@ -177,6 +177,26 @@ def test_a_run_folder_exports_with_int8_calibrated_on_its_training_split(cases, 
     assert np.abs(loaded(inputs) - expected).max() < 0.1
 
 
+def test_a_run_whose_training_data_is_gone_is_refused_and_nothing_is_written(cases, tmp_path):
+    """The twin is checked on the run's own training split: without it, one line naming the run
+    and the unreadable source, and no export folder."""
+    import shutil
+
+    from serving import formats
+
+    run_dir = tmp_path / "moved-run"
+    shutil.copytree(cases.digits_run(), run_dir)
+    record = json.loads((run_dir / "config.json").read_text())
+    record["data"] = str(tmp_path / "gone")
+    (run_dir / "config.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError) as error:
+        formats.export_run(run_dir, tmp_path / "exports", "onnx")
+    message = str(error.value)
+    assert message.startswith(f"{run_dir}: the run's training data cannot be read to check the file against model.keras")
+    assert "gone" in message and "\n" not in message
+    assert not (tmp_path / "exports").exists()
+
+
 @pytest.mark.parametrize("name,format", sorted(REFUSED))
 def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, name, format):
     from serving import formats
