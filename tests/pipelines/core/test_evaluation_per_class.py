@@ -96,14 +96,19 @@ class _Tables(html.parser.HTMLParser):
             self._table = None
 
 
-def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
+def _report_page(folder):
+    """report.html of a hand-made run evaluated on LABELS / PREDICTED (batch_size changed from its default)."""
     metrics = scoring.classification_report(LABELS, _probabilities(PREDICTED), CLASSES)
     record = {"pipeline": "toy", "config": {"epochs": 1}, "recipe": None, "data": "hand-made", "test_data": None,
               "splits": {"counts": {"test": len(LABELS)}}, "class_names": CLASSES, "created": "today"}
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(len(CLASSES))])  # no convolution to draw
     pipeline = types.SimpleNamespace(config=BaseConfig(batch_size=2))
-    report.write(tmp_path, pipeline, model, None, metrics, record)
-    page = (tmp_path / report.REPORT).read_text()
+    report.write(folder, pipeline, model, None, metrics, record)
+    return (folder / report.REPORT).read_text()
+
+
+def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
+    page = _report_page(tmp_path)
     parser = _Tables()
     parser.feed(page)
     assert parser.stray.strip() == ""
@@ -121,6 +126,14 @@ def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
     assert base64.b64decode(confusion.group(3)).startswith(b"\x89PNG\r\n\x1a\n")  # the plot, embedded
     exact = re.search(r'data-key="dog/precision" data-value="([^"]+)"', page).group(1)
     assert float(exact) == pytest.approx(1 / 3, rel=1e-15)  # the exact value behind the 4 decimals shown
+
+
+def test_only_the_settings_tables_carry_an_id(tmp_path):
+    """The browser test and readers find the settings tables by id; every other table has none
+    (an `id="None"` on each would repeat one id across the page)."""
+    tables = re.findall(r"<table[^>]*>", _report_page(tmp_path))
+    assert tables[:2] == ['<table id="changed-settings">', '<table id="all-settings">']
+    assert len(tables) > 2 and set(tables[2:]) == {"<table>"}  # test metrics, per class, data, export
 
 
 def test_the_most_confident_errors_come_first_and_ties_keep_their_order():
