@@ -136,6 +136,34 @@ def test_only_the_settings_tables_carry_an_id(tmp_path):
     assert len(tables) > 2 and set(tables[2:]) == {"<table>"}  # test metrics, per class, data, export
 
 
+class _LooseText(html.parser.HTMLParser):
+    """Text directly in <body>, outside every section's elements (a browser shows it as is)."""
+
+    VOID = {"img", "meta", "br", "hr", "input", "link"}
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.loose = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+    def handle_data(self, data):
+        if data.strip() and self.open[-1:] == ["body"]:
+            self.loose.append(data.strip())
+
+
+def test_the_report_has_no_text_outside_its_sections(tmp_path):
+    parser = _LooseText()
+    parser.feed(_report_page(tmp_path))
+    assert parser.open == [] and parser.loose == []
+
+
 def test_the_most_confident_errors_come_first_and_ties_keep_their_order():
     labels = [0, 1, 2, 0, 1, 2]
     probabilities = np.array([[0.9, 0.1, 0.0],   # right
