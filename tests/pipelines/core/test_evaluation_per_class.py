@@ -51,6 +51,16 @@ def test_a_class_never_predicted_has_precision_zero_not_an_error():
     assert metrics["per_class"]["eel"] == {"precision": 0.0, "recall": 0.0, "support": 0}
 
 
+def test_the_loss_of_float32_probabilities_is_computed_in_float64():
+    """Pipelines predict float32; metrics.json's loss is the float64 mean of their logs (not a
+    float32 one, off in the 7th digit), so a run and its export give the same number to 1e-12."""
+    probabilities = np.float32(_probabilities(PREDICTED, confidence=0.7))
+    chosen = probabilities.astype(np.float64)[np.arange(len(LABELS)), LABELS]
+    expected = -np.log(chosen).mean()
+    loss = scoring.classification_report(LABELS, probabilities, CLASSES)["loss"]
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
 def test_two_classes_add_the_area_under_the_curve():
     labels = [0, 0, 1, 1]
     probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
