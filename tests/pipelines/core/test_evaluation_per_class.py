@@ -61,6 +61,14 @@ def test_the_loss_of_float32_probabilities_is_computed_in_float64():
     assert loss == pytest.approx(expected, rel=1e-12)
 
 
+def test_the_loss_is_finite_and_never_negative_at_the_ends():
+    """P(true) = 0 costs -log(1e-7) (Keras's epsilon), not infinity; a P(true) rounded a little
+    above 1 costs 0, not a negative amount."""
+    probabilities = np.array([[0.0, 1.0], [1.0 + 1e-7, 0.0]])
+    loss = scoring.classification_report([0, 0], probabilities, ["no", "yes"])["loss"]
+    assert loss == pytest.approx(-np.log(1e-7) / 2, rel=1e-12)
+
+
 def test_two_classes_add_the_area_under_the_curve():
     labels = [0, 0, 1, 1]
     probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
