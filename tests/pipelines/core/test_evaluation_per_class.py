@@ -7,6 +7,7 @@ import base64
 import html.parser
 import re
 import types
+import warnings
 
 import keras
 import numpy as np
@@ -45,7 +46,10 @@ def test_precision_and_recall_are_each_their_own_ratio():
 
 
 def test_a_class_never_predicted_has_precision_zero_not_an_error():
-    metrics = scoring.classification_report([0, 1, 1], _probabilities([0, 0, 0]), CLASSES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning printed to the user (sklearn's UndefinedMetricWarning)
+        metrics = scoring.classification_report([0, 1, 1], _probabilities([0, 0, 0]), CLASSES)
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
     assert metrics["per_class"]["dog"] == {"precision": 0.0, "recall": 0.0, "support": 2}
     assert metrics["per_class"]["cat"] == {"precision": pytest.approx(1 / 3), "recall": 1.0, "support": 1}
     assert metrics["per_class"]["eel"] == {"precision": 0.0, "recall": 0.0, "support": 0}
