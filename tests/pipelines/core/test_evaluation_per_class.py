@@ -50,6 +50,7 @@ def test_a_class_never_predicted_has_precision_zero_not_an_error():
         warnings.simplefilter("error")  # nor a warning printed to the user (sklearn's UndefinedMetricWarning)
         metrics = scoring.classification_report([0, 1, 1], _probabilities([0, 0, 0]), CLASSES)
     assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["confusion_matrix"] == [[1, 0, 0], [2, 0, 0], [0, 0, 0]]  # a row and column per class, eel too
     assert metrics["per_class"]["dog"] == {"precision": 0.0, "recall": 0.0, "support": 2}
     assert metrics["per_class"]["cat"] == {"precision": pytest.approx(1 / 3), "recall": 1.0, "support": 1}
     assert metrics["per_class"]["eel"] == {"precision": 0.0, "recall": 0.0, "support": 0}
