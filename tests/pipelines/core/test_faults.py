@@ -367,3 +367,16 @@ def test_the_digest_is_the_files_sha256_across_read_blocks(tmp_path):
     assert files.sha256(path) == hashlib.sha256(data).hexdigest()
     path.write_bytes(b"")
     assert files.sha256(path) == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_temporary_left_by_a_killed_save_is_written_over(tmp_path):
+    """A kill in the middle of a save leaves its temporary file; in a container the next run often
+    has the same process id, so the same temporary name: the save writes over it, without asking."""
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    leftover = files.temporary_name(backup / "latest.weights.h5")
+    leftover.write_bytes(b"\x89HDF partial")
+    _interrupted(backup, after=2)
+    assert not leftover.exists()
+    said, epochs = _resume(backup)
+    assert said == [] and epochs == [2, 3, 4]
