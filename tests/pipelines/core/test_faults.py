@@ -247,6 +247,17 @@ def test_a_plain_keras_backup_that_does_not_load_falls_back_and_says_so(tmp_path
     assert said[0].endswith("); resuming from the last good backup (previous.weights.h5, after epoch 2)")
 
 
+def test_a_plain_keras_backup_whose_weights_are_gone_says_so_and_falls_back(tmp_path):
+    backup = tmp_path / "backup"
+    _interrupted(backup)
+    _as_plain_keras(backup)
+    (backup / "latest.weights.h5").unlink()
+    said, epochs = _resume(backup)
+    assert epochs == [2, 3, 4]
+    assert said == [f"backup {backup}: training_metadata.json: its weights (epoch 3) are missing or do not match "
+                    "(corrupt or partial); resuming from the last good backup (previous.weights.h5, after epoch 2)"]
+
+
 def test_an_unreadable_weights_file_is_named_and_the_other_pair_used(tmp_path, monkeypatch):
     """A read error (a bad disk block) while hashing the latest weights: named, and resume goes on
     from the previous pair."""
