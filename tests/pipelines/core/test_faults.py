@@ -245,6 +245,8 @@ def test_a_plain_keras_backup_that_does_not_load_falls_back_and_says_so(tmp_path
     assert epochs == [2, 3, 4]
     assert len(said) == 1 and said[0].startswith(f"backup {backup}: latest.weights.h5: does not load (")
     assert said[0].endswith("); resuming from the last good backup (previous.weights.h5, after epoch 2)")
+    reason = said[0].split("does not load (", 1)[1].split(")", 1)[0]
+    assert reason in ("OSError", "ValueError")  # the kind of failure (h5py's or Keras's), the two caught
 
 
 def test_a_plain_keras_backup_whose_weights_are_gone_says_so_and_falls_back(tmp_path):
