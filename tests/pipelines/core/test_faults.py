@@ -89,6 +89,17 @@ def test_no_usable_backup_trains_from_the_first_epoch_and_says_so(tmp_path):
     assert len(said) == 1 and "no usable backup (" in said[0] and said[0].endswith("; training from the first epoch")
 
 
+def test_no_usable_backup_names_each_problem(tmp_path):
+    backup = tmp_path / "backup"
+    _interrupted(backup)
+    for name in ("latest.weights.h5", "previous.weights.h5"):
+        (backup / name).write_bytes(b"\0" * 100)
+    said, _ = _resume(backup)
+    assert said == [f"backup {backup}: no usable backup (training_metadata.json: its weights (epoch 3) are missing "
+                    "or do not match (corrupt or partial); previous_training_metadata.json: its weights (epoch 2) "
+                    "are missing or do not match (corrupt or partial)); training from the first epoch"]
+
+
 def test_a_failed_backup_write_leaves_the_last_backup_whole(tmp_path, monkeypatch):
     """A full disk in the middle of writing the weights: the error propagates, the previous
     backup is untouched, no temporary file is left, and resume uses it."""
