@@ -69,7 +69,8 @@ def config_text(mutated, tests):
              # a child of a fork server that has only imported the heavy libraries (2 s, not 20)
              'process_isolation = "forkserver"', 'forkserver_warmup = "import"',
              'preload_modules_file = "preload.txt"',
-             "timeout_multiplier = 4.0", "timeout_constant = 60.0", "use_git_change_detection = false",
+             # a mutant that hangs (an endless read loop) is stopped after 2 x (its tests' time + 60 s)
+             "timeout_multiplier = 2.0", "timeout_constant = 60.0", "use_git_change_detection = false",
              "", "[tool.pytest.ini_options]"]
     lines += [f"{key} = {_toml_list(value) if isinstance(value, list) else json.dumps(value)}"
               for key, value in pytest_options.items() if key != "addopts"]
@@ -93,9 +94,17 @@ def prepare(name, mutated, tests):
     return folder
 
 
+def _environment():
+    """os.environ with mutation/fastest_first.py as a pytest plugin: each mutant's tests fastest
+    first (the same tests, so the same verdicts; not in the group's config, whose pytest
+    arguments mutmut hashes and would reset the results for)."""
+    paths = [str(ROOT / "mutation"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTEST_PLUGINS": "fastest_first"}
+
+
 def _mutmut(folder, *args, timeout=None):
     command = [str(pathlib.Path(sys.executable).with_name("mutmut")), *args]
-    process = subprocess.Popen(command, cwd=folder, start_new_session=True, text=True,
+    process = subprocess.Popen(command, cwd=folder, start_new_session=True, text=True, env=_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         output, _ = process.communicate(timeout=timeout)

@@ -141,3 +141,34 @@ def test_a_seeded_random_start_is_reproducible(norm):
     other = _random_start(x, attack, keras.random.SeedGenerator(8), 1.0).numpy()
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - other).max() > 0.01
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_a_scaled_pgd_step_is_the_step_at_the_scaled_size(norm):
+    """The warm-up's `scale` multiplies the step as well as epsilon: a 0.3 step at scale 0.5
+    moves 0.15 along the steepest ascent (inside the scaled ball of 0.5, so not projected)."""
+    attack = Attack("pgd", 1.0, norm=norm, steps=1, step_size=0.3)
+    moved = perturb(_predict, X, LABELS, attack, -10.0, 10.0, scale=tf.constant(0.5)).numpy()
+    gradient = _closed_form_gradient()
+    direction = np.sign(gradient) if norm == "inf" else gradient / np.linalg.norm(gradient, axis=1, keepdims=True)
+    np.testing.assert_allclose(moved - X, 0.15 * direction, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_a_random_start_is_the_seeded_start_then_the_step_from_there(norm):
+    """PGD from a random start: the start is x plus the seeded generator's point of the ball (the
+    same generator state gives the same start), then one step up the gradient at the start,
+    projected back into the ball around x."""
+    epsilon, step = 0.4, 0.3
+    attack = Attack("pgd", epsilon, norm=norm, steps=1, step_size=step, random_start=True)
+    moved = perturb(_predict, X, LABELS, attack, -10.0, 10.0, keras.random.SeedGenerator(3)).numpy()
+    start = X + _random_start(tf.constant(X), attack, keras.random.SeedGenerator(3), epsilon).numpy()
+    gradient = _closed_form_gradient(start)
+    assert np.abs(gradient).min() > 1e-3  # every sign decided far above float32 rounding
+    if norm == "inf":
+        expected = np.clip(start - X + step * np.sign(gradient), -epsilon, epsilon)
+    else:
+        delta = start - X + step * gradient / np.linalg.norm(gradient, axis=1, keepdims=True)
+        expected = delta * np.minimum(1.0, epsilon / np.linalg.norm(delta, axis=1, keepdims=True))
+    np.testing.assert_allclose(moved - X, expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(start - X).max() > 0.1  # the start moved away from x: this is not the step from x

@@ -41,3 +41,11 @@ def test_a_scalar_tensor_epsilon_projects_as_the_number_does():
     delta = _batch([6.0, 8.0], [0.3, 0.4])
     projected = tf.function(lambda d, e: project(d, e, "2"))(delta, tf.constant(5.0)).numpy()
     np.testing.assert_allclose(projected[..., 0], [[3.0, 4.0], [0.3, 0.4]], rtol=RTOL, atol=0)
+
+
+def test_l2_scales_by_the_true_length_when_the_budget_is_below_one():
+    """Budgets below 1 (a waveform's amplitude units): each example's own length sets the scale,
+    however short (3-4-5 triangles of binary fractions: exact in float32)."""
+    delta = _batch([0.375, 0.5], [-0.09375, 0.125])  # lengths 0.625 and 0.15625
+    projected = project(delta, 0.078125, "2").numpy()[..., 0]  # epsilon 5/64: scaled by 1/8 and 1/2
+    np.testing.assert_allclose(projected, [[0.046875, 0.0625], [-0.046875, 0.0625]], rtol=RTOL, atol=0)

@@ -30,3 +30,10 @@ def test_without_a_monitor_every_epoch_is_written(tmp_path):
     callback = _callback(tmp_path / "last.keras")
     assert [_written(callback, epoch, {"val_loss": 1.0}) for epoch in range(3)] == [True, True, True]
     assert keras.models.load_model(callback.path).count_params() == 3
+
+
+def test_the_checkpoints_folders_are_made_when_missing(tmp_path):
+    """`--run-dir` may name folders that do not exist yet: the first write makes them."""
+    callback = _callback(tmp_path / "runs" / "new" / "best" / "model.keras", "val_loss")
+    assert _written(callback, 0, {"val_loss": 1.0})
+    assert keras.models.load_model(callback.path).count_params() == 3

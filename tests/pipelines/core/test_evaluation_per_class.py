@@ -7,6 +7,7 @@ import base64
 import html.parser
 import re
 import types
+import warnings
 
 import keras
 import numpy as np
@@ -45,10 +46,32 @@ def test_precision_and_recall_are_each_their_own_ratio():
 
 
 def test_a_class_never_predicted_has_precision_zero_not_an_error():
-    metrics = scoring.classification_report([0, 1, 1], _probabilities([0, 0, 0]), CLASSES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning printed to the user (sklearn's UndefinedMetricWarning)
+        metrics = scoring.classification_report([0, 1, 1], _probabilities([0, 0, 0]), CLASSES)
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["confusion_matrix"] == [[1, 0, 0], [2, 0, 0], [0, 0, 0]]  # a row and column per class, eel too
     assert metrics["per_class"]["dog"] == {"precision": 0.0, "recall": 0.0, "support": 2}
     assert metrics["per_class"]["cat"] == {"precision": pytest.approx(1 / 3), "recall": 1.0, "support": 1}
     assert metrics["per_class"]["eel"] == {"precision": 0.0, "recall": 0.0, "support": 0}
+
+
+def test_the_loss_of_float32_probabilities_is_computed_in_float64():
+    """Pipelines predict float32; metrics.json's loss is the float64 mean of their logs (not a
+    float32 one, off in the 7th digit), so a run and its export give the same number to 1e-12."""
+    probabilities = np.float32(_probabilities(PREDICTED, confidence=0.7))
+    chosen = probabilities.astype(np.float64)[np.arange(len(LABELS)), LABELS]
+    expected = -np.log(chosen).mean()
+    loss = scoring.classification_report(LABELS, probabilities, CLASSES)["loss"]
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_loss_is_finite_and_never_negative_at_the_ends():
+    """P(true) = 0 costs -log(1e-7) (Keras's epsilon), not infinity; a P(true) rounded a little
+    above 1 costs 0, not a negative amount."""
+    probabilities = np.array([[0.0, 1.0], [1.0 + 1e-7, 0.0]])
+    loss = scoring.classification_report([0, 0], probabilities, ["no", "yes"])["loss"]
+    assert loss == pytest.approx(-np.log(1e-7) / 2, rel=1e-12)
 
 
 def test_two_classes_add_the_area_under_the_curve():
@@ -96,14 +119,19 @@ class _Tables(html.parser.HTMLParser):
             self._table = None
 
 
-def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
+def _report_page(folder):
+    """report.html of a hand-made run evaluated on LABELS / PREDICTED (batch_size changed from its default)."""
     metrics = scoring.classification_report(LABELS, _probabilities(PREDICTED), CLASSES)
     record = {"pipeline": "toy", "config": {"epochs": 1}, "recipe": None, "data": "hand-made", "test_data": None,
               "splits": {"counts": {"test": len(LABELS)}}, "class_names": CLASSES, "created": "today"}
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(len(CLASSES))])  # no convolution to draw
     pipeline = types.SimpleNamespace(config=BaseConfig(batch_size=2))
-    report.write(tmp_path, pipeline, model, None, metrics, record)
-    page = (tmp_path / report.REPORT).read_text()
+    report.write(folder, pipeline, model, None, metrics, record)
+    return (folder / report.REPORT).read_text()
+
+
+def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
+    page = _report_page(tmp_path)
     parser = _Tables()
     parser.feed(page)
     assert parser.stray.strip() == ""
@@ -121,6 +149,42 @@ def test_the_reports_per_class_table_shows_each_ratio_in_its_column(tmp_path):
     assert base64.b64decode(confusion.group(3)).startswith(b"\x89PNG\r\n\x1a\n")  # the plot, embedded
     exact = re.search(r'data-key="dog/precision" data-value="([^"]+)"', page).group(1)
     assert float(exact) == pytest.approx(1 / 3, rel=1e-15)  # the exact value behind the 4 decimals shown
+
+
+def test_only_the_settings_tables_carry_an_id(tmp_path):
+    """The browser test and readers find the settings tables by id; every other table has none
+    (an `id="None"` on each would repeat one id across the page)."""
+    tables = re.findall(r"<table[^>]*>", _report_page(tmp_path))
+    assert tables[:2] == ['<table id="changed-settings">', '<table id="all-settings">']
+    assert len(tables) > 2 and set(tables[2:]) == {"<table>"}  # test metrics, per class, data, export
+
+
+class _LooseText(html.parser.HTMLParser):
+    """Text directly in <body>, outside every section's elements (a browser shows it as is)."""
+
+    VOID = {"img", "meta", "br", "hr", "input", "link"}
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.loose = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+    def handle_data(self, data):
+        if data.strip() and self.open[-1:] == ["body"]:
+            self.loose.append(data.strip())
+
+
+def test_the_report_has_no_text_outside_its_sections(tmp_path):
+    parser = _LooseText()
+    parser.feed(_report_page(tmp_path))
+    assert parser.open == [] and parser.loose == []
 
 
 def test_the_most_confident_errors_come_first_and_ties_keep_their_order():
