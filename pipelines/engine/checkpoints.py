@@ -123,7 +123,7 @@ class Backup(keras.callbacks.BackupAndRestore):
                 record = json.loads(metadata.read_text())
                 epoch = int(record["epoch"])
             except (OSError, ValueError, KeyError, TypeError) as error:
-                problems.append(f"{metadata.name}: unreadable ({type(error).__name__})")
+                problems.append(f"{metadata.name}: unreadable ({_metadata_problem(error)})")
                 continue
             wanted = record.get("weights_sha256")
             if wanted is None:  # written by plain Keras: its own pair, checked by loading
@@ -139,7 +139,7 @@ class Backup(keras.callbacks.BackupAndRestore):
             try:
                 self._restore(weights, epoch)
             except (OSError, ValueError) as error:
-                problems.append(f"{weights.name}: does not load ({type(error).__name__})")
+                problems.append(f"{weights.name}: does not load ({_first_line(error)})")
                 continue
             if problems or weights != latest:
                 self.say(f"backup {self.backup_dir}: {'; '.join(problems) or 'the latest is incomplete'}; "
@@ -153,3 +153,20 @@ class Backup(keras.callbacks.BackupAndRestore):
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))
         self.model._initial_epoch = epoch  # as keras.callbacks.BackupAndRestore does
+
+
+def _metadata_problem(error):
+    """Why a backup's metadata file is unusable, in words (no exception class names)."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error.msg} at line {error.lineno}"
+    if isinstance(error, KeyError):
+        return "no epoch recorded"
+    if isinstance(error, OSError):
+        return error.strerror or "cannot be read"
+    return "its epoch is not a whole number"
+
+
+def _first_line(error):
+    """An error's own first line, short: a load failure's reason for the resume message."""
+    lines = str(error).strip().splitlines()
+    return " ".join(lines[0].split())[:160] if lines else "unknown reason"

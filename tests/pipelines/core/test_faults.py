@@ -218,8 +218,11 @@ def test_a_missing_latest_metadata_resumes_from_the_previous_pair_and_says_so(tm
                     "(previous.weights.h5, after epoch 2)"]
 
 
-@pytest.mark.parametrize("text, reason", [("{not json", "JSONDecodeError"), ('{"batch": 0}', "KeyError"),
-                                          ('{"epoch": null}', "TypeError"), ('{"epoch": "three"}', "ValueError")])
+@pytest.mark.parametrize("text, reason", [("{not json", "not JSON: Expecting property name enclosed in double quotes "
+                                                       "at line 1"),
+                                          ('{"batch": 0}', "no epoch recorded"),
+                                          ('{"epoch": null}', "its epoch is not a whole number"),
+                                          ('{"epoch": "three"}', "its epoch is not a whole number")])
 def test_unreadable_latest_metadata_falls_back_to_the_previous_pair(tmp_path, text, reason):
     backup = tmp_path / "backup"
     _interrupted(backup)
@@ -256,8 +259,9 @@ def test_a_plain_keras_backup_that_does_not_load_falls_back_and_says_so(tmp_path
     assert epochs == [2, 3, 4]
     assert len(said) == 1 and said[0].startswith(f"backup {backup}: latest.weights.h5: does not load (")
     assert said[0].endswith("); resuming from the last good backup (previous.weights.h5, after epoch 2)")
-    reason = said[0].split("does not load (", 1)[1].split(")", 1)[0]
-    assert reason in ("OSError", "ValueError")  # the kind of failure (h5py's or Keras's), the two caught
+    reason = said[0].split("does not load (", 1)[1].rsplit("); resuming", 1)[0]
+    # the loader's own words (h5py's "file signature not found"), never an exception class name
+    assert "signature" in reason.lower() and "Error" not in reason, reason
 
 
 def test_a_plain_keras_backup_whose_weights_are_gone_says_so_and_falls_back(tmp_path):
