@@ -207,13 +207,22 @@ def test_a_corrupt_previous_backup_is_reported_and_the_whole_latest_used(tmp_pat
                     "epoch 3)"]
 
 
-def test_a_missing_latest_metadata_resumes_from_the_previous_pair_and_says_so(tmp_path):
-    """A kill between the two renames of a save: the new weights are in place, their metadata not."""
+def _resumed_from_the_previous_pair(tmp_path, damage, plain_keras=False):
+    """(backup folder, what resume said) after `damage(backup)` on an interrupted run's backup;
+    the run must go on from the previous pair (after epoch 2)."""
     backup = tmp_path / "backup"
     _interrupted(backup)
-    (backup / "training_metadata.json").unlink()
+    if plain_keras:
+        _as_plain_keras(backup)
+    damage(backup)
     said, epochs = _resume(backup)
     assert epochs == [2, 3, 4]
+    return backup, said
+
+
+def test_a_missing_latest_metadata_resumes_from_the_previous_pair_and_says_so(tmp_path):
+    """A kill between the two renames of a save: the new weights are in place, their metadata not."""
+    backup, said = _resumed_from_the_previous_pair(tmp_path, lambda b: (b / "training_metadata.json").unlink())
     assert said == [f"backup {backup}: the latest is incomplete; resuming from the last good backup "
                     "(previous.weights.h5, after epoch 2)"]
 
@@ -224,11 +233,7 @@ def test_a_missing_latest_metadata_resumes_from_the_previous_pair_and_says_so(tm
                                           ('{"epoch": null}', "its epoch is not a whole number"),
                                           ('{"epoch": "three"}', "its epoch is not a whole number")])
 def test_unreadable_latest_metadata_falls_back_to_the_previous_pair(tmp_path, text, reason):
-    backup = tmp_path / "backup"
-    _interrupted(backup)
-    (backup / "training_metadata.json").write_text(text)
-    said, epochs = _resume(backup)
-    assert epochs == [2, 3, 4]
+    backup, said = _resumed_from_the_previous_pair(tmp_path, lambda b: (b / "training_metadata.json").write_text(text))
     assert said == [f"backup {backup}: training_metadata.json: unreadable ({reason}); resuming from the last good "
                     "backup (previous.weights.h5, after epoch 2)"]
 
@@ -251,12 +256,8 @@ def test_a_plain_keras_backup_resumes_from_its_own_pair(tmp_path):
 
 def test_a_plain_keras_backup_that_does_not_load_falls_back_and_says_so(tmp_path):
     """Without a digest a corrupt file is found by loading it."""
-    backup = tmp_path / "backup"
-    _interrupted(backup)
-    _as_plain_keras(backup)
-    (backup / "latest.weights.h5").write_bytes(b"\0" * 100)
-    said, epochs = _resume(backup)
-    assert epochs == [2, 3, 4]
+    backup, said = _resumed_from_the_previous_pair(
+        tmp_path, lambda b: (b / "latest.weights.h5").write_bytes(b"\0" * 100), plain_keras=True)
     assert len(said) == 1 and said[0].startswith(f"backup {backup}: latest.weights.h5: does not load (")
     assert said[0].endswith("); resuming from the last good backup (previous.weights.h5, after epoch 2)")
     reason = said[0].split("does not load (", 1)[1].rsplit("); resuming", 1)[0]
@@ -265,12 +266,8 @@ def test_a_plain_keras_backup_that_does_not_load_falls_back_and_says_so(tmp_path
 
 
 def test_a_plain_keras_backup_whose_weights_are_gone_says_so_and_falls_back(tmp_path):
-    backup = tmp_path / "backup"
-    _interrupted(backup)
-    _as_plain_keras(backup)
-    (backup / "latest.weights.h5").unlink()
-    said, epochs = _resume(backup)
-    assert epochs == [2, 3, 4]
+    backup, said = _resumed_from_the_previous_pair(
+        tmp_path, lambda b: (b / "latest.weights.h5").unlink(), plain_keras=True)
     assert said == [f"backup {backup}: training_metadata.json: its weights (epoch 3) are missing or do not match "
                     "(corrupt or partial); resuming from the last good backup (previous.weights.h5, after epoch 2)"]
 
