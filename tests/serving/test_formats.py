@@ -192,7 +192,8 @@ def test_a_run_whose_training_data_is_gone_is_refused_and_nothing_is_written(cas
     with pytest.raises(ValueError) as error:
         formats.export_run(run_dir, tmp_path / "exports", "onnx")
     message = str(error.value)
-    assert message.startswith(f"{run_dir}: the run's training data cannot be read to check the file against model.keras")
+    assert message.startswith(f"{run_dir}: the run's training data cannot be read to check the file against "
+                              "model.keras")
     assert "gone" in message and "\n" not in message
     assert not (tmp_path / "exports").exists()
 
