@@ -159,6 +159,8 @@ def _metadata_problem(error):
     """Why a backup's metadata file is unusable, in words (no exception class names)."""
     if isinstance(error, json.JSONDecodeError):
         return f"not JSON: {error.msg} at line {error.lineno}"
+    if isinstance(error, UnicodeDecodeError):
+        return "not text"
     if isinstance(error, KeyError):
         return "no epoch recorded"
     if isinstance(error, OSError):

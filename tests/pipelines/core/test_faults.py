@@ -238,6 +238,13 @@ def test_unreadable_latest_metadata_falls_back_to_the_previous_pair(tmp_path, te
                     "backup (previous.weights.h5, after epoch 2)"]
 
 
+def test_latest_metadata_of_binary_garbage_is_named_not_text(tmp_path):
+    backup, said = _resumed_from_the_previous_pair(
+        tmp_path, lambda b: (b / "training_metadata.json").write_bytes(b"\xff\xfe\x00\x81"))
+    assert said == [f"backup {backup}: training_metadata.json: unreadable (not text); resuming from the last good "
+                    "backup (previous.weights.h5, after epoch 2)"]
+
+
 def _as_plain_keras(backup):
     """The backup as Keras's own BackupAndRestore writes it: metadata without a digest."""
     for name in ("training_metadata.json", "previous_training_metadata.json"):
