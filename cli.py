@@ -865,15 +865,16 @@ def report_command(run):
 
 
 @main.command("fingerprint")
-@click.argument("pipeline")
-@click.option("--data", required=True, metavar="SOURCE",
-              help="bundled, tfds:NAME, a folder, a CSV manifest, a .npz file.")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="TFDS data folder.")
+@click.argument("pipeline", type=NameChoice(pipelines.names(), "pipeline"))
+@data_option()
+@click.option("--test-data", default=None, metavar="SOURCE",
+              help="The test split `cnn train --test-data` would take: then all of --data is measured.")
+@data_dir_option
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="A config field that says how SOURCE is read (e.g. text_column=sentence); repeatable.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the fingerprint here.")
+@json_option("Write the fingerprint here.")
 @user_errors
-def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
+def fingerprint_command(pipeline, data, test_data, data_dir, assignments, json_path):
     """Describe the training split of SOURCE as PIPELINE reads it, in one bounded-memory pass
     (class counts, imbalance, the domain's statistics), and the settings `cnn train --plan` would
     take from it (docs/PLANNING.md).
@@ -892,7 +893,7 @@ def fingerprint_command(pipeline, data, data_dir, assignments, json_path):
     cls = pipelines.get(pipeline)
     chosen = cls(configs.override(cls.Config(), list(assignments)))
 
-    measured = fingerprint.measure(chosen, data, data_dir)
+    measured = fingerprint.measure(chosen, data, data_dir, test_data)
     click.echo(fingerprint.render(measured))
     click.echo(planning.render({"settings": [{"key": key, "value": value, "reason": reason}
                                              for key, value, reason in chosen.plan_settings(measured)]}))

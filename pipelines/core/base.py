@@ -186,6 +186,10 @@ class Pipeline:
         """Record the domain's statistics of one training example (NumPy, as read; before
         `conform`) in `measurements` (pipelines/core/fingerprint.py); the default records none."""
 
+    # A `Measurements.counts` statistic that `cnn fingerprint` reports as the class counts instead of
+    # the examples' labels (segmentation: "voxels", every case's label map's voxels per class).
+    fingerprint_class_counts: ClassVar[str | None] = None
+
     def fingerprint_file(self, path, measurements):
         """Record what a training example's file says as stored, where reading changes it (an
         audio file's own sample rate, a volume's own spacing): called once per training example

@@ -124,6 +124,21 @@ class Vocabulary:
         return {"size": len(self.words), "at_least": self.full}
 
 
+class Counts:
+    """How many of each integer value, summed over examples (a label map's voxels per class)."""
+
+    def __init__(self):
+        self.counts = np.zeros(0, np.int64)
+
+    def add(self, values):
+        counts = np.bincount(np.rint(np.asarray(values)).astype(np.int64).ravel())
+        size = max(len(counts), len(self.counts))
+        self.counts = np.pad(self.counts, (0, size - len(self.counts))) + np.pad(counts, (0, size - len(counts)))
+
+    def summary(self):
+        return self.counts.tolist()
+
+
 class Measurements:
     """What a domain's `fingerprint_example` records, by name, kind made on first use."""
 
@@ -151,6 +166,9 @@ class Measurements:
     def vocabulary(self, name, words):
         self._get(name, Vocabulary).add(words)
 
+    def counts(self, name, values):
+        self._get(name, Counts).add(values)
+
     def summary(self):
         return {name: item.summary() for name, item in self.items.items()}
 
@@ -162,21 +180,28 @@ def measure(pipeline, source, data_dir=None, test_data=None):
 
     splits = sources.load_splits(pipeline, source, test_data, data_dir)
     train = splits.train
-    counts = np.bincount(train.labels, minlength=len(splits.class_names))
-    present = counts[counts > 0]
     measurements = Measurements()
     for example, _ in train.dataset(pipeline.fingerprint_decode).as_numpy_iterator():
         pipeline.fingerprint_example(example, measurements)
     for path in train.source_files() or ():  # what reading changed: the files' own rates, spacings
         pipeline.fingerprint_file(path, measurements)
+    statistics = measurements.summary()
+    counted = pipeline.fingerprint_class_counts
+    if counted:  # per voxel (segmentation): every case's own label says nothing
+        counts = np.asarray(statistics.pop(counted, []), np.int64)
+    else:
+        counts = np.bincount(train.labels)
+    counts = np.pad(counts, (0, max(0, len(splits.class_names) - len(counts))))
+    present = counts[counts > 0]
     return {
         "pipeline": pipeline.name,
         "data": source or "bundled",
         "examples": int(len(train)),
+        "classes_counted": counted or "examples",
         "classes": {name: int(count) for name, count in zip(splits.class_names, counts)},
         # largest class / smallest present class (1.0: balanced)
         "imbalance": float(present.max() / present.min()) if len(present) else None,
-        "statistics": measurements.summary(),
+        "statistics": statistics,
     }
 
 
@@ -194,7 +219,7 @@ def render(fingerprint):
     """The fingerprint as a readable block of lines."""
     lines = [f"fingerprint of {fingerprint['data']} ({fingerprint['pipeline']}): "
              f"{fingerprint['examples']} training examples",
-             f"  classes: {_format(fingerprint['classes'])}",
+             f"  classes ({fingerprint['classes_counted']}): {_format(fingerprint['classes'])}",
              f"  imbalance (largest / smallest class): {_format(fingerprint['imbalance'])}"]
     lines += [f"  {name}: {_format(summary)}" for name, summary in fingerprint["statistics"].items()]
     return "\n".join(lines)

@@ -79,6 +79,7 @@ class Segment(VolumePipeline):
                     Choice("base_filters", (8, 16, 32)), Between("foreground_fraction", 0.3, 0.7, step=0.1))
     networks = networks.ChoiceNames()
     keras_modules = ("pipelines.volumes.transforms", "pipelines.volumes.losses")
+    fingerprint_class_counts = "voxels"
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -98,6 +99,7 @@ class Segment(VolumePipeline):
         super().fingerprint_example(example[..., 0], measurements)
         measurements.values("label_values", example[..., 1])
         measurements.numbers("foreground_fraction", np.mean(example[..., 1] > 0))
+        measurements.counts("voxels", example[..., 1])
 
     # ------------------------------------------------------------------ data
     def bundled(self):

@@ -123,6 +123,22 @@ def test_volumes_shapes_values_and_segmentation_foreground():
     assert stats["intensity"]["min"] == pytest.approx(min(c[..., 0].min() for c in cases))
 
 
+def test_segmentation_counts_classes_by_voxel_not_by_case():
+    pipeline, result = measured("segment", "bundled_count=4", "test_fraction=0.25")
+    splits = sources.load_splits(pipeline, "bundled")
+    voxels = np.concatenate([np.rint(c[..., 1]).ravel() for c in splits.train.inputs]).astype(int)
+    expected = np.bincount(voxels, minlength=len(splits.class_names))  # background, organ, lesion
+    assert result["classes_counted"] == "voxels" and "voxels" not in result["statistics"]
+    assert result["classes"] == dict(zip(splits.class_names, expected.tolist()))
+    assert min(expected) > 0 and result["imbalance"] == pytest.approx(expected.max() / expected.min())
+    assert "classes (voxels): background=" in fingerprint.render(result)
+
+
+def test_classification_counts_classes_by_example(tmp_path):
+    _, result = measured("volumes", "shape=8,8,8", source=str(binary_npz(tmp_path / "masks.npz", count=12)))
+    assert result["classes_counted"] == "examples" and sum(result["classes"].values()) == result["examples"]
+
+
 # ------------------------------------------------------------------ the rules
 def binary_npz(path, low=0, high=255, count=12):
     rng = np.random.default_rng(0)
@@ -188,6 +204,14 @@ def test_cnn_fingerprint_prints_and_writes_json(tmp_path):
     trained_on = len(training_split(pipelines.get("volumes")(), source))  # 12 less the test hold-out
     assert written["examples"] == trained_on < 12 and written["statistics"]["values"]["distinct"] == [0.0, 255.0]
     assert f"{trained_on} training examples" in result.output and "normalization=window" in result.output
+
+
+def test_cnn_fingerprint_with_test_data_measures_all_of_data(tmp_path):
+    source = str(binary_npz(tmp_path / "masks.npz"))
+    result = CliRunner().invoke(cli.main, ["fingerprint", "volumes", "--data", source, "--test-data", source,
+                                           "--set", "shape=8,8,8"])
+    assert result.exit_code == 0, result.output
+    assert "12 training examples" in result.output and "classes (examples): 0=6, 1=6" in result.output
 
 
 def test_cnn_fingerprint_bad_source_is_one_line(tmp_path):
