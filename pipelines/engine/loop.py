@@ -37,7 +37,7 @@ def fit(pipeline, splits, run_dir, setup, compiled, mixed_precision=False, callb
         reason = " ".join(str(getattr(error, "message", error)).split())[:200]
         raise ConnectionError(
             f"--strategy {setup.kind}: worker {setup.worker_index} lost contact with the other workers "
-            f"({type(error).__name__}: {reason}); start every worker again with --resume to continue "
+            f"({reason}); start every worker again with --resume to continue "
             "from the last finished epoch") from None
 
 
