@@ -9,6 +9,7 @@ import tensorflow as tf
 import layers
 from adversarial_runs import adversarial, held_out_batch, standard
 from pipelines.extensions.attacks import Attack, input_gradient, perturb
+from serving.formats.native import keras_layers_twin
 
 
 def _accuracy(model, x, labels):
@@ -50,23 +51,10 @@ def test_perturbation_stays_within_epsilon_and_the_input_range(trained, norm, ep
     assert x.min() == 0.0 and x.max() == 255.0  # so clipping had work to do
 
 
-def _keras_layers_twin(model):
-    """The same network with keras.layers in place of ours (same configs), weights copied."""
-
-    def clone(layer):
-        twin = getattr(keras.layers, type(layer).__name__, None) if type(layer).__module__.startswith("layers") else None
-        return twin.from_config(layer.get_config()) if twin else layer.__class__.from_config(layer.get_config())
-
-    twin = keras.models.clone_model(model, clone_function=clone)
-    twin.set_weights(model.get_weights())
-    assert not any(type(layer).__module__.startswith("layers") for layer in twin.layers)
-    assert any(isinstance(layer, layers.Conv2D) for layer in model.layers)
-    return twin
-
-
 def test_fgsm_perturbation_equals_the_keras_layers_network(trained):
     model, x, labels = trained
-    twin = _keras_layers_twin(model)
+    twin, kept = keras_layers_twin(model)  # the same network on keras.layers, weights copied
+    assert not kept and any(isinstance(layer, layers.Conv2D) for layer in model.layers)
     x, labels = tf.constant(x[:128]), labels[:128]
     ours = input_gradient(lambda batch: model(batch, training=False), x, labels).numpy()
     theirs = input_gradient(lambda batch: twin(batch, training=False), x, labels).numpy()
