@@ -23,10 +23,10 @@ VOCABULARY = 500000  # distinct words counted exactly
 
 
 class Stream:
-    """Numbers: exact count/min/max/mean; percentiles from a reservoir (Vitter's algorithm R)."""
+    """Numbers: exact count/min/max/mean/std; percentiles from a reservoir (Vitter's algorithm R)."""
 
     def __init__(self, seed=0):
-        self.count, self.total = 0, 0.0
+        self.count, self.mean, self.squared_deviations = 0, 0.0, 0.0
         self.minimum, self.maximum = math.inf, -math.inf
         self.sample, self.offered = [], 0
         self.random = np.random.default_rng(seed)
@@ -35,8 +35,12 @@ class Stream:
         values = np.asarray(values, np.float64).ravel()
         if values.size == 0:
             return
-        self.count += values.size
-        self.total += float(values.sum())
+        # Chan et al.'s pairwise update: exact mean and variance without E[x^2] - E[x]^2's cancellation
+        mean = float(values.mean())
+        delta, count = mean - self.mean, self.count + values.size
+        self.squared_deviations += float(np.square(values - mean).sum()) + delta * delta * self.count * values.size / count
+        self.mean += delta * values.size / count
+        self.count = count
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
         if values.size > PER_EXAMPLE:
@@ -52,8 +56,8 @@ class Stream:
 
     def summary(self):
         p5, p50, p95 = np.percentile(self.sample, [5, 50, 95]).tolist()
-        return {"count": self.count, "min": self.minimum, "max": self.maximum,
-                "mean": self.total / self.count, "p5": p5, "median": p50, "p95": p95}
+        return {"count": self.count, "min": self.minimum, "max": self.maximum, "mean": self.mean,
+                "std": math.sqrt(self.squared_deviations / self.count), "p5": p5, "median": p50, "p95": p95}
 
 
 class Tally:

@@ -47,8 +47,9 @@ class VolumesConfig(networks.ChosenNetwork, BaseConfig):
     network: str = "cnn3d"
     shape: tuple[int, ...] = own_check((32, 32, 32))  # network input D, H, W (voxels)
     target_spacing: tuple[float, ...] = own_check(())  # mm per voxel after loading; () keeps the file's
-    normalization: str = "zscore"  # zscore (per volume) or window (CT, Hounsfield units)
+    normalization: str = "zscore"  # zscore (per volume), window (CT, Hounsfield units) or dataset
     window: tuple[float, ...] = (40.0, 400.0)  # CT window centre, width (normalization=window)
+    intensity: tuple[float, ...] = ()  # the training voxels' mean, std (normalization=dataset)
     filters: tuple[int, ...] = positive((16, 32, 64))  # per resolution level
     pooling: str = "avg+max"  # global pooling: avg, max or avg+max
     dropout: float = fraction(0.3)
@@ -98,6 +99,10 @@ class VolumePipeline(Pipeline):
         self.spacing = spacing_of(self.config)
         if any(axis not in (0, 1, 2) for axis in self.config.flip_axes):
             raise ValueError(f"flip_axes must be among 0, 1, 2, got {self.config.flip_axes}")
+        if self.config.normalization == "dataset" and not (
+                len(self.config.intensity) == 2 and self.config.intensity[1] > 0):
+            raise ValueError(f"normalization=dataset needs intensity=MEAN,STD with STD > 0 (the training voxels': "
+                             f"`cnn fingerprint` reports them, --plan sets them), got {tuple(self.config.intensity)}")
 
     def check_file(self, path):
         nifti.read_image(path)
@@ -113,7 +118,8 @@ class VolumePipeline(Pipeline):
     def normalize(self, x):
         from pipelines.volumes.transforms import IntensityNormalization
 
-        return IntensityNormalization(self.config.normalization, tuple(self.config.window), name="normalize")(x)
+        return IntensityNormalization(self.config.normalization, tuple(self.config.window),
+                                      intensity=tuple(self.config.intensity) or (0.0, 1.0), name="normalize")(x)
 
     def jitter(self, x):
         from pipelines.volumes.transforms import IntensityJitter

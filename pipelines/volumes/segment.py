@@ -52,8 +52,9 @@ class SegmentConfig(networks.ChosenNetwork, BaseConfig):
     network: str = "unet3d"
     shape: tuple[int, ...] = own_check((32, 32, 32))  # training crop = served window D, H, W
     target_spacing: tuple[float, ...] = own_check(())  # mm per voxel after loading; () keeps the file's
-    normalization: str = "zscore"  # zscore (per window) or window (CT)
+    normalization: str = "zscore"  # zscore (per window), window (CT) or dataset
     window: tuple[float, ...] = (40.0, 400.0)
+    intensity: tuple[float, ...] = ()  # the training voxels' mean, std (normalization=dataset)
     class_names: tuple[str, ...] = ()  # declares the classes when the source does not
     base_filters: int = positive(16)
     depth: int = 3  # down-sampling steps; shape must be divisible by 2**depth

@@ -9,6 +9,10 @@ differently.
   (x - mean) / std; the usual choice for MRI, whose intensities have no absolute scale.
 - `IntensityNormalization("window", window=(center, width))`: a CT window in Hounsfield units,
   clipped to [center - width/2, center + width/2] and scaled to [0, 1].
+- `IntensityNormalization("dataset", intensity=(mean, std))`: (x - mean) / std with the training
+  voxels' own mean and std, the same for every volume (nnU-Net's CT normalisation, without its
+  clipping): where intensities mean something across volumes (CT, binary masks), it keeps them
+  comparable, at the unit scale a z-score gives.
 - `IntensityJitter`: random scale/offset/noise after normalisation, in training only (identity
   in inference and export). It sits after normalisation because a z-score would cancel any
   affine jitter applied to the raw intensities.
@@ -34,20 +38,23 @@ import keras
 import tensorflow as tf
 
 PACKAGE = "cnn_suite"
-MODES = ("zscore", "window", "none")
+MODES = ("zscore", "window", "dataset", "none")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class IntensityNormalization(keras.layers.Layer):
     """(N, D, H, W, C) raw intensities -> normalised float32, per example."""
 
-    def __init__(self, mode="zscore", window=(40.0, 400.0), epsilon=1e-6, **kwargs):
+    def __init__(self, mode="zscore", window=(40.0, 400.0), epsilon=1e-6, intensity=(0.0, 1.0), **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"intensity normalisation '{mode}': expected one of {', '.join(MODES)}")
         if mode == "window" and not float(window[1]) > 0:
             raise ValueError(f"CT window width must be > 0, got {window[1]}")
+        if mode == "dataset" and not (len(intensity) == 2 and float(intensity[1]) > 0):
+            raise ValueError(f"intensity must be the training voxels' mean,std with std > 0, got {tuple(intensity)}")
         self.mode, self.window, self.epsilon = mode, tuple(float(w) for w in window), float(epsilon)
+        self.intensity = tuple(float(value) for value in intensity)
 
     def call(self, x):
         x = tf.cast(x, tf.float32)
@@ -60,10 +67,14 @@ class IntensityNormalization(keras.layers.Layer):
             center, width = self.window
             low = center - width / 2
             return (tf.clip_by_value(x, low, low + width) - low) / width
+        if self.mode == "dataset":
+            mean, std = self.intensity
+            return (x - mean) / std
         return x
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode, "window": list(self.window), "epsilon": self.epsilon}
+        return {**super().get_config(), "mode": self.mode, "window": list(self.window), "epsilon": self.epsilon,
+                "intensity": list(self.intensity)}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

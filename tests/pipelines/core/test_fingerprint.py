@@ -38,6 +38,17 @@ def test_stream_is_exact_for_small_data_and_bounded_for_large():
     assert big.summary()["median"] == pytest.approx(0.5, abs=0.03)
 
 
+def test_stream_mean_and_std_are_exact_over_uneven_batches():
+    rng = np.random.default_rng(2)
+    batches = [1e6 + rng.normal(0, 0.5, size) for size in (1, 7, 4000, 3)]  # a large mean, a small spread
+    stream = fingerprint.Stream()
+    for batch in batches:
+        stream.add(batch)
+    every = np.concatenate(batches)
+    assert stream.summary()["mean"] == pytest.approx(every.mean(), rel=1e-15)
+    assert stream.summary()["std"] == pytest.approx(every.std(), rel=1e-9)  # float64 E[x^2]-E[x]^2: ~1e-4 off here
+
+
 def test_values_tell_binary_integer_and_many():
     binary, labels, many = fingerprint.Values(), fingerprint.Values(), fingerprint.Values()
     binary.add(np.array([0, 255, 255], np.uint8))

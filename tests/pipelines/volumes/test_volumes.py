@@ -30,8 +30,28 @@ def test_zscore_is_per_volume_and_window_clips_hounsfield_units():
     np.testing.assert_allclose(windowed, [0.0, 0.0, 0.5, 1.0, 1.0])
     layer = IntensityNormalization.from_config(IntensityNormalization("window", (50, 350)).get_config())
     assert layer.mode == "window" and layer.window == (50.0, 350.0)
-    with pytest.raises(ValueError, match="expected one of zscore, window, none"):
+    with pytest.raises(ValueError, match="expected one of zscore, window, dataset, none"):
         IntensityNormalization("minmax")
+
+
+def test_dataset_normalization_scales_every_volume_alike():
+    masks = np.zeros((2, 4, 4, 4, 1), np.float32)
+    masks[0, :1], masks[1, :3] = 255.0, 255.0  # a small and a large mask
+    out = IntensityNormalization("dataset", intensity=(4.0, 32.0))(masks).numpy()
+    np.testing.assert_allclose(out[masks == 255.0], (255.0 - 4.0) / 32.0)  # the same value whatever the size
+    np.testing.assert_allclose(out[masks == 0.0], -4.0 / 32.0)
+    zscored = IntensityNormalization("zscore")(masks).numpy()
+    assert zscored[0].max() > zscored[1].max() + 1  # the per-volume z-score turns size into intensity
+    layer = IntensityNormalization.from_config(IntensityNormalization("dataset", intensity=(4, 32)).get_config())
+    assert layer.intensity == (4.0, 32.0)
+    with pytest.raises(ValueError, match="mean,std with std > 0"):
+        IntensityNormalization("dataset", intensity=(4.0, 0.0))
+
+
+@pytest.mark.parametrize("name", ["volumes", "segment"])
+def test_dataset_normalization_without_intensity_is_one_line(name):
+    line = one_line_error(["train", name, "--set", "normalization=dataset", "--epochs", "1"])
+    assert "normalization=dataset needs intensity=MEAN,STD" in line and "cnn fingerprint" in line
 
 
 def test_intensity_jitter_only_in_training():
