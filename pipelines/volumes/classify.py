@@ -175,15 +175,18 @@ class VolumePipeline(Pipeline):
         measurements.category("file_orientation", orientation)
 
     def plan_settings(self, fingerprint):
-        """Binary volumes (masks): a window onto their two values, not a per-volume z-score
-        (docs/PLANNING.md, rule `binary-window`)."""
-        values = fingerprint["statistics"].get("values", {})
-        if not values.get("binary"):
+        """Binary volumes (masks): every volume scaled by the training voxels' mean and std, not
+        by its own (docs/PLANNING.md, rule `binary-dataset`)."""
+        statistics = fingerprint["statistics"]
+        values, intensity = statistics.get("values", {}), statistics.get("intensity", {})
+        if not values.get("binary") or not intensity.get("std"):
             return []
         low, high = values["distinct"]
-        reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one turns the mask's size "
-                  f"into intensity; a window maps the two values to 0 and 1 (AdrenalMNIST3D)")
-        return [("normalization", "window", reason), ("window", f"{(low + high) / 2:g},{high - low:g}", reason)]
+        reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one by its own std turns the "
+                  f"mask's size into intensity; the training voxels' mean and std scale every volume alike, at "
+                  f"the same unit scale (AdrenalMNIST3D)")
+        return [("normalization", "dataset", reason),
+                ("intensity", f"{intensity['mean']:.6g},{intensity['std']:.6g}", reason)]
 
     # ---------------------------------------------------------- explanations
     def explain_input(self, path):

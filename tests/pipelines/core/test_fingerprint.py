@@ -158,13 +158,18 @@ def binary_npz(path, low=0, high=255, count=12):
     return path
 
 
-def test_binary_volumes_plan_a_window_onto_their_two_values(tmp_path):
-    _, result = measured("volumes", "shape=8,8,8", source=str(binary_npz(tmp_path / "masks.npz", 0, 255)))
+def test_binary_volumes_plan_the_training_voxels_mean_and_std(tmp_path):
+    source = str(binary_npz(tmp_path / "masks.npz", 0, 255))
+    pipeline, result = measured("volumes", "shape=8,8,8", source=source)
     assert result["statistics"]["values"]["binary"]
-    plan = dict((key, value) for key, value, _ in pipelines.get("volumes")().plan_settings(result))
-    assert plan == {"normalization": "window", "window": "127.5,255"}  # the adrenalmnist3d recipe's window
+    voxels = np.concatenate([np.ravel(volume) for volume in training_split(pipeline, source).inputs])
+    plan = dict((key, value) for key, value, _ in pipeline.plan_settings(result))
+    assert plan["normalization"] == "dataset"
+    mean, std = map(float, plan["intensity"].split(","))
+    assert (mean, std) == pytest.approx((voxels.mean(), voxels.std()), rel=1e-5)  # the training split's, not all
     _, other = measured("volumes", "shape=8,8,8", source=str(binary_npz(tmp_path / "ones.npz", 1, 3)))
-    assert dict((k, v) for k, v, _ in pipelines.get("volumes")().plan_settings(other))["window"] == "2,2"
+    mean, std = map(float, dict((k, v) for k, v, _ in pipeline.plan_settings(other))["intensity"].split(","))
+    assert 1 < mean < 3 and std == pytest.approx(np.sqrt((mean - 1) * (3 - mean)), rel=1e-5)  # two values' std
 
 
 def test_with_test_data_the_whole_source_is_the_training_split(tmp_path):
@@ -195,13 +200,13 @@ def test_sequence_length_rises_to_the_95th_percentile_and_never_falls():
 def test_the_users_settings_win_over_the_plan(tmp_path):
     source = str(binary_npz(tmp_path / "masks.npz"))
     cls = pipelines.get("volumes")
-    chosen = cls(override(cls.Config(), ["shape=8,8,8", "window=0,1"]))
-    kept = planning.user_keys(["shape=8,8,8", " window =0,1"], epochs=None, batch_size=4, seed=None)
-    assert kept == {"shape", "window", "batch_size"}
+    chosen = cls(override(cls.Config(), ["shape=8,8,8", "intensity=0,1"]))
+    kept = planning.user_keys(["shape=8,8,8", " intensity =0,1"], epochs=None, batch_size=4, seed=None)
+    assert kept == {"shape", "intensity", "batch_size"}
     planned = planning.apply(chosen, source, kept=kept)
-    assert planned.config.normalization == "window" and tuple(planned.config.window) == (0.0, 1.0)
+    assert planned.config.normalization == "dataset" and tuple(planned.config.intensity) == (0.0, 1.0)
     assert [item["key"] for item in planned.plan["settings"]] == ["normalization"]
-    assert planned.plan["overridden_by_user"] == ["window"]
+    assert planned.plan["overridden_by_user"] == ["intensity"]
 
 
 # ------------------------------------------------------------------ the commands
@@ -214,7 +219,7 @@ def test_cnn_fingerprint_prints_and_writes_json(tmp_path):
     written = json.loads(out.read_text())
     trained_on = len(training_split(pipelines.get("volumes")(), source))  # 12 less the test hold-out
     assert written["examples"] == trained_on < 12 and written["statistics"]["values"]["distinct"] == [0.0, 255.0]
-    assert f"{trained_on} training examples" in result.output and "normalization=window" in result.output
+    assert f"{trained_on} training examples" in result.output and "normalization=dataset" in result.output
 
 
 def test_cnn_fingerprint_with_test_data_measures_all_of_data(tmp_path):
@@ -237,8 +242,10 @@ def test_train_with_plan_records_it_and_recipe_means_no_plan(tmp_path):
                                            "--run-dir", str(tmp_path / "run"), "--export-dir", ""])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["config"]["normalization"] == "window" and record["config"]["window"] == [127.5, 255.0]
-    assert [item["key"] for item in record["plan"]["settings"]] == ["normalization", "window"]
+    fingerprint = record["plan"]["fingerprint"]["statistics"]["intensity"]
+    assert record["config"]["normalization"] == "dataset"
+    assert record["config"]["intensity"] == pytest.approx([fingerprint["mean"], fingerprint["std"]], rel=1e-5)
+    assert [item["key"] for item in record["plan"]["settings"]] == ["normalization", "intensity"]
     assert "binary volumes" in record["plan"]["settings"][0]["reason"]
     assert record["plan"]["fingerprint"]["examples"] == record["splits"]["counts"]["train"] < 16  # no test split
     plain = CliRunner().invoke(cli.main, ["train", "volumes", "--data", source, *tiny,
