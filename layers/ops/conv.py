@@ -127,9 +127,10 @@ def _kn2row_fit(geometry, channels, groups):
             and padded <= KN2ROW_MAX_PADDED and _rows_fit(geometry, channels, groups))
 
 
-def _correlate_padded(x_padded, kernel, geometry, groups):
-    """A correlation of an already padded input inside dL/dx: kn2row or rows where they fit, else im2col."""
-    if _kn2row_fit(geometry, x_padded.shape[-1], groups):
+def _correlate_padded(x_padded, kernel, geometry, groups, unstrided=False):
+    """A correlation of an already padded input inside dL/dx: kn2row (for the dL/dx of an unstrided
+    convolution, as measured) or rows where they fit, else im2col."""
+    if unstrided and _kn2row_fit(geometry, x_padded.shape[-1], groups):
         return kn2row.correlate(x_padded, kernel, geometry)
     if _rows_fit(geometry, x_padded.shape[-1], groups):
         return rows.correlate(x_padded, kernel, geometry)
@@ -230,7 +231,8 @@ def _input_grad_by_spreading(dz, kernel, geometry, groups):
         )
         for i, g in enumerate(geometry)
     ]
-    dx, _ = _correlate_padded(spread, flip_kernel(kernel, groups), full, groups)
+    unstrided = all(g.stride == 1 for g in geometry)
+    dx, _ = _correlate_padded(spread, flip_kernel(kernel, groups), full, groups, unstrided)
     return dx
 
 
@@ -301,7 +303,8 @@ def algorithm(geometry, channels, groups):
     - kn2row: with oneDNN on, where rows fits at stride 1 in 2D and 3D, with at most
       KN2ROW_MAX_PADDED padded leading cells per output: im2col over the last axis only, one
       matmul to every leading tap's outputs, shifted column blocks summed (layers.ops.kn2row);
-      dL/dx's stride-1 correlation takes it on the same terms;
+      the dL/dx of a stride-1 convolution takes it on the same terms (the phases of a strided
+      one, with kernels of 1-2 taps per axis, keep rows);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):

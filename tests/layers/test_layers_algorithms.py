@@ -242,6 +242,30 @@ def test_kn2row_matches_direct_loops(batch, sizes, cin, cout, kernel, padding, d
     assert calls == [cin, cout], "forward and dL/dx did not both take kn2row"
 
 
+@pytest.mark.parametrize("rank,transposed", [(2, False), (3, False), (2, True)])
+def test_strided_input_grad_keeps_rows_with_onednn_on(rank, transposed, monkeypatch):
+    """The phases of a strided convolution's dL/dx (and a strided transposed convolution's
+    forward), kernels of 1-2 taps per axis, never take kn2row; the result still equals the loops."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: True)
+    monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
+    monkeypatch.setattr(conv_ops, "KN2ROW_MAX_PADDED", float("inf"))
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls, used_rows = [], []
+    gathered, rows_correlate = kn2row._gathered, rows.correlate
+    monkeypatch.setattr(kn2row, "_gathered", lambda x, *a: calls.append(x.shape[-1]) or gathered(x, *a))
+    monkeypatch.setattr(rows, "correlate", lambda x, *a: used_rows.append(1) or rows_correlate(x, *a))
+    rng = np.random.default_rng(rank)
+    x, w = rng.normal(size=(2,) + (9,) * rank + (6,)), rng.normal(size=(3,) * rank + (6, 7))
+    if transposed:  # w as (*k, Cout=6, Cin=7): the adjoint of the stride-2 convolution by w
+        v = rng.normal(size=(2,) + (5,) * rank + (7,))
+        y = conv_ops.conv_transpose(tf.constant(v), tf.constant(w), (9,) * rank, 2, "same")
+        expected = oracle_conv_backward(np.zeros(x.shape), w, v, (2,) * rank, "same", (1,) * rank, 1)[0]
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
+    else:
+        _check_conv(x, w, (2,) * rank, "same", (1,) * rank, rng)
+    assert used_rows and not calls
+
+
 @pytest.mark.parametrize("cin,cout", [(1, 3), (3, 1), (1, 1)])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_kn2row_ops_on_one_channel_match_direct_loops(cin, cout, padding):
