@@ -26,7 +26,8 @@ def _geometry(case, kernel_key="kernel_size", pooling=False):
 
 
 def conv_algorithm(case):
-    return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1))
+    return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1),
+                              case.config.get("filters", 4))
 
 
 def pool_algorithm(case, mode):
@@ -83,6 +84,9 @@ def test_conv_algorithm_by_shape(shape, config, expected, monkeypatch):
         ((2, 28, 28, 32), dict(kernel_size=3), "kn2row"),
         ((2, 32, 32, 16), dict(kernel_size=9, padding="same"), "kn2row"),  # 40 / 32
         ((2, 32, 32, 32), dict(kernel_size=3, padding="same", dilation_rate=2), "kn2row"),
+        ((2, 32, 32, 32), dict(kernel_size=3, padding="same", filters=64), "kn2row"),
+        ((2, 32, 32, 32), dict(kernel_size=3, padding="same", filters=65), "rows"),  # past KN2ROW_MAX_OUTPUTS
+        ((2, 19, 19, 48), dict(kernel_size=5, padding="same", filters=192), "rows"),
         ((2, 8, 8, 8, 32), dict(kernel_size=3, padding="same"), "rows"),  # 10^2 / 8^2 = 1.56
         ((2, 16, 16, 16, 32), dict(kernel_size=5, padding="same"), "rows"),  # 20^2 / 16^2
         ((2, 16, 16, 16, 32), dict(kernel_size=3, padding="same", dilation_rate=2), "rows"),
@@ -207,7 +211,7 @@ def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dil
     monkeypatch.setattr(rows, "_summed", lambda kernel_shape: summed)
     geometry = [geo.axis_geometry(size, kernel, stride, dilation, padding) for _ in range(rank)]
     inner = "space_to_depth" if cin <= conv_ops.FEW_CHANNELS else "rows"
-    assert conv_ops.algorithm(geometry, cin, 1) == inner
+    assert conv_ops.algorithm(geometry, cin, 1, 4) == inner
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, 1)
 
 
@@ -350,7 +354,7 @@ def test_few_channels_im2col_input_grad_route(rank, size, cin, kernel, dilation,
         original = getattr(module, attr)
         monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
     geometry = [geo.axis_geometry(size, kernel, 1, dilation, "valid") for _ in range(rank)]
-    assert conv_ops.algorithm(geometry, cin, 1) == "few_channels_im2col"
+    assert conv_ops.algorithm(geometry, cin, 1, 4) == "few_channels_im2col"
     _check_against_direct_loops(rank, size, cin, kernel, 1, "valid", dilation, 1)
     assert calls == [route]
 
