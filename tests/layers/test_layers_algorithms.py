@@ -461,15 +461,17 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
 
 
-def test_keras_model_with_unknown_batch_runs_every_path(monkeypatch):
+@pytest.mark.parametrize("onednn", [False, True], ids=["onednn-off", "onednn-on"])
+def test_keras_model_with_unknown_batch_runs_every_path(onednn, monkeypatch):
     """Shapes are static but the batch is not: each path traces with batch None."""
     import layers
 
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
     monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
     inputs = keras.Input((12, 12, 1))
     x = layers.Conv2D(4, 3, padding="same")(inputs)  # few_channels
     x = layers.Conv2D(6, 1)(x)  # pointwise
-    x = layers.Conv2D(6, 3, padding="same")(x)  # rows
+    x = layers.Conv2D(6, 3, padding="same")(x)  # rows; with oneDNN on, kn2row
     x = layers.MaxPooling2D(2)(x)  # separable
     x = layers.Conv2D(8, 3, strides=2, groups=2)(x)  # im2col
     x = layers.AveragePooling2D(2, strides=1)(x)  # separable
