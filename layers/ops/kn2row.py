@@ -13,7 +13,7 @@ its flat offset in the (P', O_last) grid, so
 and the corners outside the leading outputs (O' < P') are cropped out. Compared with rows on a
 3x3x3 kernel, the gathered copy is 3x the input instead of 9x; the product is T'*Cout wide.
 
-Backward: dL/dW_t = X[off_t:off_t + C]^T @ dL/dz at the corners, one matmul per leading tap;
+Backward: dL/dW_t = X[off_t:off_t + C]^T @ dL/dz at the corners, per leading tap (`weight_grad`);
 dL/dx is the adjoint correlation (layers.ops.conv.input_grad), whose stride-1 correlation of
 dL/dz with the flipped kernel runs this map too.
 """
@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from layers.ops import geometry as geo
 
-WEIGHT_GRAD_BLOCKS = 8  # dL/dW's corners in this many batches (measured, oneDNN on, whole step
-# against rows: (8, 32^3, 8) -> 16 0.72x rows' time with batches, 0.75-0.80x with one matmul per tap)
+WEIGHT_GRAD_BLOCKS = 8  # dL/dW's corners in this many batches (measured, oneDNN on, whole step against
+# rows, (8, 32^3, 8) -> 16 and (16, 32^3, 16) -> 16: 0.68-0.72x rows' time with batches, 0.75-0.80x
+# with one matmul per tap, 0.80-0.84x with einsum)
 
 
 def _lead_offsets(geometry):
