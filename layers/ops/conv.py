@@ -303,8 +303,9 @@ def algorithm(geometry, channels, groups, outputs):
       kernel axis longer than 1 and from ROWS_MIN_COLUMNS im2col columns per example: im2col
       over the trailing axes only, shifted row blocks along the leading one (layers.ops.rows);
     - kn2row: with oneDNN on, where rows fits at stride 1 in 2D and 3D, with at most
-      KN2ROW_MAX_PADDED padded leading cells per output and KN2ROW_MAX_OUTPUTS outputs: im2col over the last axis only, one
-      matmul to every leading tap's outputs, shifted column blocks summed (layers.ops.kn2row);
+      KN2ROW_MAX_PADDED padded leading cells per output and KN2ROW_MAX_OUTPUTS outputs: im2col
+      over the last axis only, one matmul to every leading tap's outputs, shifted column blocks
+      summed (layers.ops.kn2row);
       the dL/dx of a stride-1 convolution takes it on the same terms (the phases of a strided
       one, with kernels of 1-2 taps per axis, keep rows);
     - im2col: everything else.
