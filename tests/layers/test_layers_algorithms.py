@@ -206,6 +206,7 @@ ROWS_GRID = [
 @pytest.mark.parametrize("summed", [False, True], ids=["matmul_per_tap", "summed_outputs"])
 @pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation", ROWS_GRID)
 def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dilation, summed, monkeypatch):
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: False)  # with oneDNN on, stride 1 takes kn2row
     monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
     monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
     monkeypatch.setattr(rows, "_summed", lambda kernel_shape: summed)
