@@ -3,8 +3,9 @@
 Grids cover what breaks hand-written convolutions: even kernels, strides larger than the
 kernel, sizes not divisible by the stride, dilation, groups, every padding; and every algorithm
 the ops choose by shape (conv: pointwise, few_channels, few_channels_im2col, space_to_depth, rows,
-im2col; dL/dx by columns for widening convolutions past the small sizes, and on few channels up
-to a size, by shifted rows past it; pooling:
+kn2row (with oneDNN on; tests/layers/test_reference.py checks its cases in both modes), im2col;
+dL/dx by columns for widening convolutions past the small sizes, and on few channels up to a
+size, by shifted rows past it; pooling:
 separable, with tiling, overlapping and gapped axis steps, and tiles for average pooling;
 average pooling's axis steps: matrix on short axes, taps on long ones; in training, which the
 checks run too, XLA-compiled pooling, with whole windows for 3D max pooling (a tile view where
@@ -56,6 +57,7 @@ def _conv_cases(rank, shape):
         Case(dict(filters=4, kernel_size=3, strides=2, padding="same"), wide),
         FOLD_CASES[rank],
         *ROWS_CASES[rank],
+        *KN2ROW_CASES.get(rank, []),
         WIDENING_CASES[rank],
         *FEW_CHANNELS_LONG_CASES.get(rank, []),
         Case(dict(filters=4, kernel_size=3, padding="same"), shape[:-1] + (FEW_CASE_CHANNELS[rank],)),
@@ -111,6 +113,12 @@ ROWS_CASES = {  # 8 channels, past conv.ROWS_MIN_COLUMNS: rows (<= 16 filters: s
     2: [Case(dict(filters=4, kernel_size=3, padding="same", dilation_rate=2), (1, 32, 32, 8)),
         Case(dict(filters=20, kernel_size=3, strides=2, padding="same"), (1, 62, 62, 8))],  # two phases
     3: [Case(dict(filters=4, kernel_size=3), (1, 12, 12, 12, 8))],
+}
+KN2ROW_CASES = {  # stride 1 past conv.ROWS_MIN_COLUMNS with few padded leading cells
+    # (conv.KN2ROW_MAX_PADDED): kn2row with oneDNN on, rows with it off; odd sizes, 6-8 channels
+    2: [Case(dict(filters=6, kernel_size=3), (1, 34, 33, 8)),
+        Case(dict(filters=5, kernel_size=3, padding="same", dilation_rate=2), (1, 40, 37, 6))],
+    3: [Case(dict(filters=6, kernel_size=3, padding="same"), (1, 16, 17, 9, 8))],
 }
 WIDENING_CASES = {  # dL/dz past conv.ROWS_MAX_CHANNELS and conv.SMALL_COLUMNS, 17x the input's
     # channels (conv.COLUMNS_MIN_WIDENING): dL/dx by columns; the forward takes rows

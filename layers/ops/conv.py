@@ -25,7 +25,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers.ops import geometry as geo, mode, pointwise, rows, shifted, space_to_depth as s2d
+from layers.ops import geometry as geo, kn2row, mode, pointwise, rows, shifted, space_to_depth as s2d
 from layers.ops.grouped import grouped_matmul, grouped_weight_grad
 
 SMALL_COLUMNS = 1 << 16  # dL/dx by columns up to this many per example (measured: digits vs layer bench)
@@ -44,6 +44,14 @@ FEW_CHANNELS_MAX_COLUMNS_ONEDNN = 0  # with oneDNN on, the shifted rows' col2im 
 ROWS_MAX_CHANNELS = 128  # rows up to this many input channels (measured: 8-128 gain 1.1-2.4x, 256 loses)
 ROWS_MIN_COLUMNS = 1 << 16  # rows from this many im2col columns per example (measured: Conv1D at
 # 32-64k columns even or 1.1x slower, 128k 2x faster)
+KN2ROW_MAX_PADDED = 1.3  # with oneDNN on, kn2row where rows fits at stride 1 and the padded leading
+# grid has at most this many cells per output (its corners' wasted arithmetic). Measured, whole step
+# against rows, oneDNN on, one process: Conv3D k3 at 16^3-32^3 on 8-32 channels (1.13-1.27) 0.68-0.94x
+# rows' time, Conv2D k3/k5/k9 at 16^2-32^2 (1.07-1.25) 0.87-0.94x; Conv3D at 8^3, k5 at 16^3 or
+# dilation 2 (1.56) 1.04-1.22x. With oneDNN off not chosen: 0.96x rows' time at best (dL/dW one
+# matmul per tap), 1.1-1.4x with the batched dL/dW.
+KN2ROW_MAX_OUTPUTS = 64  # and up to this many outputs (measured, as above: 16-64 outputs gain; 2D k5
+# 48 -> 192 on 19^2 loses, 1.14x rows' time: its product is 5 x 192 columns wide)
 FOLD_MIN_COLUMNS = 4096  # space-to-depth from this many im2col columns per example (measured:
 # LeCun's 5x5/2 on 16x16x1, 1600, loses 0.88x -> 1.06x Keras's time; 6912 and up gain 1.1-2.8x)
 
@@ -112,8 +120,20 @@ def _rows_fit(geometry, channels, groups):
             and columns >= ROWS_MIN_COLUMNS)
 
 
-def _correlate_padded(x_padded, kernel, geometry, groups):
-    """A correlation of an already padded input inside dL/dx: rows where it fits, else im2col."""
+def _kn2row_fit(geometry, channels, outputs, groups):
+    """Whether the kn2row algorithm suits this shape (see `algorithm`): with oneDNN on, where rows
+    fits at stride 1 on 2-3 axes, the padded leading cells are few enough and the outputs narrow."""
+    lead = geometry[:-1]
+    padded = math.prod(g.padded for g in lead) / max(math.prod(g.out for g in lead), 1)
+    return (mode.onednn() and len(geometry) >= 2 and all(g.stride == 1 for g in geometry)
+            and padded <= KN2ROW_MAX_PADDED and outputs <= KN2ROW_MAX_OUTPUTS and _rows_fit(geometry, channels, groups))
+
+
+def _correlate_padded(x_padded, kernel, geometry, groups, unstrided=False):
+    """A correlation of an already padded input inside dL/dx: kn2row (for the dL/dx of an unstrided
+    convolution, as measured) or rows where they fit, else im2col."""
+    if unstrided and _kn2row_fit(geometry, x_padded.shape[-1], kernel.shape[-1], groups):
+        return kn2row.correlate(x_padded, kernel, geometry)
     if _rows_fit(geometry, x_padded.shape[-1], groups):
         return rows.correlate(x_padded, kernel, geometry)
     return correlate(x_padded, kernel, geometry, groups)
@@ -213,7 +233,8 @@ def _input_grad_by_spreading(dz, kernel, geometry, groups):
         )
         for i, g in enumerate(geometry)
     ]
-    dx, _ = _correlate_padded(spread, flip_kernel(kernel, groups), full, groups)
+    unstrided = all(g.stride == 1 for g in geometry)
+    dx, _ = _correlate_padded(spread, flip_kernel(kernel, groups), full, groups, unstrided)
     return dx
 
 
@@ -262,7 +283,7 @@ def _check_channels(x, kernel, groups, rank):
         )
 
 
-def algorithm(geometry, channels, groups):
+def algorithm(geometry, channels, groups, outputs):
     """The algorithm a convolution of this static shape runs (a key of ALGORITHMS).
 
     - pointwise: 1x1 kernels are one matmul over the (strided) cells, with no patches;
@@ -281,6 +302,12 @@ def algorithm(geometry, channels, groups):
     - rows: groups 1 on FEW_CHANNELS+1 .. ROWS_MAX_CHANNELS input channels with a leading
       kernel axis longer than 1 and from ROWS_MIN_COLUMNS im2col columns per example: im2col
       over the trailing axes only, shifted row blocks along the leading one (layers.ops.rows);
+    - kn2row: with oneDNN on, where rows fits at stride 1 in 2D and 3D, with at most
+      KN2ROW_MAX_PADDED padded leading cells per output and KN2ROW_MAX_OUTPUTS outputs: im2col
+      over the last axis only, one matmul to every leading tap's outputs, shifted column blocks
+      summed (layers.ops.kn2row);
+      the dL/dx of a stride-1 convolution takes it on the same terms (the phases of a strided
+      one, with kernels of 1-2 taps per axis, keep rows);
     - im2col: everything else.
     """
     if all(g.kernel == 1 for g in geometry):
@@ -291,6 +318,8 @@ def algorithm(geometry, channels, groups):
         return "space_to_depth"
     if groups == 1 and channels <= FEW_CHANNELS and all(g.stride == 1 for g in geometry):
         return "few_channels_im2col" if channels >= GATHER_FEW_CHANNELS else "few_channels"
+    if _kn2row_fit(geometry, channels, outputs, groups):
+        return "kn2row"
     if _rows_fit(geometry, channels, groups):
         return "rows"
     return "im2col"
@@ -308,14 +337,18 @@ def _rows_backward(dz, kernel, geometry, groups, patches):
     return input_grad(dz, kernel, geometry, groups), rows.weight_grad(patches, dz, geometry, kernel.shape)
 
 
-def _folded(channels, geometry):
+def _kn2row_backward(dz, kernel, geometry, groups, patches):
+    return input_grad(dz, kernel, geometry, groups), kn2row.weight_grad(patches, dz, geometry, kernel.shape)
+
+
+def _folded(channels, geometry, outputs):
     """The stride-1 geometry and algorithm (forward, backward) of the space-to-depth fold."""
     inner = s2d.inner_geometry(geometry)
-    return inner, ALGORITHMS[algorithm(inner, math.prod(g.stride for g in geometry) * channels, 1)]
+    return inner, ALGORITHMS[algorithm(inner, math.prod(g.stride for g in geometry) * channels, 1, outputs)]
 
 
 def _space_to_depth_forward(x, kernel, geometry, groups):
-    inner, (forward, _) = _folded(x.shape[-1], geometry)
+    inner, (forward, _) = _folded(x.shape[-1], geometry, kernel.shape[-1])
     folded_kernel = s2d.fold_kernel(kernel, geometry)
     z, saved = forward(s2d.fold_input(x, geometry), folded_kernel, inner, 1)
     return z, (folded_kernel, saved)
@@ -323,7 +356,7 @@ def _space_to_depth_forward(x, kernel, geometry, groups):
 
 def _space_to_depth_backward(dz, kernel, geometry, groups, saved):
     folded_kernel, inner_saved = saved
-    inner, (_, backward) = _folded(kernel.shape[-2], geometry)
+    inner, (_, backward) = _folded(kernel.shape[-2], geometry, kernel.shape[-1])
     dx, dw = backward(dz, folded_kernel, inner, 1, inner_saved)
     return s2d.unfold_input(dx, geometry, kernel.shape[-2]), s2d.unfold_kernel(dw, geometry, kernel.shape)
 
@@ -347,6 +380,7 @@ ALGORITHMS = {  # name -> (forward -> (z, saved), backward(dz, ..., saved) -> (d
     "space_to_depth": (_space_to_depth_forward, _space_to_depth_backward),
     "im2col": (_im2col_forward, _im2col_backward),
     "rows": (rows.correlate, _rows_backward),
+    "kn2row": (kn2row.correlate, _kn2row_backward),
     "few_channels_im2col": (_im2col_forward, _few_channels_im2col_backward),
 }
 
@@ -367,7 +401,7 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
         for n, k, s, d in zip(sizes, kernel.shape[:rank], strides, dilation_rate)
     ]
 
-    forward, backward = ALGORITHMS[algorithm(geometry, x.shape[-1], groups)]
+    forward, backward = ALGORITHMS[algorithm(geometry, x.shape[-1], groups, kernel.shape[-1])]
 
     @tf.custom_gradient
     def _conv(x, kernel):

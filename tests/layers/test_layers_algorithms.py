@@ -10,7 +10,7 @@ import tensorflow as tf
 from layers import registry
 from layers.ops import conv as conv_ops
 from layers.ops import geometry as geo
-from layers.ops import average_pool, rows
+from layers.ops import average_pool, kn2row, rows
 from layers.ops import pooling as pool_ops
 from test_oracle import _pad_same, oracle_conv, oracle_conv_backward, oracle_pool
 
@@ -26,7 +26,8 @@ def _geometry(case, kernel_key="kernel_size", pooling=False):
 
 
 def conv_algorithm(case):
-    return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1))
+    return conv_ops.algorithm(_geometry(case), case.input_shape[-1], case.config.get("groups", 1),
+                              case.config.get("filters", 4))
 
 
 def pool_algorithm(case, mode):
@@ -68,7 +69,40 @@ def separable_steps(case):
         ((2, 28, 28, 2), dict(kernel_size=3, groups=2), "im2col"),
     ],
 )
-def test_conv_algorithm_by_shape(shape, config, expected):
+def test_conv_algorithm_by_shape(shape, config, expected, monkeypatch):
+    """The choices with oneDNN off (TensorFlow's default on this AVX2 machine)."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: False)
+    assert conv_algorithm(registry.Case(config, shape)) == expected
+
+
+@pytest.mark.parametrize(
+    "shape,config,expected",
+    [
+        ((2, 32, 32, 32, 8), dict(kernel_size=3, padding="same"), "kn2row"),  # 34^2 / 32^2 padded cells
+        ((2, 16, 16, 16, 16), dict(kernel_size=3, padding="same"), "kn2row"),  # 18^2 / 16^2 = 1.27
+        ((2, 20, 20, 20, 16), dict(kernel_size=3), "kn2row"),  # valid: 20^2 / 18^2
+        ((2, 28, 28, 32), dict(kernel_size=3), "kn2row"),
+        ((2, 32, 32, 16), dict(kernel_size=9, padding="same"), "kn2row"),  # 40 / 32
+        ((2, 32, 32, 32), dict(kernel_size=3, padding="same", dilation_rate=2), "kn2row"),
+        ((2, 32, 32, 32), dict(kernel_size=3, padding="same", filters=64), "kn2row"),
+        ((2, 32, 32, 32), dict(kernel_size=3, padding="same", filters=65), "rows"),  # past KN2ROW_MAX_OUTPUTS
+        ((2, 19, 19, 48), dict(kernel_size=5, padding="same", filters=192), "rows"),
+        ((2, 8, 8, 8, 32), dict(kernel_size=3, padding="same"), "rows"),  # 10^2 / 8^2 = 1.56
+        ((2, 16, 16, 16, 32), dict(kernel_size=5, padding="same"), "rows"),  # 20^2 / 16^2
+        ((2, 16, 16, 16, 32), dict(kernel_size=3, padding="same", dilation_rate=2), "rows"),
+        ((2, 32, 32, 32, 16), dict(kernel_size=3, strides=2, padding="same"), "rows"),  # strided
+        ((2, 400, 64), dict(kernel_size=5, padding="same"), "rows"),  # 1D: no leading axis to sum
+        ((2, 28, 28, 32), dict(kernel_size=3, groups=2), "im2col"),  # grouped: never kn2row
+        ((2, 32, 32, 32, 8), dict(kernel_size=3, padding="same", groups=2), "im2col"),
+        ((2, 14, 14, 256), dict(kernel_size=3, padding="same"), "im2col"),  # past ROWS_MAX_CHANNELS
+        ((2, 8, 8, 64), dict(kernel_size=3, padding="same"), "im2col"),  # < ROWS_MIN_COLUMNS
+        ((2, 28, 28, 28, 1), dict(kernel_size=3, padding="same"), "few_channels"),
+    ],
+)
+def test_conv_algorithm_with_onednn_on(shape, config, expected, monkeypatch):
+    """With oneDNN on, kn2row replaces rows at stride 1 in 2D and 3D where few leading cells are
+    padding (conv.KN2ROW_MAX_PADDED)."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: True)
     assert conv_algorithm(registry.Case(config, shape)) == expected
 
 
@@ -90,10 +124,14 @@ def test_pool_algorithm_by_shape(shape, config, expected):
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_every_conv_algorithm_is_registered(rank):
-    """The catalog's cases reach every algorithm, so `cnn gradcheck` checks each one."""
-    cases = registry.get(f"Conv{rank}D").cases
-    assert {conv_algorithm(c) for c in cases} == set(conv_ops.ALGORITHMS)
+def test_every_conv_algorithm_is_registered(rank, monkeypatch):
+    """The catalog's cases reach every algorithm in one mode or the other, so `cnn gradcheck`
+    checks each one (kn2row, chosen with oneDNN on in 2D and 3D only, in both: test_reference)."""
+    cases, reached = registry.get(f"Conv{rank}D").cases, set()
+    for onednn in (False, True):
+        monkeypatch.setattr(conv_ops.mode, "onednn", lambda onednn=onednn: onednn)
+        reached |= {conv_algorithm(c) for c in cases}
+    assert reached == set(conv_ops.ALGORITHMS) - ({"kn2row"} if rank == 1 else set())
 
 
 @pytest.mark.parametrize("name", ["AveragePooling1D", "AveragePooling2D", "AveragePooling3D"])
@@ -168,13 +206,102 @@ ROWS_GRID = [
 @pytest.mark.parametrize("summed", [False, True], ids=["matmul_per_tap", "summed_outputs"])
 @pytest.mark.parametrize("rank,size,cin,kernel,stride,padding,dilation", ROWS_GRID)
 def test_rows_matches_direct_loops(rank, size, cin, kernel, stride, padding, dilation, summed, monkeypatch):
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: False)  # with oneDNN on, stride 1 takes kn2row
     monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
     monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
     monkeypatch.setattr(rows, "_summed", lambda kernel_shape: summed)
     geometry = [geo.axis_geometry(size, kernel, stride, dilation, padding) for _ in range(rank)]
     inner = "space_to_depth" if cin <= conv_ops.FEW_CHANNELS else "rows"
-    assert conv_ops.algorithm(geometry, cin, 1) == inner
+    assert conv_ops.algorithm(geometry, cin, 1, 4) == inner
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, 1)
+
+
+KN2ROW_GRID = [
+    # batch, spatial sizes, channels, filters, kernel, padding, dilation: kn2row with the size
+    # thresholds off, dL/dx through the correlation (not col2im) so that it runs kn2row too
+    (2, (9, 7), 6, 5, 3, "same", 1),
+    (1, (8, 11), 5, 7, (2, 3), "valid", 1),  # batch 1, even leading kernel
+    (2, (10, 9), 6, 6, 3, "same", 2),  # dilated
+    (1, (6, 5, 7), 6, 5, 3, "same", 1),
+    (2, (7, 6, 5), 5, 6, (3, 2, 3), "valid", 1),  # odd sizes, an even axis in the middle
+    (1, (9, 7, 8), 6, 5, (3, 3, 2), "same", (2, 1, 1)),  # dilated leading axis, even last axis
+    (2, (5, 6, 4), 8, 5, (3, 1, 3), "valid", 1),  # a leading axis of one tap
+]
+
+
+@pytest.mark.parametrize("batch,sizes,cin,cout,kernel,padding,dilation", KN2ROW_GRID)
+def test_kn2row_matches_direct_loops(batch, sizes, cin, cout, kernel, padding, dilation, monkeypatch):
+    """Forward, dL/dW and dL/dx (kn2row on dL/dz with the flipped kernel) against the loops."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: True)
+    monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
+    monkeypatch.setattr(conv_ops, "KN2ROW_MAX_PADDED", float("inf"))
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls = []
+    gathered = kn2row._gathered
+    monkeypatch.setattr(kn2row, "_gathered", lambda x, *a: calls.append(x.shape[-1]) or gathered(x, *a))
+    rank = len(sizes)
+    kernel, dilation = geo.normalize_tuple(kernel, rank, "k"), geo.normalize_tuple(dilation, rank, "d")
+    rng = np.random.default_rng(sum(sizes) + cin)
+    x, w = rng.normal(size=(batch,) + sizes + (cin,)), rng.normal(size=kernel + (cin, cout))
+    _check_conv(x, w, (1,) * rank, padding, dilation, rng)
+    assert calls == [cin, cout], "forward and dL/dx did not both take kn2row"
+
+
+@pytest.mark.parametrize("rank,transposed", [(2, False), (3, False), (2, True)])
+def test_strided_input_grad_keeps_rows_with_onednn_on(rank, transposed, monkeypatch):
+    """The phases of a strided convolution's dL/dx (and a strided transposed convolution's
+    forward), kernels of 1-2 taps per axis, never take kn2row; the result still equals the loops."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: True)
+    monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
+    monkeypatch.setattr(conv_ops, "KN2ROW_MAX_PADDED", float("inf"))
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls, used_rows = [], []
+    gathered, rows_correlate = kn2row._gathered, rows.correlate
+    monkeypatch.setattr(kn2row, "_gathered", lambda x, *a: calls.append(x.shape[-1]) or gathered(x, *a))
+    monkeypatch.setattr(rows, "correlate", lambda x, *a: used_rows.append(1) or rows_correlate(x, *a))
+    rng = np.random.default_rng(rank)
+    x, w = rng.normal(size=(2,) + (9,) * rank + (6,)), rng.normal(size=(3,) * rank + (6, 7))
+    if transposed:  # w as (*k, Cout=6, Cin=7): the adjoint of the stride-2 convolution by w
+        v = rng.normal(size=(2,) + (5,) * rank + (7,))
+        y = conv_ops.conv_transpose(tf.constant(v), tf.constant(w), (9,) * rank, 2, "same")
+        expected = oracle_conv_backward(np.zeros(x.shape), w, v, (2,) * rank, "same", (1,) * rank, 1)[0]
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
+    else:
+        _check_conv(x, w, (2,) * rank, "same", (1,) * rank, rng)
+    assert used_rows and not calls
+
+
+@pytest.mark.parametrize("cin,cout", [(1, 3), (3, 1), (1, 1)])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_kn2row_ops_on_one_channel_match_direct_loops(cin, cout, padding):
+    """The op itself (the layer never picks it below FEW_CHANNELS+1 channels), one or few
+    channels each way: forward and dL/dW, batch 1, a dL/dW tail (corners not a multiple of
+    WEIGHT_GRAD_BLOCKS)."""
+    rng = np.random.default_rng(cin * 3 + cout)
+    x, w = rng.normal(size=(1, 5, 7, 6, cin)), rng.normal(size=(3, 2, 3, cin, cout))
+    geometry = [geo.axis_geometry(n, k, 1, 1, padding) for n, k in zip(x.shape[1:-1], w.shape[:3])]
+    z, patches = kn2row.correlate(tf.constant(x), tf.constant(w), geometry)
+    args = ((1,) * 3, padding, (1,) * 3, 1)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
+    g = rng.normal(size=z.shape)
+    dw = kn2row.weight_grad(patches, tf.constant(g), geometry, w.shape)
+    np.testing.assert_allclose(dw.numpy(), oracle_conv_backward(x, w, g, *args)[1], rtol=1e-10, atol=1e-10)
+
+
+def _check_conv(x, w, strides, padding, dilation, rng):
+    """conv_ops.conv's z, dL/dx and dL/dW of sum(z * g) against the direct loops, float64."""
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv_ops.conv(xt, wt, strides, padding, dilation)
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    args = (strides, padding, dilation, 1)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
+    expected_dx, expected_dw = oracle_conv_backward(x, w, g, *args)
+    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("kernel_shape, summed", [
@@ -228,7 +355,7 @@ def test_few_channels_im2col_input_grad_route(rank, size, cin, kernel, dilation,
         original = getattr(module, attr)
         monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
     geometry = [geo.axis_geometry(size, kernel, 1, dilation, "valid") for _ in range(rank)]
-    assert conv_ops.algorithm(geometry, cin, 1) == "few_channels_im2col"
+    assert conv_ops.algorithm(geometry, cin, 1, 4) == "few_channels_im2col"
     _check_against_direct_loops(rank, size, cin, kernel, 1, "valid", dilation, 1)
     assert calls == [route]
 
@@ -335,15 +462,17 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
 
 
-def test_keras_model_with_unknown_batch_runs_every_path(monkeypatch):
+@pytest.mark.parametrize("onednn", [False, True], ids=["onednn-off", "onednn-on"])
+def test_keras_model_with_unknown_batch_runs_every_path(onednn, monkeypatch):
     """Shapes are static but the batch is not: each path traces with batch None."""
     import layers
 
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
     monkeypatch.setattr(conv_ops, "ROWS_MIN_COLUMNS", 0)
     inputs = keras.Input((12, 12, 1))
     x = layers.Conv2D(4, 3, padding="same")(inputs)  # few_channels
     x = layers.Conv2D(6, 1)(x)  # pointwise
-    x = layers.Conv2D(6, 3, padding="same")(x)  # rows
+    x = layers.Conv2D(6, 3, padding="same")(x)  # rows; with oneDNN on, kn2row
     x = layers.MaxPooling2D(2)(x)  # separable
     x = layers.Conv2D(8, 3, strides=2, groups=2)(x)  # im2col
     x = layers.AveragePooling2D(2, strides=1)(x)  # separable

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import layers
-from layers import gradcheck, registry
+from layers import catalog, gradcheck, registry
 from layers.ops import conv as conv_ops
 from layers.ops import mode
 from readme_example import load_example_layer
@@ -30,6 +30,21 @@ def test_registered_case_within_tolerance(name, index):
     assert result.errors["fd"] is not None
     if entry.reference is not None and not _dilated_transpose(name, entry.cases[index]):
         assert result.errors["fwd"] is not None and result.errors["dx"] is not None
+
+
+KN2ROW_CASES = [(f"Conv{rank}D", i) for rank in (2, 3) for i, c in enumerate(registry.get(f"Conv{rank}D").cases)
+                if c in catalog.KN2ROW_CASES[rank]]
+
+
+@pytest.mark.parametrize("name,index", KN2ROW_CASES, ids=[f"{n}-{i}" for n, i in KN2ROW_CASES])
+def test_kn2row_cases_within_tolerance_in_either_mode(name, index, monkeypatch):
+    """kn2row is chosen with oneDNN on only: its catalog cases are checked here with the choice
+    forced, so a process with oneDNN off checks its forward and both gradients too."""
+    monkeypatch.setattr(mode, "onednn", lambda: True)
+    entry = registry.get(name)
+    result = gradcheck.check_case(entry, entry.cases[index])
+    assert result.ok, gradcheck.format_row(result)
+    assert None not in (result.errors["fwd"], result.errors["dx"], result.errors["dW"], result.errors["fd"])
 
 
 def _dilated_transpose(name, case):
