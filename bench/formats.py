@@ -115,9 +115,8 @@ def measure(name, repeats, formats):
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
         for label, format, quantize in (f for f in FORMATS if f[1] in formats):
             # where the runtime lacks a keras.layers op's kernel (LiteRT: 3D pooling), the keras.layers
-            # network cannot be converted at all; its reference keeps our layer there, as the export does
-            keep = native.NO_NATIVE_KERNEL.get(format, ())
-            reference = native.keras_layers_twin(model, keep)[0] if keep else twin
+            # network cannot be converted at all; its reference takes the format's own twin there, as the export does
+            reference = native.keras_layers_twin(model, format)[0] if native.FORMAT_REFERENCES.get(format) else twin
             try:
                 ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
                                 for m, tag in ((model, "ours"), (reference, "keras")))
