@@ -228,18 +228,41 @@ def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, nam
     assert message.startswith(f"{name} cannot go to ") and "saved_model" in message
 
 
-def test_audio_int8_is_refused_before_converting_and_float16_is_not(cases):
-    """LiteRT's int8 DIV fails at run time on quiet clips: a file that crashes must not ship."""
-    from serving import formats
+def tensor_types(path, op_name):
+    """The output tensor types ("FLOAT32", "INT8", ...) of every `op_name` op of export `path`'s .tflite."""
+    from ai_edge_litert import schema_py_generated as schema
 
-    pipeline, model, class_names, _, _, train = cases("audio")
-    with pytest.raises(formats.Refused) as refused:
-        formats.convert(model, pipeline, "litert", "int8", representative=train)
-    message = str(refused.value)
-    assert message.startswith("audio cannot go to LiteRT with --quantize int8: ") and "\n" not in message
-    assert "float16" in message
-    formats.check_pipeline(pipeline, "litert", "float16")  # not refused
-    formats.check_pipeline(pipeline, "onnx", "int8")  # only LiteRT's int8 is meant
+    model = schema.Model.GetRootAsModel((path / "model.tflite").read_bytes(), 0)
+    ops = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    types = {code: name for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    graph = model.Subgraphs(0)
+    operators = (graph.Operators(i) for i in range(graph.OperatorsLength()))
+    return [types[graph.Tensors(op.Outputs(0)).Type()] for op in operators if ops[codes[op.OpcodeIndex()]] == op_name]
+
+
+def test_audio_int8_keeps_the_log_mel_in_float_and_runs_on_silent_and_quiet_clips(cases, exported):
+    """int8 quantizes the network, not the raw-input preprocessing: quantized, the standardisation's
+    divisor became zero on quiet clips and LiteRT's int8 DIV failed at run time (and the log-mel
+    lost all but its loudest bins)."""
+    from serving.formats import runtime
+
+    pipeline, model, _, inputs, _, _ = cases("audio")
+    path = exported("audio", "litert", "int8")
+    assert tensor_types(path, "LOG") == tensor_types(path, "DIV") == ["FLOAT32"]  # the log-mel, the standardisation
+    assert set(tensor_types(path, "CONV_2D")) == {"INT8"}  # the network
+    layers = json.loads((path / "cnn_suite.json").read_text())["float32_layers"]
+    assert "log_mel" in layers and "standardize" in layers
+    samples = inputs.shape[1]
+    noise = np.random.default_rng(0).normal(size=samples)
+    quiet = np.stack([np.zeros(samples), 1e-5 * noise, 1e-3 * noise, np.full(samples, 1e-4),
+                      1e-4 * np.sin(np.arange(samples) * 0.7)]).astype(np.float32)
+    loaded = runtime.Export(path)
+    for batch in (quiet, inputs):
+        got, expected = loaded(batch), np.asarray(model(batch, training=False))
+        assert np.isfinite(got).all()
+        assert np.abs(got - expected).max() < 0.1
 
 
 def test_options_are_checked_before_converting():
