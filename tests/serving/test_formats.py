@@ -11,6 +11,7 @@ import pathlib
 import numpy as np
 import pytest
 
+import tflite_graph
 from factories import make_pipeline, train_bundled
 from isolated import run_without_project
 from serving_exports import TINY
@@ -230,16 +231,7 @@ def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, nam
 
 def tensor_types(path, op_name):
     """The output tensor types ("FLOAT32", "INT8", ...) of every `op_name` op of export `path`'s .tflite."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel((path / "model.tflite").read_bytes(), 0)
-    ops = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-    types = {code: name for name, code in vars(schema.TensorType).items() if not name.startswith("_")}
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    graph = model.Subgraphs(0)
-    operators = (graph.Operators(i) for i in range(graph.OperatorsLength()))
-    return [types[graph.Tensors(op.Outputs(0)).Type()] for op in operators if ops[codes[op.OpcodeIndex()]] == op_name]
+    return [kind for name, kind in tflite_graph.operators(path) if name == op_name]
 
 
 def test_audio_int8_keeps_the_log_mel_in_float_and_runs_on_silent_and_quiet_clips(cases, exported):

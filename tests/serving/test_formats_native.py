@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+import tflite_graph
 from factories import make_pipeline
 from serving_exports import TINY
 
@@ -26,17 +27,7 @@ def op_counts(path):
         import onnx
 
         return collections.Counter(node.op_type for node in onnx.load(str(path / "model.onnx")).graph.node)
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel((path / "model.tflite").read_bytes(), 0)
-    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    counts = collections.Counter()
-    for index in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(index)
-        counts.update(names[codes[graph.Operators(i).OpcodeIndex()]] for i in range(graph.OperatorsLength()))
-    return counts
+    return collections.Counter(name for name, _ in tflite_graph.operators(path))
 
 
 @pytest.fixture(scope="module")
