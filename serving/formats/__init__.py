@@ -112,8 +112,11 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
            provenance=None, name=None, version=None):
     """Convert `model`'s keras.layers twin (native.py) and write `<root>/<name or
     <pipeline>-<format>>/<version or the next free one>/`; its path. `representative`: served
-    training inputs (NumPy, batch first) the twin is checked on, and int8 calibrates on."""
-    from serving.formats import native
+    training inputs (NumPy, batch first) the twin is checked on, int8 calibrates on, and the file
+    is run on in its runtime before it is written (Refused when it fails there)."""
+    import numpy as np
+
+    from serving.formats import native, runtime
 
     for class_name in class_names:
         if "".join(str(class_name).splitlines()) != str(class_name):
@@ -122,6 +125,11 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
     check_pipeline(pipeline, format, quantize)
     shipped = native.shipped(model, pipeline.name, representative, format)
     data = convert(shipped.model, pipeline, format, quantize, representative)
+    examples = np.asarray(representative, pipeline.input_spec().dtype.as_numpy_dtype)
+    failure = runtime.run_time_error(format, data, pipeline.input_name, examples)
+    if failure:
+        raise Refused(f"{pipeline.name}: the {format} file converts but fails at run time on its training "
+                      f"examples ({failure}); export --format saved_model and serve it with TF Serving instead")
     float_layers = None
     if quantize == "int8":
         from serving.formats import litert

@@ -257,6 +257,28 @@ def test_audio_int8_keeps_the_log_mel_in_float_and_runs_on_silent_and_quiet_clip
         assert np.abs(got - expected).max() < 0.1
 
 
+def test_a_file_that_fails_at_run_time_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    """Volumes' flip averaging converts to LiteRT, but its REVERSE_V2 kernel refuses the flips of
+    non-contiguous axes when it runs: the export runs the file on its training examples first."""
+    import keras
+
+    from pipelines.core import sources
+    from serving import formats, warmup
+
+    monkeypatch.setenv("CNN_SUITE_DATA", str(tmp_path / "cache"))
+    pipeline = make_pipeline("volumes", *TINY["volumes"], "tta_flips=true", "flip_axes=0,2")  # axes 1 and 3
+    splits = sources.load_splits(pipeline, "bundled")
+    keras.utils.set_random_seed(0)
+    model = pipeline.build_model(len(splits.class_names))
+    with pytest.raises(formats.Refused) as refused:
+        formats.export(model, pipeline, list(splits.class_names), tmp_path / "exports", "litert",
+                       representative=warmup.served_examples(pipeline, splits.train, 8))
+    message = str(refused.value)
+    assert message.startswith("volumes: the litert file converts but fails at run time") and "\n" not in message
+    assert "REVERSE_V2" in message and "saved_model" in message
+    assert not any((tmp_path / "exports").rglob("model.tflite"))
+
+
 def test_options_are_checked_before_converting():
     from serving import formats
 
