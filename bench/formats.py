@@ -17,8 +17,9 @@ weighs on both alike, and each side's fastest call (see `cells`).
 `--runs=RUN[,RUN]` measures trained run folders instead (issue 28, item 2): each run's model.keras
 exported as LiteRT float32, dynamic, float16 and int8 (calibrated on 300 examples of the run's
 own training split, as `cnn export --quantize int8` does) and ONNX, with each file's size, batch 1
-and 32 latency, and its test accuracy, change against model.keras and largest probability
-difference on up to 1,000 examples of the run's test split.
+and 32 latency (batch 32: the calls on the test split, see `in_batches`), and its test accuracy,
+change against model.keras and largest probability difference on up to 1,000 examples of the
+run's test split.
 
 Flags: `--only=NAME[,NAME]` (pipelines: digits, objects, audio, volumes), `--formats=F[,F]`
 (saved_model, litert, onnx; default all), `--repeats=N` (default 15).
@@ -31,6 +32,7 @@ import platform
 import statistics
 from importlib import metadata
 import tempfile
+import time
 from datetime import datetime
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -115,9 +117,8 @@ def measure(name, repeats, formats):
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
         for label, format, quantize in (f for f in FORMATS if f[1] in formats):
             # where the runtime lacks a keras.layers op's kernel (LiteRT: 3D pooling), the keras.layers
-            # network cannot be converted at all; its reference keeps our layer there, as the export does
-            keep = native.NO_NATIVE_KERNEL.get(format, ())
-            reference = native.keras_layers_twin(model, keep)[0] if keep else twin
+            # network cannot be converted at all; its reference takes the format's own twin there, as the export does
+            reference = native.keras_layers_twin(model, format)[0] if native.FORMAT_REFERENCES.get(format) else twin
             try:
                 ours, theirs = (predictor(m, pipeline, class_names, format, quantize, inputs, root, tag)
                                 for m, tag in ((model, "ours"), (reference, "keras")))
@@ -136,13 +137,23 @@ QUANTIZED = [("LiteRT float32", "litert", "none"), ("LiteRT dynamic", "litert", 
 TEST_EXAMPLES = 1000
 
 
-def in_batches(predict, inputs, size=32):
-    return np.concatenate([np.asarray(predict(inputs[i:i + size])) for i in range(0, len(inputs), size)])
+def in_batches(predict, inputs, size=max(BATCHES)):
+    """(`predict`'s outputs on `inputs`, called on batches of `size`; the seconds of each full
+    batch's call but the first, which warms the runtime up): the test split's own calls time the
+    largest batch, so a slow file (volumes' flip-averaged 3D network: seconds a call) runs once."""
+    outputs, seconds = [], []
+    for start in range(0, len(inputs), size):
+        began = time.perf_counter()
+        outputs.append(np.asarray(predict(inputs[start:start + size])))
+        if len(outputs[-1]) == size:
+            seconds.append(time.perf_counter() - began)
+    return np.concatenate(outputs), seconds[1:] or seconds
 
 
-def latencies(predict, inputs, repeats):
-    """"median / fastest" milliseconds of one call, at each batch size (cells)."""
-    times = [alternating([lambda x=inputs[:batch]: predict(x)], repeats)[0] for batch in BATCHES]
+def latencies(predict, inputs, repeats, batch_seconds):
+    """"median / fastest" milliseconds of one call at batch 1 (`repeats` calls after two warm ones)
+    and at the largest batch (`batch_seconds`, from in_batches)."""
+    times = [alternating([lambda: predict(inputs[:1])], repeats)[0], batch_seconds]
     return " | ".join(f"{statistics.median(t) * 1e3:.2f} / {min(t) * 1e3:.2f}" for t in times)
 
 
@@ -168,23 +179,23 @@ def run_rows(run_dir, repeats):
     inputs = warmup.served_examples(pipeline, test, TEST_EXAMPLES)
     labels = np.asarray(test.labels)[:len(inputs)]
     traced = tf.function(lambda x: model(x, training=False))
-    expected = in_batches(traced, inputs)
+    expected, seconds = in_batches(traced, inputs)
     accuracy = float(np.mean(expected.argmax(-1) == labels))
-    times = latencies(traced, inputs, repeats)
+    times = latencies(traced, inputs, repeats, seconds)
     rows = [f"| {pipeline.name} | model.keras | {model_file.stat().st_size / 1024:.0f} | {times} | "
             f"{accuracy:.2%} | | |"]
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
         for label, format, quantize in QUANTIZED:
             predict = runtime.Export(formats.export_run(run_dir, root, format, quantize))
             try:
-                got = in_batches(predict, inputs)
+                got, seconds = in_batches(predict, inputs)
             except RuntimeError as error:  # LiteRT's int8 DIV on audio's quietest clips
                 failing = sum(not runs_on_example(predict, x) for x in inputs)
                 rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | | | fails on "
                             f"{failing} of {len(inputs)} test examples: {' '.join(str(error).split())[-60:]} | | |")
                 continue
             change = float(np.mean(got.argmax(-1) == labels)) - accuracy
-            times = latencies(predict, inputs, repeats)
+            times = latencies(predict, inputs, repeats, seconds)
             rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | {times} | "
                         f"{accuracy + change:.2%} | {100 * change:+.2f} | {np.abs(got - expected).max():.1e} |")
             print(rows[-1], flush=True)

@@ -90,8 +90,6 @@ class Audio(Pipeline):
     explain_layer = "log_mel"  # maps over the log-mel spectrogram (frames, mels)
     explain_channels = False
     predict_reads_like_training = True  # an 8 kHz or stereo WAV is resampled and mixed down (librosa)
-    litert_refusals = {"int8": "LiteRT's int8 DIV (the log-mel standardisation) fails at run time on quiet clips "
-                               "(3 of 300 FSDD test clips, docs/BENCHMARKS.md); use --quantize float16"}
 
     def __init__(self, config=None):
         super().__init__(config)

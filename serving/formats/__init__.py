@@ -95,13 +95,14 @@ def convert(model, pipeline, format, quantize="none", representative=None):
     return onnx_export.convert(model, pipeline)
 
 
-def metadata(pipeline, class_names, format, quantize="none", provenance=None, kernels=None):
-    """The SavedModel's metadata (serving/export.py), how to call the file and which kernels it
-    uses (`kernels`: native.Shipped.kernels())."""
+def metadata(pipeline, class_names, format, quantize="none", provenance=None, kernels=None, float_layers=None):
+    """The SavedModel's metadata (serving/export.py), how to call the file, which kernels it
+    uses (`kernels`: native.Shipped.kernels()) and, for int8, the layers it keeps in float32."""
     from serving import export as saved_model
 
     return {**saved_model.metadata(pipeline, class_names, provenance), "format": format,
             "file": FILES[format], "quantize": quantize, "output": OUTPUT, "kernels": kernels,
+            "float32_layers": float_layers,
             "input_dtype": pipeline.input_spec().dtype.name,
             # no `<input>_bytes` signature: files are decoded by the pipeline's code, then sent as arrays
             "bytes_input": None, "custom_predict": True}
@@ -111,8 +112,11 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
            provenance=None, name=None, version=None):
     """Convert `model`'s keras.layers twin (native.py) and write `<root>/<name or
     <pipeline>-<format>>/<version or the next free one>/`; its path. `representative`: served
-    training inputs (NumPy, batch first) the twin is checked on, and int8 calibrates on."""
-    from serving.formats import native
+    training inputs (NumPy, batch first) the twin is checked on, int8 calibrates on, and the file
+    is run on in its runtime before it is written (Refused when it fails there)."""
+    import numpy as np
+
+    from serving.formats import native, runtime
 
     for class_name in class_names:
         if "".join(str(class_name).splitlines()) != str(class_name):
@@ -121,7 +125,17 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
     check_pipeline(pipeline, format, quantize)
     shipped = native.shipped(model, pipeline.name, representative, format)
     data = convert(shipped.model, pipeline, format, quantize, representative)
-    record = metadata(pipeline, class_names, format, quantize, provenance, shipped.kernels())
+    examples = np.asarray(representative, pipeline.input_spec().dtype.as_numpy_dtype)
+    failure = runtime.run_time_error(format, data, pipeline.input_name, examples)
+    if failure:
+        raise Refused(f"{pipeline.name}: the {format} file converts but fails at run time on its training "
+                      f"examples ({failure}); export --format saved_model and serve it with TF Serving instead")
+    float_layers = None
+    if quantize == "int8":
+        from serving.formats import litert
+
+        float_layers = litert.float_layers(shipped.model)
+    record = metadata(pipeline, class_names, format, quantize, provenance, shipped.kernels(), float_layers)
     files = {FILES[format]: data,
              CLASS_NAMES: "".join(f"{name}\n" for name in class_names).encode(),
              METADATA: json.dumps(record, indent=2).encode()}

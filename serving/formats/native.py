@@ -6,8 +6,10 @@ kernels only for their own Conv and Pool nodes (XNNPACK in LiteRT, MLAS in ONNX 
 objects ResNet's LiteRT file ran 58x slower than the same network of keras.layers at batch 1
 (docs/BENCHMARKS.md, "LiteRT and ONNX exports"). Our layers are drop-ins for keras.layers (same
 config and weights), so the twin computes the same function; `shipped` checks that it does on
-served examples before it goes into a file. A layer of ours without a reference (a user's
-registered or hand-written layer) stays ours, and the export says which.
+served examples before it goes into a file. Where a runtime has no kernel for the keras.layers
+op, the twin takes a layer built from ops it has (LiteRT: 3D pooling as two 2D poolings, pool3d.py),
+checked the same way. A layer of ours without a reference (a user's registered or hand-written
+layer) stays ours, and the export says which.
 """
 from __future__ import annotations
 
@@ -19,16 +21,18 @@ import numpy as np
 
 from layers import registry
 from layers.base import HandWrittenLayer
-from serving.formats import Refused
+from serving.formats import Refused, pool3d
 
 # largest difference of the twin's probabilities from ours, float32 compute (measured 0 to 6e-8 on
 # the pipelines' small test networks); other compute dtypes (mixed_float16) carry float16 rounding
 TOLERANCE = {"float32": 1e-4}
 LOW_PRECISION_TOLERANCE = 1e-2
 CHECK_BATCH = 32
-# our layers whose keras.layers op has no kernel in a runtime: they stay ours in that format's file
-# (LiteRT's converter leaves tf.MaxPool3D and tf.AvgPool3D as Flex ops, which its runtime lacks)
-NO_NATIVE_KERNEL = {"litert": ("MaxPooling3D", "AveragePooling3D")}
+# where a runtime lacks a keras.layers op's kernel, the twin takes a layer made of ops it has instead:
+# LiteRT's converter leaves tf.MaxPool3D and tf.AvgPool3D as Flex ops, which its runtime lacks, so
+# there 3D pooling is two 2D poolings (pool3d.py); {format: {registered name: config -> layer}}
+FORMAT_REFERENCES = {"litert": {"MaxPooling3D": pool3d.MaxPooling3DBy2D.from_config,
+                                "AveragePooling3D": pool3d.AveragePooling3DBy2D.from_config}}
 log = logging.getLogger(__name__)  # unconfigured, Python prints a warning's message alone on stderr
 
 
@@ -52,9 +56,12 @@ class Shipped:
                 "checked_max_difference": self.difference}
 
 
-def _references():
-    """{our layer class: config -> keras.layers layer} for every registered layer with a reference."""
-    return {entry.layer_class: entry.reference for entry in registry.entries() if entry.reference is not None}
+def _references(format=None):
+    """{our layer class: config -> keras.layers layer} for every registered layer with a reference,
+    or with one for `format` (FORMAT_REFERENCES)."""
+    special = FORMAT_REFERENCES.get(format, {})
+    found = {entry.layer_class: special.get(entry.name, entry.reference) for entry in registry.entries()}
+    return {cls: reference for cls, reference in found.items() if reference is not None}
 
 
 def _ours(layer):
@@ -62,14 +69,13 @@ def _ours(layer):
     return isinstance(layer, (HandWrittenLayer, *(entry.layer_class for entry in registry.entries())))
 
 
-def keras_layers_twin(model, keep=()):
+def keras_layers_twin(model, format=None):
     """(`model` with each of our layers whose exact class has a registered reference replaced by
-    that keras.layers layer with the same config, the weights copied, and every other layer shared;
-    the layers of ours kept).
-    `keep`: class names of ours to keep all the same."""
+    that keras.layers layer with the same config (or by the one `format`'s runtime has kernels
+    for, FORMAT_REFERENCES), the weights copied, and every other layer shared; the layers of ours kept)."""
     import keras
 
-    references = {cls: reference for cls, reference in _references().items() if cls.__name__ not in keep}
+    references = _references(format)
 
     def clone(layer):  # the others are shared, with their state (a vocabulary's lookup table) and weights
         reference = references.get(type(layer))
@@ -109,8 +115,7 @@ def tolerance(model):
 def shipped(model, pipeline_name, examples, format):
     """The model to convert to `format`: the keras.layers twin of `model`, checked on `examples`
     (served inputs, NumPy, batch first); Differs when it is further than `tolerance` from ours."""
-    keep = NO_NATIVE_KERNEL.get(format, ())
-    twin, kept = keras_layers_twin(model, keep)
+    twin, kept = keras_layers_twin(model, format)
     native = collections.Counter(type(layer).__name__ for ours, layer in zip(_flat(model), _flat(twin))
                                  if _ours(ours) and not _ours(layer))
     gap = None
@@ -122,10 +127,10 @@ def shipped(model, pipeline_name, examples, format):
             raise Differs(f"{pipeline_name}: the network of the runtime's own convolution and pooling (keras.layers) "
                           f"differs from model.keras by {gap:.2e} (more than {tolerance(model):.0e}) on "
                           f"{len(examples)} examples; export --format saved_model, which keeps our layers")
-    unreferenced = [label(layer) for layer in kept if type(layer).__name__ not in keep]
-    if unreferenced:
-        log.warning(f"{pipeline_name}: {', '.join(unreferenced)} stay our layers in the file (no keras.layers "
-                    f"reference registered); the other {sum(native.values())} use the runtime's own kernels")
+    if kept:
+        log.warning(f"{pipeline_name}: {', '.join(label(layer) for layer in kept)} stay our layers in the file "
+                    f"(no keras.layers reference registered); the other {sum(native.values())} use the runtime's "
+                    "own kernels")
     return Shipped(twin if native else model, dict(native), [label(layer) for layer in kept], gap)
 
 

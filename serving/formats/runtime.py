@@ -53,15 +53,46 @@ class Export:
         return self.predict(np.asarray(batch, self.dtype))
 
 
-def litert_interpreter(file):
-    """LiteRT's own interpreter, else TensorFlow's (the same runtime, in TensorFlow's wheel)."""
+def litert_interpreter(file=None, content=None):
+    """LiteRT's own interpreter, else TensorFlow's (the same runtime, in TensorFlow's wheel), of a
+    .tflite `file` or its bytes (`content`)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    return Interpreter(model_path=str(file))
+    return Interpreter(model_path=str(file)) if content is None else Interpreter(model_content=content)
+
+
+def run_time_error(format, data, input_name, examples, batch=32):
+    """What a LiteRT or ONNX file (its bytes, `data`) raises on `examples` (served inputs, batch
+    first) in its runtime, in one line, else None: a file converts, yet a kernel can refuse its
+    node when it runs (LiteRT's REVERSE_V2 on non-contiguous axes, int8 DIV by a zero). None too
+    when the ONNX runtime is not installed."""
+    if format == "litert":
+        runner = litert_interpreter(content=data).get_signature_runner("serving_default")
+
+        def predict(inputs):
+            return runner(**{input_name: inputs})
+    else:
+        try:
+            import onnxruntime
+        except ImportError:
+            return None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+        def predict(inputs):
+            return session.run([OUTPUT], {session.get_inputs()[0].name: inputs})
+    examples = np.asarray(examples)
+    try:
+        for start in range(0, len(examples), batch):
+            predict(examples[start:start + batch])
+    except Exception as error:  # RuntimeError (LiteRT), onnxruntime's Fail/RuntimeException
+        return " ".join(str(error).split())[-300:]
+    return None
 
 
 def litert_predictor(file, input_name):

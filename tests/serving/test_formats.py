@@ -2,15 +2,16 @@
 gives model.keras's probabilities on real held-out examples of its bundled data, from the raw
 served input (so dropping the preprocessing fails), with the class names in class-id order
 beside it (so reordering them fails); it loads and predicts in a fresh process where only the
-runtime is importable; int8 keeps digits' accuracy; the rest are refused in one line naming the
-ops. Models: digits trained 1 epoch; the others untrained with seeded weights (parity needs no
-training, and the slow pipelines stay fast)."""
+runtime is importable; int8 keeps digits' accuracy, and the 3D pipelines' quantized files run;
+the rest are refused in one line naming the ops. Models: digits trained 1 epoch; the others
+untrained with seeded weights (parity needs no training, and the slow pipelines stay fast)."""
 import json
 import pathlib
 
 import numpy as np
 import pytest
 
+import tflite_graph
 from factories import make_pipeline, train_bundled
 from isolated import run_without_project
 from serving_exports import TINY
@@ -96,11 +97,12 @@ def test_the_file_gives_model_keras_probabilities_from_the_raw_input(cases, expo
     assert loaded.class_names == class_names  # class-id order: label i is line i
     metadata = json.loads((path / "cnn_suite.json").read_text())
     assert (metadata["pipeline"], metadata["format"], metadata["input"]) == (name, format, pipeline.input_name)
-    # the runtime's own convolutions (serving/formats/native.py), but LiteRT's missing 3D pooling
+    # the runtime's own convolution and pooling (serving/formats/native.py); LiteRT's 3D pooling
+    # as two 2D poolings (it has no 3D pooling builtin)
     kernels = metadata["kernels"]
     assert kernels["native"] and kernels["checked_max_difference"] <= FLOAT_TOLERANCE
-    assert all(kept.endswith("Pooling3D)") for kept in kernels["ours"])
-    assert bool(kernels["ours"]) == (format == "litert" and name in ("volumes", "segment"))
+    assert kernels["ours"] == []
+    assert ("MaxPooling3DBy2D" in kernels["native"]) == (format == "litert" and name in ("volumes", "segment"))
     if name == "digits":  # raw pixels 0..255 in; the file scales them itself
         assert inputs.max() > 1
         assert not np.allclose(loaded(inputs / 255.0), got, atol=1e-2)
@@ -160,6 +162,23 @@ def test_quantized_litert_keeps_digits_accuracy(cases, exported, quantize):
     assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
 
 
+@pytest.mark.parametrize("name,quantize", [("volumes", "dynamic"), ("volumes", "float16"), ("volumes", "int8"),
+                                           ("segment", "int8")])  # (segment's float16 and dynamic: as volumes')
+def test_quantized_litert_runs_the_3d_pipelines(cases, exported, name, quantize):
+    """Their 3D pooling is LiteRT's 2D pooling (serving/formats/pool3d.py): int8 converts (our
+    pooling's 6-D slices did not) and each quantization runs near model.keras (untrained models:
+    near-uniform probabilities, so the classes are not compared)."""
+    from serving.formats import runtime
+
+    _, model, _, inputs, _, _ = cases(name)
+    path = exported(name, "litert", quantize)
+    assert json.loads((path / "cnn_suite.json").read_text())["quantize"] == quantize
+    expected = np.asarray(model(inputs, training=False))
+    got = runtime.Export(path)(inputs)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
+
+
 def test_a_run_folder_exports_with_int8_calibrated_on_its_training_split(cases, tmp_path):
     """What `cnn export RUN --format litert --quantize int8` calls."""
     from serving import formats
@@ -210,18 +229,54 @@ def test_a_pipeline_that_cannot_go_to_a_format_is_refused_in_one_line(cases, nam
     assert message.startswith(f"{name} cannot go to ") and "saved_model" in message
 
 
-def test_audio_int8_is_refused_before_converting_and_float16_is_not(cases):
-    """LiteRT's int8 DIV fails at run time on quiet clips: a file that crashes must not ship."""
-    from serving import formats
+def tensor_types(path, op_name):
+    """The output tensor types ("FLOAT32", "INT8", ...) of every `op_name` op of export `path`'s .tflite."""
+    return [kind for name, kind in tflite_graph.operators(path) if name == op_name]
 
-    pipeline, model, class_names, _, _, train = cases("audio")
+
+def test_audio_int8_keeps_the_log_mel_in_float_and_runs_on_silent_and_quiet_clips(cases, exported):
+    """int8 quantizes the network, not the raw-input preprocessing: quantized, the standardisation's
+    divisor became zero on quiet clips and LiteRT's int8 DIV failed at run time (and the log-mel
+    lost all but its loudest bins)."""
+    from serving.formats import runtime
+
+    pipeline, model, _, inputs, _, _ = cases("audio")
+    path = exported("audio", "litert", "int8")
+    assert tensor_types(path, "LOG") == tensor_types(path, "DIV") == ["FLOAT32"]  # the log-mel, the standardisation
+    assert set(tensor_types(path, "CONV_2D")) == {"INT8"}  # the network
+    layers = json.loads((path / "cnn_suite.json").read_text())["float32_layers"]
+    assert "log_mel" in layers and "standardize" in layers
+    samples = inputs.shape[1]
+    noise = np.random.default_rng(0).normal(size=samples)
+    quiet = np.stack([np.zeros(samples), 1e-5 * noise, 1e-3 * noise, np.full(samples, 1e-4),
+                      1e-4 * np.sin(np.arange(samples) * 0.7)]).astype(np.float32)
+    loaded = runtime.Export(path)
+    for batch in (quiet, inputs):
+        got, expected = loaded(batch), np.asarray(model(batch, training=False))
+        assert np.isfinite(got).all()
+        assert np.abs(got - expected).max() < 0.1
+
+
+def test_a_file_that_fails_at_run_time_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    """Volumes' flip averaging converts to LiteRT, but its REVERSE_V2 kernel refuses the flips of
+    non-contiguous axes when it runs: the export runs the file on its training examples first."""
+    import keras
+
+    from pipelines.core import sources
+    from serving import formats, warmup
+
+    monkeypatch.setenv("CNN_SUITE_DATA", str(tmp_path / "cache"))
+    pipeline = make_pipeline("volumes", *TINY["volumes"], "tta_flips=true", "flip_axes=0,2")  # axes 1 and 3
+    splits = sources.load_splits(pipeline, "bundled")
+    keras.utils.set_random_seed(0)
+    model = pipeline.build_model(len(splits.class_names))
     with pytest.raises(formats.Refused) as refused:
-        formats.convert(model, pipeline, "litert", "int8", representative=train)
+        formats.export(model, pipeline, list(splits.class_names), tmp_path / "exports", "litert",
+                       representative=warmup.served_examples(pipeline, splits.train, 8))
     message = str(refused.value)
-    assert message.startswith("audio cannot go to LiteRT with --quantize int8: ") and "\n" not in message
-    assert "float16" in message
-    formats.check_pipeline(pipeline, "litert", "float16")  # not refused
-    formats.check_pipeline(pipeline, "onnx", "int8")  # only LiteRT's int8 is meant
+    assert message.startswith("volumes: the litert file converts but fails at run time") and "\n" not in message
+    assert "REVERSE_V2" in message and "saved_model" in message
+    assert not any((tmp_path / "exports").rglob("model.tflite"))
 
 
 def test_options_are_checked_before_converting():

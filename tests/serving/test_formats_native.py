@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+import tflite_graph
 from factories import make_pipeline
 from serving_exports import TINY
 
@@ -26,17 +27,7 @@ def op_counts(path):
         import onnx
 
         return collections.Counter(node.op_type for node in onnx.load(str(path / "model.onnx")).graph.node)
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel((path / "model.tflite").read_bytes(), 0)
-    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    counts = collections.Counter()
-    for index in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(index)
-        counts.update(names[codes[graph.Operators(i).OpcodeIndex()]] for i in range(graph.OperatorsLength()))
-    return counts
+    return collections.Counter(name for name, _ in tflite_graph.operators(path))
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +160,84 @@ def test_a_twin_that_differs_from_ours_is_refused_and_nothing_is_written(objects
     assert "\n" not in message and message.startswith("objects: the network of the runtime's own convolution")
     assert "saved_model" in message
     assert not any(tmp_path.rglob("model.onnx"))
+
+
+# (input shape, pool_size, strides, padding): odd sizes, non-cubic windows and strides, windows
+# that do not tile the volume, SAME padding on every axis
+POOL3D_CASES = [((2, 7, 9, 5, 3), (3, 2, 1), (2, 3, 1), "same"), ((2, 7, 9, 5, 3), (3, 2, 2), (2, 1, 2), "valid"),
+                ((1, 5, 5, 5, 2), (2, 2, 2), (2, 2, 2), "same"), ((1, 6, 4, 8, 1), (1, 3, 2), (1, 2, 3), "same"),
+                ((3, 9, 6, 7, 4), (3, 3, 3), (1, 1, 1), "same"), ((2, 8, 8, 8, 2), (2, 3, 4), (2, 3, 4), "valid")]
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("shape,pool_size,strides,padding", POOL3D_CASES)
+def test_3d_pooling_by_2d_poolings_equals_tensorflows_and_ours(mode, shape, pool_size, strides, padding):
+    """LiteRT's twin of our 3D pooling (serving/formats/pool3d.py): a 2D pooling over (H, W), then
+    one over D. Max is exact; average up to float rounding, SAME padding's counts included."""
+    import tensorflow as tf
+
+    import layers
+    from serving.formats import pool3d
+
+    x = np.random.default_rng(0).uniform(-1, 3, shape).astype(np.float32)
+    reference = {"max": tf.nn.max_pool3d, "average": tf.nn.avg_pool3d}[mode](x, pool_size, strides, padding.upper())
+    ours = {"max": layers.MaxPooling3D, "average": layers.AveragePooling3D}[mode](pool_size, strides, padding)(x)
+    twin_class = {"max": pool3d.MaxPooling3DBy2D, "average": pool3d.AveragePooling3DBy2D}[mode]
+    twin = twin_class(pool_size, strides, padding)(x)
+    assert twin.shape == reference.shape == ours.shape
+    if mode == "max":
+        np.testing.assert_array_equal(twin, reference)
+        np.testing.assert_array_equal(twin, ours)
+    else:
+        np.testing.assert_allclose(twin, reference, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(twin, ours, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+def test_3d_pooling_by_2d_poolings_takes_channels_first(mode):
+    import layers
+    from serving.formats import pool3d
+
+    x = np.random.default_rng(1).uniform(-1, 3, (2, 3, 7, 6, 5)).astype(np.float32)  # (N, C, D, H, W)
+    config = dict(pool_size=(3, 2, 2), strides=(2, 2, 1), padding="same", data_format="channels_first")
+    ours = {"max": layers.MaxPooling3D, "average": layers.AveragePooling3D}[mode](**config)(x)
+    twin = {"max": pool3d.MaxPooling3DBy2D, "average": pool3d.AveragePooling3DBy2D}[mode](**config)(x)
+    assert twin.shape == ours.shape == (2, 3, 4, 3, 5)
+    np.testing.assert_allclose(twin, ours, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("quantize", ["none", "int8"])
+def test_3d_pooling_goes_to_litert_as_2d_pooling_builtins(tmp_path, quantize):
+    """The twin converts to MAX_POOL_2D and AVERAGE_POOL_2D (no Flex op, nothing above 5-D for
+    int8's kernels), and LiteRT's kernels give TensorFlow's 3D pooling."""
+    import tensorflow as tf
+
+    from serving.formats import pool3d
+    from serving.formats import runtime
+
+    shape, pool_size, strides, _ = POOL3D_CASES[0]
+    x = np.random.default_rng(2).uniform(0, 1, (40, *shape[1:])).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *shape[1:]), tf.float32)])
+    def pooled(volume):
+        maximum = pool3d.pool3d_by_2d(volume, "max", pool_size, strides, "same")
+        return {"max": maximum, "average": pool3d.pool3d_by_2d(maximum, "average", (2, 3, 2), (1, 2, 2), "valid")}
+
+    module = tf.Module()
+    module.pooled = pooled
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([pooled.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(len(x)))
+    (tmp_path / "model.tflite").write_bytes(converter.convert())
+    ops = op_counts(tmp_path)
+    assert ops["MAX_POOL_2D"] == 2 and ops["AVERAGE_POOL_2D"] == 2, ops
+    assert set(ops) <= {"RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "QUANTIZE", "DEQUANTIZE"}, ops
+    runner = runtime.litert_interpreter(tmp_path / "model.tflite").get_signature_runner()
+    got = runner(volume=x[:4])
+    maximum = tf.nn.max_pool3d(x[:4], pool_size, strides, "SAME")
+    expected = {"max": maximum, "average": tf.nn.avg_pool3d(maximum, (2, 3, 2), (1, 2, 2), "VALID")}
+    tolerance = 1e-6 if quantize == "none" else 2 / 255  # int8: within two steps of the [0, 1] range
+    for output in expected:
+        np.testing.assert_allclose(got[output], expected[output], atol=tolerance, rtol=0)
