@@ -235,10 +235,6 @@ class Pipeline:
     # bytes to the export (audio: any sample rate and channel count, resampled with librosa).
     predict_reads_like_training: ClassVar[bool] = False
 
-    # LiteRT quantizations (serving/formats) whose file converts but fails at run time on some of the
-    # pipeline's inputs: quantize -> why and what to use instead. `cnn export` refuses them.
-    litert_refusals: ClassVar[dict] = {}
-
     def read_file(self, path):
         """A NumPy example from a file, for `cnn predict` when the export has no bytes input."""
         raise ValueError(f"pipeline {self.name} cannot read {path}")

@@ -74,18 +74,10 @@ def check(format, quantize="none", representative=None):
         raise ValueError("--quantize int8: needs training examples to calibrate on (the run's training split)")
 
 
-def check_pipeline(pipeline, format, quantize="none"):
-    """Refused where `pipeline`'s file would convert but fail at run time (Pipeline.litert_refusals)."""
-    reason = pipeline.litert_refusals.get(quantize) if format == "litert" else None
-    if reason:
-        raise Refused(f"{pipeline.name} cannot go to LiteRT with --quantize {quantize}: {reason}")
-
-
 def convert(model, pipeline, format, quantize="none", representative=None):
     """The bytes of `model` (served input -> probabilities) in `format`; Refused when the
     pipeline's graph has ops the format's runtime lacks."""
     check(format, quantize, representative)
-    check_pipeline(pipeline, format, quantize)
     if format == "litert":
         from serving.formats import litert
 
@@ -122,7 +114,6 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
         if "".join(str(class_name).splitlines()) != str(class_name):
             raise ValueError(f"class name {str(class_name)!r} contains a line break; it cannot be exported")
     check(format, quantize, representative)
-    check_pipeline(pipeline, format, quantize)
     shipped = native.shipped(model, pipeline.name, representative, format)
     data = convert(shipped.model, pipeline, format, quantize, representative)
     examples = np.asarray(representative, pipeline.input_spec().dtype.as_numpy_dtype)
@@ -182,7 +173,6 @@ def export_run(run_dir, root="saved_models", format="litert", quantize="none", n
     check(format, quantize, representative=[0])
     record = runs.read_record(run_dir)
     pipeline = runs.pipeline_from_record(record)
-    check_pipeline(pipeline, format, quantize)  # before the model and the calibration data are read
     model = runs.load_model(pipeline, runs.finished_model(run_dir))
     count = CALIBRATION_EXAMPLES if quantize == "int8" else CHECK_EXAMPLES
     try:
