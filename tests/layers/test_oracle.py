@@ -306,22 +306,28 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
 
-# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots
-@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75), (7, 0.5), (7, 1.0)])
-def test_local_response_normalization_matches_direct_loops(channels, beta):
-    """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell; dL/dx of
-    sum(y * v) against central differences of that loop at a few cells."""
-    radius, bias, alpha = 2, 1.5, 0.05
+def oracle_lrn(x, radius, bias, alpha, beta):
+    """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
+    y = np.empty_like(x)
+    channels = x.shape[-1]
+    for cell in np.ndindex(x.shape[:-1]):
+        for c in range(channels):
+            window = x[cell][max(0, c - radius):c + radius + 1]
+            y[cell + (c,)] = x[cell + (c,)] / (bias + alpha * np.sum(window ** 2)) ** beta
+    return y
+
+
+# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots; radius 0: each channel alone
+@pytest.mark.parametrize("channels, beta, radius", [(7, 0.75, 2), (7, 0.6, 2), (260, 0.75, 2), (7, 0.5, 2),
+                                                    (7, 1.0, 2), (7, 0.75, 0)])
+def test_local_response_normalization_matches_direct_loops(channels, beta, radius):
+    """The loops' y, and dL/dx of sum(y * v) against central differences of them at a few cells."""
+    bias, alpha = 1.5, 0.05
     rng = np.random.default_rng(4)
     x, v = rng.normal(size=(2, 3, channels)), rng.normal(size=(2, 3, channels))
 
     def loops(x):
-        y = np.empty_like(x)
-        for cell in np.ndindex(x.shape[:-1]):
-            for c in range(channels):
-                window = x[cell][max(0, c - radius):c + radius + 1]
-                y[cell + (c,)] = x[cell + (c,)] / (bias + alpha * np.sum(window ** 2)) ** beta
-        return y
+        return oracle_lrn(x, radius, bias, alpha, beta)
 
     tx = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -335,3 +341,16 @@ def test_local_response_normalization_matches_direct_loops(channels, beta):
         step[index] = 1e-6
         numeric = (np.sum(loops(x + step) * v) - np.sum(loops(x - step) * v)) / 2e-6
         np.testing.assert_allclose(grad[index], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_local_response_normalization_defaults_are_alexnets():
+    """n=5 (radius 2), k=2, alpha=1e-4, beta=0.75, as the layer's: inputs of a few hundred units
+    (ReLU outputs of a first layer), where alpha's sum of squares matters."""
+    x = np.random.default_rng(6).normal(scale=100.0, size=(2, 3, 9))
+    np.testing.assert_allclose(local_response_normalization(tf.constant(x)).numpy(),
+                               oracle_lrn(x, 2, 2.0, 1e-4, 0.75), rtol=1e-12)
+
+
+def test_local_response_normalization_refuses_a_negative_radius():
+    with pytest.raises(ValueError, match=r"^depth_radius must be >= 0; received -1\.$"):
+        local_response_normalization(tf.zeros((1, 2, 3), tf.float64), depth_radius=-1)
