@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from layers.ops.conv import conv, conv_transpose
 from layers.ops.normalization import local_response_normalization
-from layers.ops.pooling import average_pool, max_pool
+from layers.ops.pooling import average_pool, global_average_pool, global_max_pool, max_pool
 
 # The lecture's 6x6 image and two 3x3 filters (../shared/REFERENCES.md).
 IMAGE = np.array(
@@ -239,6 +239,31 @@ def test_max_pool_ties_go_to_first_cell_in_row_major_order(window, first):
     expected = np.zeros_like(window)
     expected[first] = 1.0
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, ..., 0], expected)
+
+
+def test_global_max_pool_ties_go_to_the_first_cell():
+    """Per example and channel, dz goes to the first maximal cell in row-major order."""
+    channels = np.array([
+        [[[1, 5, 2], [5, 0, 5]], [[3, 1, 4], [4, 4, 0]]],  # example 0: 5 first at (0, 1); 4 at (0, 2)
+        [[[9, 9, 9], [9, 9, 9]], [[0, 1, 2], [3, 4, 5]]],  # example 1: 9 first at (0, 0); 5 at (1, 2)
+    ], np.float64)
+    x = tf.constant(np.moveaxis(channels, 1, -1))  # (N=2, 2, 3, C=2)
+    dz = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = global_max_pool(x)
+    np.testing.assert_array_equal(z.numpy(), [[5, 4], [9, 5]])
+    expected = np.zeros((2, 2, 3, 2))
+    expected[0, 0, 1, 0], expected[0, 0, 2, 1], expected[1, 0, 0, 0], expected[1, 1, 2, 1] = 1, 2, 3, 4
+    np.testing.assert_array_equal(tape.gradient(z, x, output_gradients=dz).numpy(), expected)
+
+
+def test_global_pools_need_batch_spatial_and_channels():
+    for pool in (global_max_pool, global_average_pool):
+        with pytest.raises(ValueError, match=r"^Expected \(batch, spatial\.\.\., channels\); received shape \(2, 3\)\.$"):
+            pool(tf.zeros((2, 3)))
+    np.testing.assert_array_equal(global_max_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[3.0]])  # rank 3 is enough
+    np.testing.assert_array_equal(global_average_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[2.0]])
 
 
 def test_max_pool_routes_each_axis_by_its_own_window():
