@@ -152,6 +152,30 @@ def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, 
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups)
 
 
+@pytest.mark.parametrize("size,kernel,stride", [(8, 2, 4), (13, 3, 4), (9, 3, 2)])
+def test_causal_strided_conv_through_space_to_depth_matches_direct_loops(size, kernel, stride, monkeypatch):
+    """Causal padding (only in front) with a stride: the last real cells may be read by no window,
+    so the folds crop them and dL/dx puts zeros back there."""
+    monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
+    geometry = [geo.axis_geometry(size, kernel, stride, 1, "causal")]
+    assert conv_ops.algorithm(geometry, 1, 1) == "space_to_depth"
+    rng = np.random.default_rng(size + kernel)
+    x, w = rng.normal(size=(2, size, 1)), rng.normal(size=(kernel, 1, 4))
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv_ops.conv(xt, wt, stride, "causal")
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    front = np.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)])  # causal: kernel - 1 zeros in front, then valid
+    args = ((stride,), "valid", (1,), 1)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(front, w, *args), rtol=1e-10, atol=1e-10)
+    expected_dx, expected_dw = oracle_conv_backward(front, w, g, *args)
+    np.testing.assert_allclose(dx.numpy(), expected_dx[:, kernel - 1:], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+
+
 ROWS_GRID = [
     # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
     (1, 11, 6, 3, 1, "same", 1),
