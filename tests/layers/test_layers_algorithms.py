@@ -305,7 +305,9 @@ def oracle_max_pool_backward(x, dz, pool, strides, padding):
     [(1, 9, 3, 2, "same"), (2, 7, 2, 2, "valid"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"),
      (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same"),
      (1, 11, 3, 2, "valid"), (2, 2, 5, 1, "same"),  # odd length (filled tap); taps wholly in padding
-     (1, 9, 2, 2, "valid"), (3, 5, 2, 2, "valid")],  # tiles with a cropped last cell
+     (1, 9, 2, 2, "valid"), (3, 5, 2, 2, "valid"),  # tiles with a cropped last cell
+     (1, 10, 2, 3, "valid"), (1, 7, 1, 3, "same"),  # gaps, past the last window too; a 1-cell pool
+     (1, 9, 5, 2, "same")],  # the first window starts a whole stride inside the padding
 )
 @pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
 def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding, compiled):
@@ -342,7 +344,8 @@ def oracle_average_pool_backward(x, dz, pool, strides, padding):
 @pytest.mark.parametrize("matrix_size_per_tap", [0, 100], ids=["taps", "matrix"])
 @pytest.mark.parametrize(
     "rank,size,pool,stride,padding",
-    [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same")],
+    [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same"),
+     (1, 10, 2, 3, "valid"), (1, 7, 1, 3, "same"), (1, 9, 5, 2, "same")],  # as the max pool test's last three
 )
 def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, padding, matrix_size_per_tap, monkeypatch):
     monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)  # every axis one step
