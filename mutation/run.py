@@ -25,7 +25,7 @@ TABLE = ROOT / "mutation" / "modules.txt"
 WORK = ROOT / ".mutants"
 # copied whole into each group's folder; only the group's files mutate
 PACKAGES = ["layers", "networks", "pipelines", "datasets", "analysis", "serving", "cli.py"]
-LINKED = [*PACKAGES, "tests"]
+LINKED = [*PACKAGES, "tests", "docs"]  # docs: tests that run the examples docs/*.md hold
 
 
 PRELOAD = ["tensorflow", "keras", "numpy", "sklearn.metrics", "PIL.Image", "matplotlib.pyplot", "h5py"]
@@ -64,6 +64,8 @@ def config_text(mutated, tests):
     pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     lines = ["[tool.mutmut]", f"source_paths = {_toml_list(PACKAGES)}", f"only_mutate = {_toml_list(mutated)}",
              f"pytest_add_cli_args_test_selection = {_toml_list(tests)}",
+             # copied beside the tests (mutmut copies tests/ itself); not part of mutmut's hash of the config
+             'also_copy = ["docs"]',
              'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly"]',
              # TensorFlow's thread pools do not survive a fork once ops have run: each mutant runs in
              # a child of a fork server that has only imported the heavy libraries (2 s, not 20)

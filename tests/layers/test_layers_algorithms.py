@@ -190,6 +190,30 @@ def test_new_paths_match_direct_loops(rank, size, cin, kernel, stride, padding, 
     _check_against_direct_loops(rank, size, cin, kernel, stride, padding, dilation, groups)
 
 
+@pytest.mark.parametrize("size,kernel,stride", [(8, 2, 4), (13, 3, 4), (9, 3, 2)])
+def test_causal_strided_conv_through_space_to_depth_matches_direct_loops(size, kernel, stride, monkeypatch):
+    """Causal padding (only in front) with a stride: the last real cells may be read by no window,
+    so the folds crop them and dL/dx puts zeros back there."""
+    monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
+    geometry = [geo.axis_geometry(size, kernel, stride, 1, "causal")]
+    assert conv_ops.algorithm(geometry, 1, 1) == "space_to_depth"
+    rng = np.random.default_rng(size + kernel)
+    x, w = rng.normal(size=(2, size, 1)), rng.normal(size=(kernel, 1, 4))
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        z = conv_ops.conv(xt, wt, stride, "causal")
+        g = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * g)
+    dx, dw = tape.gradient(loss, [xt, wt])
+    front = np.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)])  # causal: kernel - 1 zeros in front, then valid
+    args = ((stride,), "valid", (1,), 1)
+    np.testing.assert_allclose(z.numpy(), oracle_conv(front, w, *args), rtol=1e-10, atol=1e-10)
+    expected_dx, expected_dw = oracle_conv_backward(front, w, g, *args)
+    np.testing.assert_allclose(dx.numpy(), expected_dx[:, kernel - 1:], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+
+
 ROWS_GRID = [
     # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
     (1, 11, 6, 3, 1, "same", 1),
@@ -408,7 +432,9 @@ def oracle_max_pool_backward(x, dz, pool, strides, padding):
     [(1, 9, 3, 2, "same"), (2, 7, 2, 2, "valid"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"),
      (3, 5, 3, 2, "valid"), (3, 6, 2, 2, "same"), (3, 5, 3, 1, "same"),
      (1, 11, 3, 2, "valid"), (2, 2, 5, 1, "same"),  # odd length (filled tap); taps wholly in padding
-     (1, 9, 2, 2, "valid"), (3, 5, 2, 2, "valid")],  # tiles with a cropped last cell
+     (1, 9, 2, 2, "valid"), (3, 5, 2, 2, "valid"),  # tiles with a cropped last cell
+     (1, 10, 2, 3, "valid"), (1, 7, 1, 3, "same"),  # gaps, past the last window too; a 1-cell pool
+     (1, 9, 5, 2, "same")],  # the first window starts a whole stride inside the padding
 )
 @pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
 def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stride, padding, compiled):
@@ -445,7 +471,8 @@ def oracle_average_pool_backward(x, dz, pool, strides, padding):
 @pytest.mark.parametrize("matrix_size_per_tap", [0, 100], ids=["taps", "matrix"])
 @pytest.mark.parametrize(
     "rank,size,pool,stride,padding",
-    [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same")],
+    [(1, 9, 3, 2, "same"), (2, 8, 3, 2, "same"), (2, 7, 2, 3, "same"), (3, 5, 3, 2, "valid"), (3, 5, 3, 1, "same"),
+     (1, 10, 2, 3, "valid"), (1, 7, 1, 3, "same"), (1, 9, 5, 2, "same")],  # as the max pool test's last three
 )
 def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, padding, matrix_size_per_tap, monkeypatch):
     monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)  # every axis one step

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from layers.ops.conv import conv, conv_transpose
 from layers.ops.normalization import local_response_normalization
-from layers.ops.pooling import average_pool, max_pool
+from layers.ops.pooling import average_pool, global_average_pool, global_max_pool, max_pool
 
 # The lecture's 6x6 image and two 3x3 filters (../shared/REFERENCES.md).
 IMAGE = np.array(
@@ -241,6 +241,31 @@ def test_max_pool_ties_go_to_first_cell_in_row_major_order(window, first):
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, ..., 0], expected)
 
 
+def test_global_max_pool_ties_go_to_the_first_cell():
+    """Per example and channel, dz goes to the first maximal cell in row-major order."""
+    channels = np.array([
+        [[[1, 5, 2], [5, 0, 5]], [[3, 1, 4], [4, 4, 0]]],  # example 0: 5 first at (0, 1); 4 at (0, 2)
+        [[[9, 9, 9], [9, 9, 9]], [[0, 1, 2], [3, 4, 5]]],  # example 1: 9 first at (0, 0); 5 at (1, 2)
+    ], np.float64)
+    x = tf.constant(np.moveaxis(channels, 1, -1))  # (N=2, 2, 3, C=2)
+    dz = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        z = global_max_pool(x)
+    np.testing.assert_array_equal(z.numpy(), [[5, 4], [9, 5]])
+    expected = np.zeros((2, 2, 3, 2))
+    expected[0, 0, 1, 0], expected[0, 0, 2, 1], expected[1, 0, 0, 0], expected[1, 1, 2, 1] = 1, 2, 3, 4
+    np.testing.assert_array_equal(tape.gradient(z, x, output_gradients=dz).numpy(), expected)
+
+
+def test_global_pools_need_batch_spatial_and_channels():
+    for pool in (global_max_pool, global_average_pool):
+        with pytest.raises(ValueError, match=r"^Expected \(batch, spatial\.\.\., channels\); received shape \(2, 3\)\.$"):
+            pool(tf.zeros((2, 3)))
+    np.testing.assert_array_equal(global_max_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[3.0]])  # rank 3 is enough
+    np.testing.assert_array_equal(global_average_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[2.0]])
+
+
 def test_max_pool_routes_each_axis_by_its_own_window():
     """A 2x3 pool on a 4x9 input: a window's dz goes to its maximum, found with each axis's own
     size and stride (the two axes' windows differ)."""
@@ -306,22 +331,28 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
 
-# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots
-@pytest.mark.parametrize("channels, beta", [(7, 0.75), (7, 0.6), (260, 0.75), (7, 0.5), (7, 1.0)])
-def test_local_response_normalization_matches_direct_loops(channels, beta):
-    """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell; dL/dx of
-    sum(y * v) against central differences of that loop at a few cells."""
-    radius, bias, alpha = 2, 1.5, 0.05
+def oracle_lrn(x, radius, bias, alpha, beta):
+    """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
+    y = np.empty_like(x)
+    channels = x.shape[-1]
+    for cell in np.ndindex(x.shape[:-1]):
+        for c in range(channels):
+            window = x[cell][max(0, c - radius):c + radius + 1]
+            y[cell + (c,)] = x[cell + (c,)] / (bias + alpha * np.sum(window ** 2)) ** beta
+    return y
+
+
+# band matmul, pow, shifted sums; beta 0.75, 0.5 and 1 by square roots; radius 0: each channel alone
+@pytest.mark.parametrize("channels, beta, radius", [(7, 0.75, 2), (7, 0.6, 2), (260, 0.75, 2), (7, 0.5, 2),
+                                                    (7, 1.0, 2), (7, 0.75, 0)])
+def test_local_response_normalization_matches_direct_loops(channels, beta, radius):
+    """The loops' y, and dL/dx of sum(y * v) against central differences of them at a few cells."""
+    bias, alpha = 1.5, 0.05
     rng = np.random.default_rng(4)
     x, v = rng.normal(size=(2, 3, channels)), rng.normal(size=(2, 3, channels))
 
     def loops(x):
-        y = np.empty_like(x)
-        for cell in np.ndindex(x.shape[:-1]):
-            for c in range(channels):
-                window = x[cell][max(0, c - radius):c + radius + 1]
-                y[cell + (c,)] = x[cell + (c,)] / (bias + alpha * np.sum(window ** 2)) ** beta
-        return y
+        return oracle_lrn(x, radius, bias, alpha, beta)
 
     tx = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -335,3 +366,16 @@ def test_local_response_normalization_matches_direct_loops(channels, beta):
         step[index] = 1e-6
         numeric = (np.sum(loops(x + step) * v) - np.sum(loops(x - step) * v)) / 2e-6
         np.testing.assert_allclose(grad[index], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_local_response_normalization_defaults_are_alexnets():
+    """n=5 (radius 2), k=2, alpha=1e-4, beta=0.75, as the layer's: inputs of a few hundred units
+    (ReLU outputs of a first layer), where alpha's sum of squares matters."""
+    x = np.random.default_rng(6).normal(scale=100.0, size=(2, 3, 9))
+    np.testing.assert_allclose(local_response_normalization(tf.constant(x)).numpy(),
+                               oracle_lrn(x, 2, 2.0, 1e-4, 0.75), rtol=1e-12)
+
+
+def test_local_response_normalization_refuses_a_negative_radius():
+    with pytest.raises(ValueError, match=r"^depth_radius must be >= 0; received -1\.$"):
+        local_response_normalization(tf.zeros((1, 2, 3), tf.float64), depth_radius=-1)
