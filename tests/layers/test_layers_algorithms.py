@@ -196,7 +196,7 @@ def test_causal_strided_conv_through_space_to_depth_matches_direct_loops(size, k
     so the folds crop them and dL/dx puts zeros back there."""
     monkeypatch.setattr(conv_ops, "FOLD_MIN_COLUMNS", 0)
     geometry = [geo.axis_geometry(size, kernel, stride, 1, "causal")]
-    assert conv_ops.algorithm(geometry, 1, 1) == "space_to_depth"
+    assert conv_ops.algorithm(geometry, 1, 1, 4) == "space_to_depth"
     rng = np.random.default_rng(size + kernel)
     x, w = rng.normal(size=(2, size, 1)), rng.normal(size=(kernel, 1, 4))
     xt, wt = tf.constant(x), tf.constant(w)
