@@ -3,12 +3,14 @@
 Each class inherits its Keras namesake for argument checking, weights, shapes, bias,
 activation and config, so it is a drop-in replacement (same arguments, defaults and weight
 layout) and only the math differs. Convolutions override `convolution_op`, the hook Keras's
-BaseConv offers; transposed convolutions have no such hook, so they override `call`.
+BaseConv offers, and `call`, to trace outside training with plain ops only (`mode.plain_ops`:
+no XLA-compiled kn2row in an export, as pooling keeps its XLA path to training); transposed
+convolutions have no such hook, so they override `call`.
 """
 import keras
 import tensorflow as tf
 
-from layers.ops import conv as conv_ops
+from layers.ops import conv as conv_ops, mode
 from layers.serialization import serializable
 
 
@@ -36,6 +38,12 @@ def _bias_and_activation(layer, outputs):
 class HandWrittenConv:
     """Mixin for keras.layers.ConvND: our convolution, Keras's everything else."""
 
+    def call(self, inputs, training=None):
+        # keras.layers.Conv1D.call pads for "causal" and calls ops.conv itself, never the
+        # convolution_op hook: without this, a Conv1D would run TensorFlow's convolution
+        with mode.plain_ops(training is not True):
+            return _bias_and_activation(self, self.convolution_op(inputs, self.kernel))
+
     def convolution_op(self, inputs, kernel):
         x = to_channels_last(inputs, self.data_format)
         z = conv_ops.conv(
@@ -47,24 +55,20 @@ class HandWrittenConv:
 class HandWrittenConvTranspose:
     """Mixin for keras.layers.ConvNDTranspose: our transposed convolution."""
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         out_shape = self.compute_output_shape(tuple(inputs.shape))
         x = to_channels_last(inputs, self.data_format)
         spatial = out_shape[1:-1] if self.data_format == "channels_last" else out_shape[2:]
-        z = conv_ops.conv_transpose(
-            x, tf.convert_to_tensor(self.kernel), spatial, self.strides, self.padding, self.dilation_rate
-        )
+        with mode.plain_ops(training is not True):
+            z = conv_ops.conv_transpose(
+                x, tf.convert_to_tensor(self.kernel), spatial, self.strides, self.padding, self.dilation_rate
+            )
         return _bias_and_activation(self, from_channels_last(z, self.data_format))
 
 
 @serializable
 class Conv1D(HandWrittenConv, keras.layers.Conv1D):
     """1D convolution (valid, same, causal), our forward and backward."""
-
-    def call(self, inputs):
-        # keras.layers.Conv1D.call pads for "causal" and calls ops.conv itself, never the
-        # convolution_op hook: without this, a Conv1D would run TensorFlow's convolution
-        return _bias_and_activation(self, self.convolution_op(inputs, self.kernel))
 
 
 @serializable

@@ -122,10 +122,11 @@ def _rows_fit(geometry, channels, groups):
 
 def _kn2row_fit(geometry, channels, outputs, groups):
     """Whether the kn2row algorithm suits this shape (see `algorithm`): with oneDNN on, where rows
-    fits at stride 1 on 2-3 axes, the padded leading cells are few enough and the outputs narrow."""
+    fits at stride 1 on 2-3 axes, the padded leading cells are few enough and the outputs narrow;
+    never under `mode.plain_ops` (its shifted sums are an XLA function; without XLA they lose to rows)."""
     lead = geometry[:-1]
     padded = math.prod(g.padded for g in lead) / max(math.prod(g.out for g in lead), 1)
-    return (mode.onednn() and len(geometry) >= 2 and all(g.stride == 1 for g in geometry)
+    return (mode.onednn() and not mode.plain_only() and len(geometry) >= 2 and all(g.stride == 1 for g in geometry)
             and padded <= KN2ROW_MAX_PADDED and outputs <= KN2ROW_MAX_OUTPUTS and _rows_fit(geometry, channels, groups))
 
 

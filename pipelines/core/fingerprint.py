@@ -223,7 +223,7 @@ def render(fingerprint):
     """The fingerprint as a readable block of lines."""
     lines = [f"fingerprint of {fingerprint['data']} ({fingerprint['pipeline']}): "
              f"{fingerprint['examples']} training examples",
-             f"  classes ({fingerprint['classes_counted']}): {_format(fingerprint['classes'])}",
+             f"  classes ({fingerprint.get('classes_counted', 'examples')}): {_format(fingerprint['classes'])}",
              f"  imbalance (largest / smallest class): {_format(fingerprint['imbalance'])}"]
     lines += [f"  {name}: {_format(summary)}" for name, summary in fingerprint["statistics"].items()]
     return "\n".join(lines)

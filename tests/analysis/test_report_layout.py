@@ -173,6 +173,7 @@ def test_a_plan_shows_what_it_set_and_why(old_run):
     assert changed["dropout"] == "plan" and changed["epochs"] == "your setting"
     assert "Your own settings won over the plan for: epochs" in page
     assert re.search(r"fingerprint of bundled \(digits\): 1347 training examples", page)
+    assert "classes (examples): 0=133" in page  # a fingerprint recorded before classes_counted existed
 
 
 @pytest.mark.parametrize("name", ["audio", "text", "volumes", "segment"])

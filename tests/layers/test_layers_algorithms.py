@@ -545,3 +545,21 @@ def test_few_channels_input_grad_route_follows_the_tensorflow_mode(onednn, route
         monkeypatch.setattr(module, attr, lambda *a, name=name, original=original: calls.append(name) or original(*a))
     _check_against_direct_loops(2, 8, 3, 5, 1, "valid", 1, 1)
     assert calls == [route]
+
+
+@pytest.mark.parametrize("layer_class,kwargs", [("Conv3D", {}), ("Conv3DTranspose", {})])
+def test_kn2row_runs_in_training_only(layer_class, kwargs, monkeypatch):
+    """kn2row's shifted sums are an XLA function, which an export must not hold (TF Serving runs
+    no XLA JIT): outside training the layers take rows, with the same numbers."""
+    import layers
+
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: True)
+    calls, gathered = [], kn2row._gathered
+    monkeypatch.setattr(kn2row, "_gathered", lambda x, *a: calls.append(x.shape[-1]) or gathered(x, *a))
+    layer = getattr(layers, layer_class)(16, 3, padding="same", **kwargs)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 16, 16, 16, 16)), tf.float32)
+    inference = layer(x, training=False)
+    assert calls == [], "kn2row ran outside training"
+    training = layer(x, training=True)
+    assert calls == [16], "kn2row did not run in training"
+    np.testing.assert_allclose(inference.numpy(), training.numpy(), rtol=1e-4, atol=1e-4)
