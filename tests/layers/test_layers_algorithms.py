@@ -199,19 +199,25 @@ def test_causal_strided_conv_through_space_to_depth_matches_direct_loops(size, k
     assert conv_ops.algorithm(geometry, 1, 1, 4) == "space_to_depth"
     rng = np.random.default_rng(size + kernel)
     x, w = rng.normal(size=(2, size, 1)), rng.normal(size=(kernel, 1, 4))
+    z, g, dx, dw = _conv_with_grads(x, w, stride, "causal", rng)
+    front = np.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)])  # causal: kernel - 1 zeros in front, then valid
+    args = ((stride,), "valid", (1,), 1)
+    np.testing.assert_allclose(z, oracle_conv(front, w, *args), rtol=1e-10, atol=1e-10)
+    expected_dx, expected_dw = oracle_conv_backward(front, w, g, *args)
+    np.testing.assert_allclose(dx, expected_dx[:, kernel - 1:], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-10)
+
+
+def _conv_with_grads(x, w, stride, padding, rng):
+    """Our convolution of float64 x, w, and its gradients for a random cotangent g: (z, g, dL/dx, dL/dW)."""
     xt, wt = tf.constant(x), tf.constant(w)
     with tf.GradientTape() as tape:
         tape.watch([xt, wt])
-        z = conv_ops.conv(xt, wt, stride, "causal")
+        z = conv_ops.conv(xt, wt, stride, padding)
         g = rng.normal(size=z.shape)
         loss = tf.reduce_sum(z * g)
     dx, dw = tape.gradient(loss, [xt, wt])
-    front = np.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)])  # causal: kernel - 1 zeros in front, then valid
-    args = ((stride,), "valid", (1,), 1)
-    np.testing.assert_allclose(z.numpy(), oracle_conv(front, w, *args), rtol=1e-10, atol=1e-10)
-    expected_dx, expected_dw = oracle_conv_backward(front, w, g, *args)
-    np.testing.assert_allclose(dx.numpy(), expected_dx[:, kernel - 1:], rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+    return z.numpy(), g, dx.numpy(), dw.numpy()
 
 
 ROWS_GRID = [
@@ -351,19 +357,13 @@ def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, 
     rng = np.random.default_rng(rank)
     x = rng.normal(size=(2,) + (size,) * rank + (6,))
     w = rng.normal(size=(3,) * rank + (6, conv_ops.ROWS_MAX_CHANNELS + 8))
-    xt, wt = tf.constant(x), tf.constant(w)
-    with tf.GradientTape() as tape:
-        tape.watch([xt, wt])
-        z = conv_ops.conv(xt, wt, stride, "same")
-        g = rng.normal(size=z.shape)
-        loss = tf.reduce_sum(z * g)
-    dx, dw = tape.gradient(loss, [xt, wt])
+    z, g, dx, dw = _conv_with_grads(x, w, stride, "same", rng)
     assert calls, "dL/dx did not take the columns route"
     args = ((stride,) * rank, "same", (1,) * rank, 1)
-    np.testing.assert_allclose(z.numpy(), oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(z, oracle_conv(x, w, *args), rtol=1e-10, atol=1e-10)
     expected_dx, expected_dw = oracle_conv_backward(x, w, g, *args)
-    np.testing.assert_allclose(dx.numpy(), expected_dx, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(dw.numpy(), expected_dw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("max_columns,route", [(1 << 21, "columns"), (0, "shifted")])
