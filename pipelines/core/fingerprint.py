@@ -38,7 +38,8 @@ class Stream:
         # Chan et al.'s pairwise update: exact mean and variance without E[x^2] - E[x]^2's cancellation
         mean = float(values.mean())
         delta, count = mean - self.mean, self.count + values.size
-        self.squared_deviations += float(np.square(values - mean).sum()) + delta * delta * self.count * values.size / count
+        self.squared_deviations += (float(np.square(values - mean).sum())
+                                    + delta * delta * self.count * values.size / count)
         self.mean += delta * values.size / count
         self.count = count
         self.minimum = min(self.minimum, float(values.min()))

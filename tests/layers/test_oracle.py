@@ -260,7 +260,8 @@ def test_global_max_pool_ties_go_to_the_first_cell():
 
 def test_global_pools_need_batch_spatial_and_channels():
     for pool in (global_max_pool, global_average_pool):
-        with pytest.raises(ValueError, match=r"^Expected \(batch, spatial\.\.\., channels\); received shape \(2, 3\)\.$"):
+        message = r"^Expected \(batch, spatial\.\.\., channels\); received shape \(2, 3\)\.$"
+        with pytest.raises(ValueError, match=message):
             pool(tf.zeros((2, 3)))
     np.testing.assert_array_equal(global_max_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[3.0]])  # rank 3 is enough
     np.testing.assert_array_equal(global_average_pool(tf.constant([[[1.0], [3.0]]])).numpy(), [[2.0]])
