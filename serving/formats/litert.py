@@ -50,9 +50,8 @@ def convert(model, pipeline, quantize="none", representative=None):
 
             converter.representative_dataset = calibration
         try:
-            if quantize == "int8" and float_layers(model):
-                return int8_except(converter, float_layers(model))
-            return converter.convert()
+            kept = float_layers(model) if quantize == "int8" else []
+            return int8_except(converter, kept) if kept else converter.convert()
         except Exception as error:  # ConverterError; its text lists the ops it could not map
             raise Refused(refusal(pipeline.name, str(error))) from None
 
