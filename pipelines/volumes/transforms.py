@@ -120,9 +120,7 @@ class MaskDepth(keras.layers.Layer):
         mask = tf.cast(x > self.threshold, tf.float32)
         depth = mask
         for _ in range(self.steps - 1):
-            # erosion = min pooling; padding with background: pool the complement with max
-            padded = tf.pad(1.0 - mask, [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
-            mask = 1.0 - tf.nn.max_pool3d(padded, ksize=3, strides=1, padding="VALID")
+            mask = erode(mask)
             depth = depth + mask
         return depth / float(self.steps)
 
@@ -130,41 +128,56 @@ class MaskDepth(keras.layers.Layer):
         return {**super().get_config(), "steps": self.steps, "threshold": self.threshold}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class FlipAveraged(keras.layers.Layer):
-    """(N, D, H, W, C) -> the mean of `network`'s outputs over all 2^k flips of `axes` (spatial
-    axes 0-2) in inference; `network(x)` in training."""
+def erode(mask):
+    """(N, D, H, W, C) 0/1 mask -> its erosion by a 3^3 cube, voxels beyond the border counted as
+    background. A cube's minimum factors per axis, so three minima of three shifted slices give
+    it: elementwise ops every runtime has (LiteRT has no 3D pooling builtin, ONNX no min pooling)."""
+    for axis in (1, 2, 3):
+        padding = [[0, 0]] * 5
+        padding[axis] = [1, 1]
+        padded = tf.pad(mask, padding)  # background beyond the border
+        before, centre, after = (padded[(slice(None),) * axis + (slice(start, end),)]
+                                 for start, end in ((0, -2), (1, -1), (2, None)))
+        mask = tf.minimum(tf.minimum(before, centre), after)
+    return mask
 
-    def __init__(self, network, axes=(0, 1, 2), **kwargs):
-        super().__init__(**kwargs)
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FlipAveraged(keras.layers.Wrapper):
+    """(N, D, H, W, C) -> the mean of the wrapped network's outputs over all 2^k flips of `axes`
+    (spatial axes 0-2) in inference; `network(x)` in training. A keras.layers.Wrapper, so that
+    code walking a model (the export's keras.layers twin) finds the network inside."""
+
+    def __init__(self, layer, axes=(0, 1, 2), **kwargs):
+        super().__init__(layer, **kwargs)
         if any(axis not in (0, 1, 2) for axis in axes):
             raise ValueError(f"FlipAveraged axes must be among 0, 1, 2, got {tuple(axes)}")
-        self.network, self.axes = network, tuple(int(axis) for axis in axes)
-
-    def build(self, input_shape):
-        self.network.build(input_shape)
+        self.axes = tuple(int(axis) for axis in axes)
 
     def call(self, x, training=None):
         if training:
-            return self.network(x, training=True)
+            return self.layer(x, training=True)
         outputs = []
         for mask in range(2 ** len(self.axes)):  # every subset of the axes, the identity first
-            flipped = [axis + 1 for bit, axis in enumerate(self.axes) if mask >> bit & 1]
-            outputs.append(self.network(tf.reverse(x, flipped) if flipped else x, training=False))
+            flipped = x
+            for bit, axis in enumerate(self.axes):
+                if mask >> bit & 1:  # one axis at a time: LiteRT's REVERSE_V2 refuses non-adjacent axes
+                    flipped = tf.reverse(flipped, [axis + 1])
+            outputs.append(self.layer(flipped, training=False))
         return tf.add_n(outputs) / float(len(outputs))
 
     def compute_output_shape(self, input_shape):
-        return self.network.compute_output_shape(input_shape)
+        return self.layer.compute_output_shape(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "axes": list(self.axes),
-                "network": keras.saving.serialize_keras_object(self.network)}
+        return {**super().get_config(), "axes": list(self.axes)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        config["network"] = keras.saving.deserialize_keras_object(config["network"])
-        return cls(**config)
+        if "network" in config:  # saved before it was a Wrapper (runs of 2026-12-07 and earlier)
+            config["layer"] = config.pop("network")
+        return super().from_config(config, custom_objects)
 
 
 # ------------------------------------------------------------------ tf.data ops (one example)

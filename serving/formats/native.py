@@ -79,7 +79,15 @@ def keras_layers_twin(model, format=None):
 
     def clone(layer):  # the others are shared, with their state (a vocabulary's lookup table) and weights
         reference = references.get(type(layer))
-        return reference(layer.get_config()) if reference is not None else layer
+        if reference is not None:
+            return reference(layer.get_config())
+        if isinstance(layer, keras.layers.Wrapper):  # a new wrapper around the wrapped network's twin
+            inner = layer.layer
+            inner = keras.models.clone_model(inner, clone_function=clone, recursive=True) \
+                if isinstance(inner, keras.Model) else clone(inner)
+            config = {key: value for key, value in layer.get_config().items() if key != "layer"}
+            return type(layer)(inner, **config) if inner is not layer.layer else layer
+        return layer
 
     twin = keras.models.clone_model(model, clone_function=clone, recursive=True)
     replaced = {layer.name: layer for layer in _flat(model) if type(layer) in references}
@@ -89,12 +97,15 @@ def keras_layers_twin(model, format=None):
     return twin, [layer for layer in _flat(twin) if _ours(layer)]
 
 
-def _flat(model):
-    """Every layer of `model`, nested models' layers included."""
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _flat(layer)
+def _flat(layer):
+    """Every layer inside `layer`: nested models' and wrappers' (keras.layers.Wrapper) included."""
+    import keras
+
+    inside = layer.layers if hasattr(layer, "layers") else \
+        [layer.layer] if isinstance(layer, keras.layers.Wrapper) else []
+    for child in inside:
+        yield child
+        yield from _flat(child)
 
 
 def difference(model, twin, examples):

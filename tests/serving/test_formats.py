@@ -20,7 +20,10 @@ FLOAT_TOLERANCE = 1e-4  # float32 formats: probabilities within this of model.ke
 INT8_ACCURACY_DROP = 0.07  # int8 against float on digits' 16 held-out examples: at most one answer changes
 PARITY = [("digits", "litert"), ("digits", "onnx"), ("objects", "litert"), ("objects", "onnx"),
           ("audio", "litert"), ("audio", "onnx"), ("volumes", "litert"), ("volumes", "onnx"),
-          ("segment", "litert"), ("segment", "onnx")]
+          ("segment", "litert"), ("segment", "onnx"), ("volumes-recipe", "litert"), ("volumes-recipe", "onnx")]
+# the adrenalmnist3d recipe's in-model layers: the mask-depth channel's erosions and the flip averaging
+# over all three axes (the flips of D and W as one REVERSE_V2 failed in LiteRT)
+VARIANTS = {"volumes-recipe": ("volumes", [*TINY["volumes"], "mask_depth=3", "tta_flips=true", "flip_axes=0,1,2"])}
 REFUSED = {("text", "litert"): "StringLower", ("text", "onnx"): "StringSplitV2"}
 EXAMPLES = 16
 
@@ -39,6 +42,7 @@ def cases(tmp_path_factory):
 
     def case(name):
         if name not in built:
+            pipeline_name, settings = VARIANTS[name] if name in VARIANTS else (name, TINY[name])
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("CNN_SUITE_DATA", str(root / "cache"))  # generated data sets go here
                 if name == "digits":
@@ -48,7 +52,7 @@ def cases(tmp_path_factory):
                     model, splits = run.model, run.splits
                     built["digits run"] = run.run_dir
                 else:
-                    pipeline = make_pipeline(name, *TINY[name])
+                    pipeline = make_pipeline(pipeline_name, *settings)
                     splits = sources.load_splits(pipeline, "bundled")
                     keras.utils.set_random_seed(0)
                     model = pipeline.build_model(len(splits.class_names))
@@ -96,13 +100,13 @@ def test_the_file_gives_model_keras_probabilities_from_the_raw_input(cases, expo
     np.testing.assert_allclose(got, expected, atol=FLOAT_TOLERANCE, rtol=0)
     assert loaded.class_names == class_names  # class-id order: label i is line i
     metadata = json.loads((path / "cnn_suite.json").read_text())
-    assert (metadata["pipeline"], metadata["format"], metadata["input"]) == (name, format, pipeline.input_name)
+    assert (metadata["pipeline"], metadata["format"], metadata["input"]) == (pipeline.name, format, pipeline.input_name)
     # the runtime's own convolution and pooling (serving/formats/native.py); LiteRT's 3D pooling
     # as two 2D poolings (it has no 3D pooling builtin)
     kernels = metadata["kernels"]
     assert kernels["native"] and kernels["checked_max_difference"] <= FLOAT_TOLERANCE
     assert kernels["ours"] == []
-    assert ("MaxPooling3DBy2D" in kernels["native"]) == (format == "litert" and name in ("volumes", "segment"))
+    assert ("MaxPooling3DBy2D" in kernels["native"]) == (format == "litert" and pipeline.name in ("volumes", "segment"))
     if name == "digits":  # raw pixels 0..255 in; the file scales them itself
         assert inputs.max() > 1
         assert not np.allclose(loaded(inputs / 255.0), got, atol=1e-2)
@@ -163,7 +167,7 @@ def test_quantized_litert_keeps_digits_accuracy(cases, exported, quantize):
 
 
 @pytest.mark.parametrize("name,quantize", [("volumes", "dynamic"), ("volumes", "float16"), ("volumes", "int8"),
-                                           ("segment", "int8")])  # (segment's float16 and dynamic: as volumes')
+                                           ("segment", "int8"), ("volumes-recipe", "int8")])  # (segment's float16 and dynamic: as volumes')
 def test_quantized_litert_runs_the_3d_pipelines(cases, exported, name, quantize):
     """Their 3D pooling is LiteRT's 2D pooling (serving/formats/pool3d.py): int8 converts (our
     pooling's 6-D slices did not) and each quantization runs near model.keras (untrained models:
@@ -177,6 +181,24 @@ def test_quantized_litert_runs_the_3d_pipelines(cases, exported, name, quantize)
     got = runtime.Export(path)(inputs)
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
+
+
+def test_the_recipes_mask_depth_and_flips_are_litert_builtins(cases, exported):
+    """The erosions are minima of shifted slices (no Flex MaxPool3D), each flip reverses one axis
+    (the converter may merge adjacent ones; the parity above runs them), and the network inside the
+    flip averaging is the runtime's own. The depth channel is not empty on these inputs, so the
+    parity above covers it."""
+    import keras
+
+    _, model, _, inputs, _, _ = cases("volumes-recipe")
+    ops = [name for name, _ in tflite_graph.operators(exported("volumes-recipe", "litert"))]
+    assert "CUSTOM" not in ops and "DELEGATE" not in ops
+    assert "REVERSE_V2" in ops and ops.count("MINIMUM") == 3 * 2 * 2  # 2 erosions of 3 axes, 2 minima each
+    assert ops.count("CONV_3D") == 3 * 8  # 3 convolutions in each of the 8 flips' networks
+    assert json.loads((exported("volumes-recipe", "litert") / "cnn_suite.json").read_text())["kernels"]["native"] \
+        == {"Conv3D": 3, "GlobalAveragePooling3D": 1, "GlobalMaxPooling3D": 1, "MaxPooling3DBy2D": 1}
+    depth = np.asarray(keras.Model(model.inputs, model.get_layer("mask_depth").output)(inputs))
+    assert 0 < depth.mean() < 1 and (depth == 1).any()  # voxels 3 erosions deep, and the rest
 
 
 def test_a_run_folder_exports_with_int8_calibrated_on_its_training_split(cases, tmp_path):
@@ -258,18 +280,25 @@ def test_audio_int8_keeps_the_log_mel_in_float_and_runs_on_silent_and_quiet_clip
 
 
 def test_a_file_that_fails_at_run_time_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
-    """Volumes' flip averaging converts to LiteRT, but its REVERSE_V2 kernel refuses the flips of
-    non-contiguous axes when it runs: the export runs the file on its training examples first."""
+    """A reverse of two non-adjacent axes converts to LiteRT, but its REVERSE_V2 kernel refuses it
+    when it runs: the export runs the file on its training examples first."""
     import keras
+    import tensorflow as tf
 
     from pipelines.core import sources
     from serving import formats, warmup
 
+    class ReversedOuterAxes(keras.layers.Layer):  # (N, D, H, W, C): D and W reversed in one op
+        def call(self, x):
+            return tf.reverse(x, [1, 3])
+
     monkeypatch.setenv("CNN_SUITE_DATA", str(tmp_path / "cache"))
-    pipeline = make_pipeline("volumes", *TINY["volumes"], "tta_flips=true", "flip_axes=0,2")  # axes 1 and 3
+    pipeline = make_pipeline("volumes", *TINY["volumes"])
     splits = sources.load_splits(pipeline, "bundled")
     keras.utils.set_random_seed(0)
-    model = pipeline.build_model(len(splits.class_names))
+    network = pipeline.build_model(len(splits.class_names))
+    inputs = keras.Input(network.input.shape[1:], name=pipeline.input_name)
+    model = keras.Model(inputs, network(ReversedOuterAxes()(inputs)))
     with pytest.raises(formats.Refused) as refused:
         formats.export(model, pipeline, list(splits.class_names), tmp_path / "exports", "litert",
                        representative=warmup.served_examples(pipeline, splits.train, 8))

@@ -86,6 +86,32 @@ def test_flip_averaged_is_the_mean_over_flips_in_inference_and_round_trips(tmp_p
         FlipAveraged(network, axes=(3,))
 
 
+def test_a_flip_averaged_model_saved_before_the_wrapper_still_loads(tmp_path):
+    """Runs saved before FlipAveraged became a keras.layers.Wrapper hold the network under
+    "network" in its config; they load and predict as they did."""
+    import zipfile
+
+    import keras
+
+    inputs = keras.Input((4, 5, 6, 1))
+    network = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    outer_in = keras.Input((4, 5, 6, 1))
+    model = keras.Model(outer_in, FlipAveraged(network, axes=(0, 2), name="flips")(outer_in))
+    model.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as new, zipfile.ZipFile(tmp_path / "old.keras", "w") as old:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                flips = next(layer for layer in config["config"]["layers"] if layer["name"] == "flips")
+                flips["config"]["network"] = flips["config"].pop("layer")
+                data = json.dumps(config).encode()
+            old.writestr(item, data)
+    x = np.random.default_rng(3).normal(size=(2, 4, 5, 6, 1)).astype(np.float32)
+    loaded = keras.saving.load_model(tmp_path / "old.keras")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-6, atol=1e-7)
+
+
 def test_tta_flips_puts_flip_averaging_in_the_volumes_model():
     cls = pipelines.get("volumes")
     config = override(cls.Config(), SMALL + ["tta_flips=true", "flip_axes=0,1"])
@@ -139,6 +165,20 @@ def test_mask_depth_counts_the_erosions_a_voxel_survives():
     np.testing.assert_allclose(MaskDepth(steps=2)(edge).numpy()[0, 0, 1, 1, 0], 0.5)
     with pytest.raises(ValueError, match="at least one erosion step, got 0"):
         MaskDepth(steps=0)
+
+
+def test_erosion_is_scipys_binary_erosion_by_a_cube_with_a_background_border():
+    from scipy import ndimage
+
+    from pipelines.volumes.transforms import erode
+
+    rng = np.random.default_rng(4)
+    masks = (ndimage.uniform_filter(rng.random((2, 9, 7, 8, 1)), size=(1, 3, 3, 3, 1)) > 0.45).astype(np.float32)
+    got = erode(tf.constant(masks)).numpy()
+    cube = np.ones((1, 3, 3, 3, 1), bool)
+    expected = ndimage.binary_erosion(masks.astype(bool), structure=cube, border_value=0)
+    assert 0 < expected.sum() < masks.sum()  # some voxels survive, some do not
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
 
 
 def test_mask_depth_is_a_second_channel_computed_in_the_model():
