@@ -17,9 +17,10 @@ weighs on both alike, and each side's fastest call (see `cells`).
 `--runs=RUN[,RUN]` measures trained run folders instead (issue 28, item 2): each run's model.keras
 exported as LiteRT float32, dynamic, float16 and int8 (calibrated on 300 examples of the run's
 own training split, as `cnn export --quantize int8` does) and ONNX, with each file's size, batch 1
-and 32 latency (batch 32: the calls on the test split, see `in_batches`), and its test accuracy,
-change against model.keras and largest probability difference on up to 1,000 examples of the
-run's test split.
+and 32 latency (batch 32: the calls on the test split, see `in_batches`) and largest probability
+difference from model.keras on up to 1,000 served examples of the run's test split, and the
+pipeline's test metric (mean Dice, ROC AUC for two classes, else accuracy) as `cnn evaluate`
+gives it for the file on the whole test split, with its change against model.keras.
 
 Flags: `--only=NAME[,NAME]` (pipelines: digits, objects, audio, volumes), `--formats=F[,F]`
 (saved_model, litert, onnx; default all), `--repeats=N` (default 15).
@@ -135,6 +136,7 @@ def measure(name, repeats, formats):
 QUANTIZED = [("LiteRT float32", "litert", "none"), ("LiteRT dynamic", "litert", "dynamic"),
              ("LiteRT float16", "litert", "float16"), ("LiteRT int8", "litert", "int8"), ("ONNX", "onnx", "none")]
 TEST_EXAMPLES = 1000
+HEADLINE = ("mean_dice", "auc", "accuracy")
 
 
 def in_batches(predict, inputs, size=max(BATCHES)):
@@ -150,11 +152,12 @@ def in_batches(predict, inputs, size=max(BATCHES)):
     return np.concatenate(outputs), seconds[1:] or seconds
 
 
-def latencies(predict, inputs, repeats, batch_seconds):
+def latencies(predict, inputs, repeats, batch_seconds, size=max(BATCHES)):
     """"median / fastest" milliseconds of one call at batch 1 (`repeats` calls after two warm ones)
-    and at the largest batch (`batch_seconds`, from in_batches)."""
+    and at batch `size` (`batch_seconds`, from in_batches; named when it is not 32)."""
     times = [alternating([lambda: predict(inputs[:1])], repeats)[0], batch_seconds]
-    return " | ".join(f"{statistics.median(t) * 1e3:.2f} / {min(t) * 1e3:.2f}" for t in times)
+    cells = [f"{statistics.median(t) * 1e3:.2f} / {min(t) * 1e3:.2f}" if t else "- (no full batch)" for t in times]
+    return " | ".join(cells) + ("" if size == max(BATCHES) else f" (batch {size})")
 
 
 def runs_on_example(predict, x):
@@ -163,6 +166,17 @@ def runs_on_example(predict, x):
     except RuntimeError:
         return False
     return True
+
+
+def test_metric(path):
+    """(name, value) of the metric a pipeline is judged by, of a run folder or an export on the
+    run's test split, as `cnn evaluate` computes it: mean Dice (segmentation), ROC AUC (two
+    classes), else accuracy."""
+    from analysis import evaluation
+
+    metrics = evaluation.evaluate(path)
+    name = next(key for key in HEADLINE if key in metrics)
+    return name, metrics[name]
 
 
 def run_rows(run_dir, repeats):
@@ -175,32 +189,33 @@ def run_rows(run_dir, repeats):
     pipeline = runs.pipeline_from_record(record)
     model_file = runs.finished_model(run_dir)
     model = runs.load_model(pipeline, model_file)
-    test = runs.splits_of(pipeline, record).test
-    inputs = warmup.served_examples(pipeline, test, TEST_EXAMPLES)
-    labels = np.asarray(test.labels)[:len(inputs)]
+    inputs = warmup.served_examples(pipeline, runs.splits_of(pipeline, record).test, TEST_EXAMPLES)
+    size = formats.check_batch(inputs)  # whole 3D volumes: fewer than 32 a call (LiteRT's memory)
     traced = tf.function(lambda x: model(x, training=False))
-    expected, seconds = in_batches(traced, inputs)
-    accuracy = float(np.mean(expected.argmax(-1) == labels))
-    times = latencies(traced, inputs, repeats, seconds)
+    expected, seconds = in_batches(traced, inputs, size)
+    times = latencies(traced, inputs, repeats, seconds, size)
+    metric, value = test_metric(run_dir)
     rows = [f"| {pipeline.name} | model.keras | {model_file.stat().st_size / 1024:.0f} | {times} | "
-            f"{accuracy:.2%} | | |"]
+            f"{metric} {value:.4f} | | |"]
     with tempfile.TemporaryDirectory(prefix="cnn-bench-formats-") as root:
         for label, format, quantize in QUANTIZED:
-            predict = runtime.Export(formats.export_run(run_dir, root, format, quantize))
+            path = formats.export_run(run_dir, root, format, quantize)
+            predict = runtime.Export(path)
             try:
-                got, seconds = in_batches(predict, inputs)
-            except RuntimeError as error:  # LiteRT's int8 DIV on audio's quietest clips
+                got, seconds = in_batches(predict, inputs, size)
+            except RuntimeError as error:  # a kernel that refuses some inputs (LiteRT's int8 DIV by zero)
                 failing = sum(not runs_on_example(predict, x) for x in inputs)
                 rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | | | fails on "
                             f"{failing} of {len(inputs)} test examples: {' '.join(str(error).split())[-60:]} | | |")
                 continue
-            change = float(np.mean(got.argmax(-1) == labels)) - accuracy
-            times = latencies(predict, inputs, repeats, seconds)
+            times = latencies(predict, inputs, repeats, seconds, size)
+            _, got_value = test_metric(path)
             rows.append(f"| {pipeline.name} | {label} | {predict.file.stat().st_size / 1024:.0f} | {times} | "
-                        f"{accuracy + change:.2%} | {100 * change:+.2f} | {np.abs(got - expected).max():.1e} |")
+                        f"{metric} {got_value:.4f} | {got_value - value:+.4f} | {np.abs(got - expected).max():.1e} |")
             print(rows[-1], flush=True)
     return rows, (f"{pipeline.name}: recipe {record.get('recipe') or '(defaults)'}, {pipeline.config.epochs} epochs; "
-                  f"{record['splits']['data']}; {len(inputs)} test examples")
+                  f"{record['splits']['data']}; latency and probabilities on {len(inputs)} served test examples, "
+                  f"the metric on the whole test split")
 
 
 def run_table(run_dirs, repeats):
@@ -214,7 +229,7 @@ def run_table(run_dirs, repeats):
         "## formats: size, latency and accuracy of each export against model.keras (trained runs)", "",
         _cpu(), "", _header(started, load, "run", f"{repeats} calls at each batch size."), "", *notes, "",
         "| pipeline | export | size (KB) | batch 1 (ms, median / fastest) | batch 32 (ms, median / fastest) | "
-        "test accuracy | change (points) | max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
+        "test metric | change | max prob diff |", "|---|---|---|---|---|---|---|---|", *lines, ""])
 
 
 def _header(started, load, unit, how):

@@ -36,6 +36,17 @@ METADATA = "cnn_suite.json"
 OUTPUT = "probabilities"
 CALIBRATION_EXAMPLES = 300  # int8: a few hundred training examples, as LiteRT's guide advises
 CHECK_EXAMPLES = 64  # float formats: training examples the keras.layers twin is checked on
+CHECK_BATCH = 32  # examples per call of the checks, at most,
+CHECK_VALUES = 2 ** 18  # and served values per call: a 32x48x32 volume (49,152) goes 5 at a time
+
+
+def check_batch(examples):
+    """Examples per call when the checks run the model or the file on `examples` (batch first):
+    32, fewer for large inputs. Hippocampus's U-Net on 32 whole volumes peaked at 18 GB in LiteRT."""
+    import numpy as np
+
+    per_example = max(1, int(np.prod(np.shape(examples)[1:])))
+    return max(1, min(CHECK_BATCH, CHECK_VALUES // per_example))
 
 
 class Refused(ValueError):
@@ -117,7 +128,7 @@ def export(model, pipeline, class_names, root, format, quantize="none", represen
     shipped = native.shipped(model, pipeline.name, representative, format)
     data = convert(shipped.model, pipeline, format, quantize, representative)
     examples = np.asarray(representative, pipeline.input_spec().dtype.as_numpy_dtype)
-    failure = runtime.run_time_error(format, data, pipeline.input_name, examples)
+    failure = runtime.run_time_error(format, data, pipeline.input_name, examples, check_batch(examples))
     if failure:
         raise Refused(f"{pipeline.name}: the {format} file converts but fails at run time on its training "
                       f"examples ({failure}); export --format saved_model and serve it with TF Serving instead")

@@ -21,13 +21,12 @@ import numpy as np
 
 from layers import registry
 from layers.base import HandWrittenLayer
-from serving.formats import Refused, pool3d
+from serving.formats import Refused, check_batch, pool3d
 
 # largest difference of the twin's probabilities from ours, float32 compute (measured 0 to 6e-8 on
 # the pipelines' small test networks); other compute dtypes (mixed_float16) carry float16 rounding
 TOLERANCE = {"float32": 1e-4}
 LOW_PRECISION_TOLERANCE = 1e-2
-CHECK_BATCH = 32
 # where a runtime lacks a keras.layers op's kernel, the twin takes a layer made of ops it has instead:
 # LiteRT's converter leaves tf.MaxPool3D and tf.AvgPool3D as Flex ops, which its runtime lacks, so
 # there 3D pooling is two 2D poolings (pool3d.py); {format: {registered name: config -> layer}}
@@ -111,8 +110,9 @@ def _flat(layer):
 def difference(model, twin, examples):
     """Largest absolute difference of the two models' outputs on `examples` (NumPy, batch first)."""
     largest = 0.0
-    for start in range(0, len(examples), CHECK_BATCH):
-        batch = examples[start:start + CHECK_BATCH]
+    size = check_batch(examples)
+    for start in range(0, len(examples), size):
+        batch = examples[start:start + size]
         ours = np.asarray(model(batch, training=False), np.float64)
         theirs = np.asarray(twin(batch, training=False), np.float64)
         largest = max(largest, float(np.abs(ours - theirs).max()))

@@ -65,9 +65,9 @@ def litert_interpreter(file=None, content=None):
     return Interpreter(model_path=str(file)) if content is None else Interpreter(model_content=content)
 
 
-def run_time_error(format, data, input_name, examples, batch=32):
+def run_time_error(format, data, input_name, examples, batch):
     """What a LiteRT or ONNX file (its bytes, `data`) raises on `examples` (served inputs, batch
-    first) in its runtime, in one line, else None: a file converts, yet a kernel can refuse its
+    first) in its runtime, `batch` at a time, in one line, else None: a file converts, yet a kernel can refuse its
     node when it runs (LiteRT's REVERSE_V2 on non-contiguous axes, int8 DIV by a zero). None too
     when the ONNX runtime is not installed."""
     if format == "litert":

@@ -308,6 +308,17 @@ def test_a_file_that_fails_at_run_time_is_refused_and_nothing_is_written(tmp_pat
     assert not any((tmp_path / "exports").rglob("model.tflite"))
 
 
+def test_the_checks_run_large_inputs_a_few_at_a_time():
+    """The twin check and the run in the runtime call 32 examples at a time, fewer of whole 3D
+    volumes: LiteRT ran Hippocampus's U-Net on 32 of them in 18 GB, on 5 in 3.6 GB."""
+    from serving import formats
+
+    assert formats.check_batch(np.zeros((300, 28, 28), np.uint8)) == 32
+    assert formats.check_batch(np.zeros((64, 16000), np.float32)) == 16
+    assert formats.check_batch(np.zeros((104, 32, 48, 32, 1), np.float32)) == 5
+    assert formats.check_batch(np.zeros((2, 128, 128, 128), np.float32)) == 1
+
+
 def test_options_are_checked_before_converting():
     from serving import formats
 
