@@ -318,6 +318,29 @@ def test_kn2row_ops_on_one_channel_match_direct_loops(cin, cout, padding):
     np.testing.assert_allclose(dw.numpy(), oracle_conv_backward(x, w, g, *args)[1], rtol=1e-10, atol=1e-10)
 
 
+def test_pad_amounts_pads_with_the_value_and_crops_negative_amounts():
+    """The padding helper's contract, per axis and side: a positive amount adds `value` cells, a
+    negative one removes cells; `pad` takes each axis's (before, after) from its geometry."""
+    x = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)
+    got = geo.pad_amounts(tf.constant(x), [(-1, 2), (1, -2)], value=-7.0).numpy()[0, ..., 0]
+    expected = np.full((4, 3), -7.0)
+    expected[:2, 1:] = x[0, 1:, :2, 0]  # rows 1-2, columns 0-1 kept
+    np.testing.assert_array_equal(got, expected)
+    geometry = [geo.axis_geometry(3, 2, 2, 1, "same"), geo.axis_geometry(4, 3, 1, 1, "same")]  # (0, 1), (1, 1)
+    padded = geo.pad(tf.constant(x), geometry, value=-7.0).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(padded, np.pad(x[0, ..., 0], [(0, 1), (1, 1)], constant_values=-7.0))
+
+
+@pytest.mark.parametrize("kernel,dilation", [(1, (1, 1)), (3, (2, 1))])
+def test_conv_strided_on_the_last_axis_only_matches_direct_loops(kernel, dilation, monkeypatch):
+    """Strides (1, 2): dL/dx spreads dL/dz with zeros along the strided axis alone (pointwise's
+    backward; a dilated strided convolution's spread route, SMALL_COLUMNS off)."""
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    rng = np.random.default_rng(kernel)
+    x, w = rng.normal(size=(2, 9, 8, 6)), rng.normal(size=(kernel, kernel, 6, 4))
+    _check_conv(x, w, (1, 2), "same", dilation, rng)
+
+
 def _check_conv(x, w, strides, padding, dilation, rng):
     """conv_ops.conv's z, dL/dx and dL/dW of sum(z * g) against the direct loops, float64."""
     xt, wt = tf.constant(x), tf.constant(w)
@@ -487,6 +510,49 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
     args = ((pool,) * rank, (stride,) * rank, padding)
     np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("matrix_size_per_tap", [0, 100], ids=["taps", "matrix"])
+def test_separable_average_pool_takes_each_axis_own_window(matrix_size_per_tap, monkeypatch):
+    """A 3x2 pool with strides (2, 3) on 9x7 cells, SAME: each axis's means and counts come from its
+    own geometry (the axes' windows, padding and output sizes all differ)."""
+    monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 9, 7, 3))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.average_pool(xt, (3, 2), (2, 3), "same")
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    args = ((3, 2), (2, 3), "same")
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("pool,stride,matrix_size_per_tap,compiled", [
+    (3, 2, 0, False), (3, 2, 100, False), (3, 2, 0, True),  # separable: taps, matrix; XLA training
+    (2, 2, 0, False),  # tiles
+], ids=["taps", "matrix", "xla-training", "tiles"])
+def test_average_pool_runs_in_float32(pool, stride, matrix_size_per_tap, compiled, monkeypatch):
+    """The layers' own dtype: every path's constants (window matrix, counts) take x's dtype, and
+    the means and dL/dx are float32 within float32 rounding of the float64 loops."""
+    monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 9, 8, 3)).astype(np.float32)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.average_pool(xt, pool, stride, "same", compiled=compiled)
+        dz = rng.normal(size=z.shape).astype(np.float32)
+        loss = tf.reduce_sum(z * dz)
+    dx = tape.gradient(loss, xt)
+    assert z.dtype == dx.dtype == tf.float32
+    args = ((pool,) * 2, (stride,) * 2, "same")
+    x64, dz64 = x.astype(np.float64), dz.astype(np.float64)
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x64, *args, "avg"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), oracle_average_pool_backward(x64, dz64, *args), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("onednn", [False, True], ids=["onednn-off", "onednn-on"])

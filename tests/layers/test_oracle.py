@@ -332,6 +332,20 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
 
+def test_conv_transpose_of_one_cell_is_the_kernel_times_the_cell():
+    """A 1x1 input to a VALID 4x4 output (a generator's first layer): the kernel spans the whole
+    padded output, and output cell (h, w) is the kernel's tap (h, w) applied to the input cell."""
+    rng = np.random.default_rng(9)
+    x, w = rng.normal(size=(2, 1, 1, 3)), rng.normal(size=(4, 4, 5, 3))  # w: (*k, Cout=5, Cin=3)
+    y = conv_transpose(tf.constant(x), tf.constant(w), (4, 4)).numpy()
+    np.testing.assert_allclose(y, np.einsum("nc,hwoc->nhwo", x[:, 0, 0], w), rtol=1e-12)
+
+
+def test_conv_transpose_refuses_an_output_smaller_than_its_kernel():
+    with pytest.raises(ValueError, match=r"^Kernel of effective size 5 is larger than the padded size 3\.$"):
+        conv_transpose(tf.zeros((1, 1, 1, 2)), tf.zeros((5, 5, 2, 2)), (3, 3))
+
+
 def oracle_lrn(x, radius, bias, alpha, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
     y = np.empty_like(x)
