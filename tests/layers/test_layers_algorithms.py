@@ -477,6 +477,33 @@ def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stri
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, *args), rtol=1e-12)
 
 
+@pytest.mark.parametrize("sizes,pool,strides,padding,path", [
+    ((7, 5, 7), (3, 1, 2), (3, 1, 2), "valid", "tiles"),  # 3D tiles, the last cells left out
+    ((7, 6, 5), (3, 2, 2), (2, 2, 1), "same", "whole windows"),  # 3D, overlapping
+    ((7, 6, 5), (1, 1, 1), (3, 2, 3), "same", "whole windows"),  # 3D, one cell with gaps: a single tap
+    ((7, 8), (3, 2), (2, 1), "same", "whole windows"),  # 2D windows that read padding
+])
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
+def test_max_pool_windows_of_another_size_on_each_axis_match_direct_loops(sizes, pool, strides, padding, path,
+                                                                          compiled):
+    """Windows whose size and stride differ by axis, ties as after ReLU: in training the tile view
+    and its adjoint, and the whole windows' taps routed back, take each axis's own window."""
+    from layers.ops import max_pool
+
+    geometry = pool_ops._pool_geometry(tf.zeros((1,) + sizes + (1,)), pool, strides, padding, len(sizes))
+    assert (max_pool.tiles(geometry), max_pool.whole_windows(geometry)) == (path == "tiles", True)
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 3, size=(2,) + sizes + (3,)).astype(np.float64)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.max_pool(xt, pool, strides, padding, compiled=compiled)
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    np.testing.assert_array_equal(z.numpy(), oracle_pool(x, pool, strides, padding, "max"))
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, pool, strides, padding),
+                               rtol=1e-12)
+
 def oracle_average_pool_backward(x, dz, pool, strides, padding):
     """dL/dx by direct loops: each window's dz shared evenly by its real cells."""
     rank = x.ndim - 2
