@@ -123,6 +123,24 @@ def test_pool_algorithm_by_shape(shape, config, expected):
     assert pool_algorithm(case, "average") == expected
 
 
+@pytest.mark.parametrize("compiled", [None, True], ids=["default", "training"])
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("shape,config,expected", POOL_SHAPES)
+def test_pooling_runs_the_algorithm_chosen_for_its_shape(shape, config, expected, mode, compiled, monkeypatch):
+    """Average pooling takes tiles where `algorithm` says so, else (and max pooling always) the
+    separable steps, XLA-fused only when asked (training): by default plain ops, which an export
+    may hold."""
+    from layers.ops import max_pool
+
+    module = max_pool if mode == "max" else average_pool
+    calls, separable = [], getattr(module, mode + "_pool")
+    monkeypatch.setattr(module, mode + "_pool",
+                        lambda x, g, compiled=False: calls.append(compiled) or separable(x, g, compiled))
+    kwargs = {} if compiled is None else {"compiled": compiled}
+    op = pool_ops.max_pool if mode == "max" else pool_ops.average_pool
+    op(tf.zeros(shape), config["pool_size"], config.get("strides"), config.get("padding", "valid"), **kwargs)
+    assert calls == ([] if mode == "average" and expected == "tiles" else [bool(compiled)])
+
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_every_conv_algorithm_is_registered(rank, monkeypatch):
     """The catalog's cases reach every algorithm in one mode or the other, so `cnn gradcheck`

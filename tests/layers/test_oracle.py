@@ -296,6 +296,21 @@ def test_max_pool_overlapping_windows_accumulate_routed_gradients():
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, :, 0], [0, 2, 0, 1, 0])
 
 
+def test_average_pool_defaults_are_valid_windows_strided_by_their_size():
+    """As Keras's: strides default to the pool size and padding to VALID: [1, 2] [3, 4], 5 left out."""
+    x = tf.constant(np.arange(1.0, 6.0)[None, :, None])  # [1..5]
+    np.testing.assert_allclose(average_pool(x, 2).numpy()[0, :, 0], [1.5, 3.5])
+
+
+def test_average_pool_names_a_wrong_pool_size_or_strides():
+    x = tf.zeros((1, 8, 8, 1))
+    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
+    with pytest.raises(ValueError, match=message.format("pool_size", r"\(3, 0\)")):
+        average_pool(x, (3, 0))
+    with pytest.raises(ValueError, match=message.format("strides", r"\(1, 2, 3\)")):
+        average_pool(x, 2, strides=(1, 2, 3))
+
+
 def test_average_pool_same_excludes_padding_from_the_count():
     x = tf.constant(np.arange(1.0, 6.0)[None, :, None])  # [1..5]
     with tf.GradientTape() as tape:
