@@ -238,6 +238,24 @@ def _conv_with_grads(x, w, stride, padding, rng):
     return z.numpy(), g, dx.numpy(), dw.numpy()
 
 
+@pytest.mark.parametrize("onednn,filters,inner", [(False, 4, "rows"), (True, 4, "kn2row"), (True, 65, "rows")])
+def test_space_to_depth_runs_the_algorithm_chosen_for_the_folded_shape(onednn, filters, inner, monkeypatch):
+    """5x5/2 on 3 channels folds to a stride-1 3x3 correlation on 12 channels: forward and backward
+    both run the algorithm `algorithm` picks for that shape, ungrouped, with the layer's filters
+    (kn2row with oneDNN on up to KN2ROW_MAX_OUTPUTS, rows past it), and match the loops."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
+    for name, value in [("FOLD_MIN_COLUMNS", 0), ("ROWS_MIN_COLUMNS", 0), ("KN2ROW_MAX_PADDED", float("inf"))]:
+        monkeypatch.setattr(conv_ops, name, value)
+    ran = []
+    for name, (forward, backward) in list(conv_ops.ALGORITHMS.items()):
+        monkeypatch.setitem(conv_ops.ALGORITHMS, name, (
+            lambda *a, name=name, f=forward: ran.append(("forward", name)) or f(*a),
+            lambda *a, name=name, b=backward: ran.append(("backward", name)) or b(*a)))
+    rng = np.random.default_rng(filters)
+    x, w = rng.normal(size=(2, 9, 9, 3)), rng.normal(size=(5, 5, 3, filters))
+    _check_conv(x, w, (2, 2), "same", (1, 1), rng)
+    assert ran == [("forward", "space_to_depth"), ("forward", inner), ("backward", "space_to_depth"), ("backward", inner)]
+
 ROWS_GRID = [
     # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
     (1, 11, 6, 3, 1, "same", 1),

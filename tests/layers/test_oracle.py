@@ -361,6 +361,29 @@ def test_conv_transpose_refuses_an_output_smaller_than_its_kernel():
         conv_transpose(tf.zeros((1, 1, 1, 2)), tf.zeros((5, 5, 2, 2)), (3, 3))
 
 
+def test_conv_transpose_defaults_are_stride_1_valid_undilated():
+    """3 cells through a 2-tap kernel give 4: input cell i adds its kernel-weighted copy at i, i + 1."""
+    rng = np.random.default_rng(10)
+    x, w = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 4, 2))  # w: (k, Cout=4, Cin=2)
+    expected = np.zeros((2, 4, 4))
+    for i, k in itertools.product(range(3), range(2)):
+        expected[:, i + k] += x[:, i] @ w[k].T
+    np.testing.assert_allclose(conv_transpose(tf.constant(x), tf.constant(w), (4,)).numpy(), expected, rtol=1e-12)
+
+
+def test_conv_transpose_names_a_wrong_argument():
+    x, w = tf.zeros((1, 3, 3, 2)), tf.zeros((2, 3, 4, 2))  # w: (*k, Cout=4, Cin=2)
+    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
+    with pytest.raises(ValueError, match=message.format("strides", r"\(1, 0\)")):
+        conv_transpose(x, w, (4, 5), strides=(1, 0))
+    with pytest.raises(ValueError, match=message.format("dilation_rate", r"\(0, 1\)")):
+        conv_transpose(x, w, (4, 5), dilation_rate=(0, 1))
+    with pytest.raises(ValueError, match=r"^Kernel expects 2 input channels; the input has 3\.$"):
+        conv_transpose(tf.zeros((1, 5, 5, 3)), w, (6, 7))
+    unreachable = r"^Output size 5 is not reachable from input size 3 with kernel 2, stride 1, dilation 1 and "
+    with pytest.raises(ValueError, match=unreachable + r"padding 'valid'\.$"):
+        conv_transpose(x, w, (5, 5))
+
 def oracle_lrn(x, radius, bias, alpha, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
     y = np.empty_like(x)
