@@ -254,7 +254,8 @@ def test_space_to_depth_runs_the_algorithm_chosen_for_the_folded_shape(onednn, f
     rng = np.random.default_rng(filters)
     x, w = rng.normal(size=(2, 9, 9, 3)), rng.normal(size=(5, 5, 3, filters))
     _check_conv(x, w, (2, 2), "same", (1, 1), rng)
-    assert ran == [("forward", "space_to_depth"), ("forward", inner), ("backward", "space_to_depth"), ("backward", inner)]
+    assert ran == [("forward", "space_to_depth"), ("forward", inner),
+                   ("backward", "space_to_depth"), ("backward", inner)]
 
 ROWS_GRID = [
     # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
@@ -424,6 +425,27 @@ def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, 
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-10)
 
+
+@pytest.mark.parametrize("cin,cout,widening", [
+    (6, 136, True), (68, 136, True), (69, 136, False), (100, 136, False), (6, 128, False), (64, 128, False),
+])
+def test_input_grad_widening_is_past_rows_channels_and_twice_the_inputs(cin, cout, widening):
+    """dL/dz wider than ROWS_MAX_CHANNELS and at least COLUMNS_MIN_WIDENING times the input's channels."""
+    assert conv_ops._widening(tf.zeros((3, 3, cin, cout))) is widening
+
+
+@pytest.mark.parametrize("rank,size,kernel,stride", [(2, 8, 2, 3), (1, 10, 2, 3), (3, 5, 2, 3)])
+def test_input_grad_by_phases_with_a_stride_past_the_kernel_matches_direct_loops(rank, size, kernel, stride,
+                                                                                monkeypatch):
+    """The sub-pixel dL/dx (SMALL_COLUMNS off): where the stride is longer than the kernel, the phases
+    no tap reaches are zeros, of dL/dz's dtype and shape."""
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls, by_phases = [], conv_ops._input_grad_by_phases
+    monkeypatch.setattr(conv_ops, "_input_grad_by_phases", lambda *a: calls.append(1) or by_phases(*a))
+    rng = np.random.default_rng(size + stride)
+    x, w = rng.normal(size=(2,) + (size,) * rank + (5,)), rng.normal(size=(kernel,) * rank + (5, 3))
+    _check_conv(x, w, (stride,) * rank, "same", (1,) * rank, rng)
+    assert calls, "dL/dx did not take the phases"
 
 @pytest.mark.parametrize("max_columns,route", [(1 << 21, "columns"), (0, "shifted")])
 @pytest.mark.parametrize("rank,size,cin,kernel,dilation", [(2, 8, 3, 5, 1), (3, 5, 4, 3, 2), (1, 12, 3, 4, 1)])
