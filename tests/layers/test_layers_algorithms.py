@@ -123,6 +123,24 @@ def test_pool_algorithm_by_shape(shape, config, expected):
     assert pool_algorithm(case, "average") == expected
 
 
+@pytest.mark.parametrize("compiled", [None, True], ids=["default", "training"])
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("shape,config,expected", POOL_SHAPES)
+def test_pooling_runs_the_algorithm_chosen_for_its_shape(shape, config, expected, mode, compiled, monkeypatch):
+    """Average pooling takes tiles where `algorithm` says so, else (and max pooling always) the
+    separable steps, XLA-fused only when asked (training): by default plain ops, which an export
+    may hold."""
+    from layers.ops import max_pool
+
+    module = max_pool if mode == "max" else average_pool
+    calls, separable = [], getattr(module, mode + "_pool")
+    monkeypatch.setattr(module, mode + "_pool",
+                        lambda x, g, compiled=False: calls.append(compiled) or separable(x, g, compiled))
+    kwargs = {} if compiled is None else {"compiled": compiled}
+    op = pool_ops.max_pool if mode == "max" else pool_ops.average_pool
+    op(tf.zeros(shape), config["pool_size"], config.get("strides"), config.get("padding", "valid"), **kwargs)
+    assert calls == ([] if mode == "average" and expected == "tiles" else [bool(compiled)])
+
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_every_conv_algorithm_is_registered(rank, monkeypatch):
     """The catalog's cases reach every algorithm in one mode or the other, so `cnn gradcheck`
@@ -219,6 +237,25 @@ def _conv_with_grads(x, w, stride, padding, rng):
     dx, dw = tape.gradient(loss, [xt, wt])
     return z.numpy(), g, dx.numpy(), dw.numpy()
 
+
+@pytest.mark.parametrize("onednn,filters,inner", [(False, 4, "rows"), (True, 4, "kn2row"), (True, 65, "rows")])
+def test_space_to_depth_runs_the_algorithm_chosen_for_the_folded_shape(onednn, filters, inner, monkeypatch):
+    """5x5/2 on 3 channels folds to a stride-1 3x3 correlation on 12 channels: forward and backward
+    both run the algorithm `algorithm` picks for that shape, ungrouped, with the layer's filters
+    (kn2row with oneDNN on up to KN2ROW_MAX_OUTPUTS, rows past it), and match the loops."""
+    monkeypatch.setattr(conv_ops.mode, "onednn", lambda: onednn)
+    for name, value in [("FOLD_MIN_COLUMNS", 0), ("ROWS_MIN_COLUMNS", 0), ("KN2ROW_MAX_PADDED", float("inf"))]:
+        monkeypatch.setattr(conv_ops, name, value)
+    ran = []
+    for name, (forward, backward) in list(conv_ops.ALGORITHMS.items()):
+        monkeypatch.setitem(conv_ops.ALGORITHMS, name, (
+            lambda *a, name=name, f=forward: ran.append(("forward", name)) or f(*a),
+            lambda *a, name=name, b=backward: ran.append(("backward", name)) or b(*a)))
+    rng = np.random.default_rng(filters)
+    x, w = rng.normal(size=(2, 9, 9, 3)), rng.normal(size=(5, 5, 3, filters))
+    _check_conv(x, w, (2, 2), "same", (1, 1), rng)
+    assert ran == [("forward", "space_to_depth"), ("forward", inner),
+                   ("backward", "space_to_depth"), ("backward", inner)]
 
 ROWS_GRID = [
     # rank, size, channels, kernel, strides, padding, dilation: rows with the size threshold off
@@ -318,6 +355,29 @@ def test_kn2row_ops_on_one_channel_match_direct_loops(cin, cout, padding):
     np.testing.assert_allclose(dw.numpy(), oracle_conv_backward(x, w, g, *args)[1], rtol=1e-10, atol=1e-10)
 
 
+def test_pad_amounts_pads_with_the_value_and_crops_negative_amounts():
+    """The padding helper's contract, per axis and side: a positive amount adds `value` cells, a
+    negative one removes cells; `pad` takes each axis's (before, after) from its geometry."""
+    x = np.arange(1.0, 13.0).reshape(1, 3, 4, 1)
+    got = geo.pad_amounts(tf.constant(x), [(-1, 2), (1, -2)], value=-7.0).numpy()[0, ..., 0]
+    expected = np.full((4, 3), -7.0)
+    expected[:2, 1:] = x[0, 1:, :2, 0]  # rows 1-2, columns 0-1 kept
+    np.testing.assert_array_equal(got, expected)
+    geometry = [geo.axis_geometry(3, 2, 2, 1, "same"), geo.axis_geometry(4, 3, 1, 1, "same")]  # (0, 1), (1, 1)
+    padded = geo.pad(tf.constant(x), geometry, value=-7.0).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(padded, np.pad(x[0, ..., 0], [(0, 1), (1, 1)], constant_values=-7.0))
+
+
+@pytest.mark.parametrize("kernel,dilation", [(1, (1, 1)), (3, (2, 1))])
+def test_conv_strided_on_the_last_axis_only_matches_direct_loops(kernel, dilation, monkeypatch):
+    """Strides (1, 2): dL/dx spreads dL/dz with zeros along the strided axis alone (pointwise's
+    backward; a dilated strided convolution's spread route, SMALL_COLUMNS off)."""
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    rng = np.random.default_rng(kernel)
+    x, w = rng.normal(size=(2, 9, 8, 6)), rng.normal(size=(kernel, kernel, 6, 4))
+    _check_conv(x, w, (1, 2), "same", dilation, rng)
+
+
 def _check_conv(x, w, strides, padding, dilation, rng):
     """conv_ops.conv's z, dL/dx and dL/dW of sum(z * g) against the direct loops, float64."""
     xt, wt = tf.constant(x), tf.constant(w)
@@ -365,6 +425,27 @@ def test_widening_input_grad_takes_columns_and_matches_direct_loops(rank, size, 
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, expected_dw, rtol=1e-10, atol=1e-10)
 
+
+@pytest.mark.parametrize("cin,cout,widening", [
+    (6, 136, True), (68, 136, True), (69, 136, False), (100, 136, False), (6, 128, False), (64, 128, False),
+])
+def test_input_grad_widening_is_past_rows_channels_and_twice_the_inputs(cin, cout, widening):
+    """dL/dz wider than ROWS_MAX_CHANNELS and at least COLUMNS_MIN_WIDENING times the input's channels."""
+    assert conv_ops._widening(tf.zeros((3, 3, cin, cout))) is widening
+
+
+@pytest.mark.parametrize("rank,size,kernel,stride", [(2, 8, 2, 3), (1, 10, 2, 3), (3, 5, 2, 3)])
+def test_input_grad_by_phases_with_a_stride_past_the_kernel_matches_direct_loops(rank, size, kernel, stride,
+                                                                                monkeypatch):
+    """The sub-pixel dL/dx (SMALL_COLUMNS off): where the stride is longer than the kernel, the phases
+    no tap reaches are zeros, of dL/dz's dtype and shape."""
+    monkeypatch.setattr(conv_ops, "SMALL_COLUMNS", 0)
+    calls, by_phases = [], conv_ops._input_grad_by_phases
+    monkeypatch.setattr(conv_ops, "_input_grad_by_phases", lambda *a: calls.append(1) or by_phases(*a))
+    rng = np.random.default_rng(size + stride)
+    x, w = rng.normal(size=(2,) + (size,) * rank + (5,)), rng.normal(size=(kernel,) * rank + (5, 3))
+    _check_conv(x, w, (stride,) * rank, "same", (1,) * rank, rng)
+    assert calls, "dL/dx did not take the phases"
 
 @pytest.mark.parametrize("max_columns,route", [(1 << 21, "columns"), (0, "shifted")])
 @pytest.mark.parametrize("rank,size,cin,kernel,dilation", [(2, 8, 3, 5, 1), (3, 5, 4, 3, 2), (1, 12, 3, 4, 1)])
@@ -454,6 +535,33 @@ def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stri
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, *args), rtol=1e-12)
 
 
+@pytest.mark.parametrize("sizes,pool,strides,padding,path", [
+    ((7, 5, 7), (3, 1, 2), (3, 1, 2), "valid", "tiles"),  # 3D tiles, the last cells left out
+    ((7, 6, 5), (3, 2, 2), (2, 2, 1), "same", "whole windows"),  # 3D, overlapping
+    ((7, 6, 5), (1, 1, 1), (3, 2, 3), "same", "whole windows"),  # 3D, one cell with gaps: a single tap
+    ((7, 8), (3, 2), (2, 1), "same", "whole windows"),  # 2D windows that read padding
+])
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla-training"])
+def test_max_pool_windows_of_another_size_on_each_axis_match_direct_loops(sizes, pool, strides, padding, path,
+                                                                          compiled):
+    """Windows whose size and stride differ by axis, ties as after ReLU: in training the tile view
+    and its adjoint, and the whole windows' taps routed back, take each axis's own window."""
+    from layers.ops import max_pool
+
+    geometry = pool_ops._pool_geometry(tf.zeros((1,) + sizes + (1,)), pool, strides, padding, len(sizes))
+    assert (max_pool.tiles(geometry), max_pool.whole_windows(geometry)) == (path == "tiles", True)
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 3, size=(2,) + sizes + (3,)).astype(np.float64)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.max_pool(xt, pool, strides, padding, compiled=compiled)
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    np.testing.assert_array_equal(z.numpy(), oracle_pool(x, pool, strides, padding, "max"))
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, pool, strides, padding),
+                               rtol=1e-12)
+
 def oracle_average_pool_backward(x, dz, pool, strides, padding):
     """dL/dx by direct loops: each window's dz shared evenly by its real cells."""
     rank = x.ndim - 2
@@ -487,6 +595,49 @@ def test_separable_average_pool_matches_direct_loops(rank, size, pool, stride, p
     args = ((pool,) * rank, (stride,) * rank, padding)
     np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("matrix_size_per_tap", [0, 100], ids=["taps", "matrix"])
+def test_separable_average_pool_takes_each_axis_own_window(matrix_size_per_tap, monkeypatch):
+    """A 3x2 pool with strides (2, 3) on 9x7 cells, SAME: each axis's means and counts come from its
+    own geometry (the axes' windows, padding and output sizes all differ)."""
+    monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 9, 7, 3))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.average_pool(xt, (3, 2), (2, 3), "same")
+        dz = rng.normal(size=z.shape)
+        loss = tf.reduce_sum(z * dz)
+    args = ((3, 2), (2, 3), "same")
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x, *args, "avg"), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_average_pool_backward(x, dz, *args),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("pool,stride,matrix_size_per_tap,compiled", [
+    (3, 2, 0, False), (3, 2, 100, False), (3, 2, 0, True),  # separable: taps, matrix; XLA training
+    (2, 2, 0, False),  # tiles
+], ids=["taps", "matrix", "xla-training", "tiles"])
+def test_average_pool_runs_in_float32(pool, stride, matrix_size_per_tap, compiled, monkeypatch):
+    """The layers' own dtype: every path's constants (window matrix, counts) take x's dtype, and
+    the means and dL/dx are float32 within float32 rounding of the float64 loops."""
+    monkeypatch.setattr(average_pool, "MATRIX_SIZE_PER_TAP", matrix_size_per_tap)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 9, 8, 3)).astype(np.float32)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = pool_ops.average_pool(xt, pool, stride, "same", compiled=compiled)
+        dz = rng.normal(size=z.shape).astype(np.float32)
+        loss = tf.reduce_sum(z * dz)
+    dx = tape.gradient(loss, xt)
+    assert z.dtype == dx.dtype == tf.float32
+    args = ((pool,) * 2, (stride,) * 2, "same")
+    x64, dz64 = x.astype(np.float64), dz.astype(np.float64)
+    np.testing.assert_allclose(z.numpy(), oracle_pool(x64, *args, "avg"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.numpy(), oracle_average_pool_backward(x64, dz64, *args), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("onednn", [False, True], ids=["onednn-off", "onednn-on"])

@@ -296,6 +296,21 @@ def test_max_pool_overlapping_windows_accumulate_routed_gradients():
     np.testing.assert_array_equal(tape.gradient(z, x).numpy()[0, :, 0], [0, 2, 0, 1, 0])
 
 
+def test_average_pool_defaults_are_valid_windows_strided_by_their_size():
+    """As Keras's: strides default to the pool size and padding to VALID: [1, 2] [3, 4], 5 left out."""
+    x = tf.constant(np.arange(1.0, 6.0)[None, :, None])  # [1..5]
+    np.testing.assert_allclose(average_pool(x, 2).numpy()[0, :, 0], [1.5, 3.5])
+
+
+def test_average_pool_names_a_wrong_pool_size_or_strides():
+    x = tf.zeros((1, 8, 8, 1))
+    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
+    with pytest.raises(ValueError, match=message.format("pool_size", r"\(3, 0\)")):
+        average_pool(x, (3, 0))
+    with pytest.raises(ValueError, match=message.format("strides", r"\(1, 2, 3\)")):
+        average_pool(x, 2, strides=(1, 2, 3))
+
+
 def test_average_pool_same_excludes_padding_from_the_count():
     x = tf.constant(np.arange(1.0, 6.0)[None, :, None])  # [1..5]
     with tf.GradientTape() as tape:
@@ -331,6 +346,43 @@ def test_conv_transpose_is_the_adjoint_of_conv():
         assert back.shape == x.shape
         np.testing.assert_allclose(np.sum(z * y), np.sum(x * back), rtol=1e-10)
 
+
+def test_conv_transpose_of_one_cell_is_the_kernel_times_the_cell():
+    """A 1x1 input to a VALID 4x4 output (a generator's first layer): the kernel spans the whole
+    padded output, and output cell (h, w) is the kernel's tap (h, w) applied to the input cell."""
+    rng = np.random.default_rng(9)
+    x, w = rng.normal(size=(2, 1, 1, 3)), rng.normal(size=(4, 4, 5, 3))  # w: (*k, Cout=5, Cin=3)
+    y = conv_transpose(tf.constant(x), tf.constant(w), (4, 4)).numpy()
+    np.testing.assert_allclose(y, np.einsum("nc,hwoc->nhwo", x[:, 0, 0], w), rtol=1e-12)
+
+
+def test_conv_transpose_refuses_an_output_smaller_than_its_kernel():
+    with pytest.raises(ValueError, match=r"^Kernel of effective size 5 is larger than the padded size 3\.$"):
+        conv_transpose(tf.zeros((1, 1, 1, 2)), tf.zeros((5, 5, 2, 2)), (3, 3))
+
+
+def test_conv_transpose_defaults_are_stride_1_valid_undilated():
+    """3 cells through a 2-tap kernel give 4: input cell i adds its kernel-weighted copy at i, i + 1."""
+    rng = np.random.default_rng(10)
+    x, w = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 4, 2))  # w: (k, Cout=4, Cin=2)
+    expected = np.zeros((2, 4, 4))
+    for i, k in itertools.product(range(3), range(2)):
+        expected[:, i + k] += x[:, i] @ w[k].T
+    np.testing.assert_allclose(conv_transpose(tf.constant(x), tf.constant(w), (4,)).numpy(), expected, rtol=1e-12)
+
+
+def test_conv_transpose_names_a_wrong_argument():
+    x, w = tf.zeros((1, 3, 3, 2)), tf.zeros((2, 3, 4, 2))  # w: (*k, Cout=4, Cin=2)
+    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
+    with pytest.raises(ValueError, match=message.format("strides", r"\(1, 0\)")):
+        conv_transpose(x, w, (4, 5), strides=(1, 0))
+    with pytest.raises(ValueError, match=message.format("dilation_rate", r"\(0, 1\)")):
+        conv_transpose(x, w, (4, 5), dilation_rate=(0, 1))
+    with pytest.raises(ValueError, match=r"^Kernel expects 2 input channels; the input has 3\.$"):
+        conv_transpose(tf.zeros((1, 5, 5, 3)), w, (6, 7))
+    unreachable = r"^Output size 5 is not reachable from input size 3 with kernel 2, stride 1, dilation 1 and "
+    with pytest.raises(ValueError, match=unreachable + r"padding 'valid'\.$"):
+        conv_transpose(x, w, (5, 5))
 
 def oracle_lrn(x, radius, bias, alpha, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
