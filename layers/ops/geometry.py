@@ -121,16 +121,6 @@ def pad_amounts(x, amounts, value=0):
     return x
 
 
-def window_slice(x_padded, geometry, offset):
-    """The strided view of a padded input seen by one kernel tap: (N, *out, C)."""
-    index = [slice(None)]
-    for g, k in zip(geometry, offset):
-        start = k * g.dilation
-        index.append(slice(start, start + (g.out - 1) * g.stride + 1, g.stride))
-    index.append(slice(None))
-    return x_padded[tuple(index)]
-
-
 def dilate(x, strides):
     """Insert stride-1 zeros between the cells of each spatial axis: length (n-1)*s+1."""
     for axis, stride in enumerate(strides, start=1):
