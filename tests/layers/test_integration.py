@@ -193,19 +193,6 @@ def test_unknown_padding():
         layers.Conv2D(4, 3, padding="causal")
 
 
-def test_sizes_must_be_positive_ints_one_per_axis():
-    from layers.ops.pooling import max_pool
-
-    x = tf.zeros((1, 8, 8, 1))
-    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
-    with pytest.raises(ValueError, match=message.format("pool_size", r"\(2, 0\)")):
-        max_pool(x, (2, 0))
-    with pytest.raises(ValueError, match=message.format("strides", r"\(2, 2, 2\)")):
-        max_pool(x, 2, strides=(2, 2, 2))
-    with pytest.raises(ValueError, match=message.format("pool_size", r"\(-1, -1\)")):
-        max_pool(x, -1)
-
-
 def test_padding_is_read_in_any_case():
     """"SAME" is "same", as Keras reads it."""
     from layers.ops.pooling import max_pool

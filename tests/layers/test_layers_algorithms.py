@@ -524,15 +524,21 @@ def test_max_pool_backward_matches_direct_loops_with_ties(rank, size, pool, stri
     XLA-fused training path (whole windows where 3D windows tile: pool 2 stride 2 here, else separable)."""
     rng = np.random.default_rng(size * 10 + rank)
     x = rng.integers(0, 3, size=(2,) + (size,) * rank + (3,)).astype(np.float64)
+    z, dz, dx = max_pool_and_gradient(x, pool, stride, padding, compiled, rng)
+    args = ((pool,) * rank, (stride,) * rank, padding)
+    np.testing.assert_array_equal(z, oracle_pool(x, *args, "max"))
+    np.testing.assert_allclose(dx, oracle_max_pool_backward(x, dz, *args), rtol=1e-12)
+
+
+def max_pool_and_gradient(x, pool, strides, padding, compiled, rng):
+    """(max_pool(x), a random dz, dL/dx of sum(z * dz)), as NumPy."""
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        z = pool_ops.max_pool(xt, pool, stride, padding, compiled=compiled)
+        z = pool_ops.max_pool(xt, pool, strides, padding, compiled=compiled)
         dz = rng.normal(size=z.shape)
         loss = tf.reduce_sum(z * dz)
-    args = ((pool,) * rank, (stride,) * rank, padding)
-    np.testing.assert_array_equal(z.numpy(), oracle_pool(x, *args, "max"))
-    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, *args), rtol=1e-12)
+    return z.numpy(), dz, tape.gradient(loss, xt).numpy()
 
 
 @pytest.mark.parametrize("sizes,pool,strides,padding,path", [
@@ -552,15 +558,10 @@ def test_max_pool_windows_of_another_size_on_each_axis_match_direct_loops(sizes,
     assert (max_pool.tiles(geometry), max_pool.whole_windows(geometry)) == (path == "tiles", True)
     rng = np.random.default_rng(13)
     x = rng.integers(0, 3, size=(2,) + sizes + (3,)).astype(np.float64)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        z = pool_ops.max_pool(xt, pool, strides, padding, compiled=compiled)
-        dz = rng.normal(size=z.shape)
-        loss = tf.reduce_sum(z * dz)
-    np.testing.assert_array_equal(z.numpy(), oracle_pool(x, pool, strides, padding, "max"))
-    np.testing.assert_allclose(tape.gradient(loss, xt).numpy(), oracle_max_pool_backward(x, dz, pool, strides, padding),
-                               rtol=1e-12)
+    z, dz, dx = max_pool_and_gradient(x, pool, strides, padding, compiled, rng)
+    np.testing.assert_array_equal(z, oracle_pool(x, pool, strides, padding, "max"))
+    np.testing.assert_allclose(dx, oracle_max_pool_backward(x, dz, pool, strides, padding), rtol=1e-12)
+
 
 def oracle_average_pool_backward(x, dz, pool, strides, padding):
     """dL/dx by direct loops: each window's dz shared evenly by its real cells."""

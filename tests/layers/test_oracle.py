@@ -302,13 +302,16 @@ def test_average_pool_defaults_are_valid_windows_strided_by_their_size():
     np.testing.assert_allclose(average_pool(x, 2).numpy()[0, :, 0], [1.5, 3.5])
 
 
-def test_average_pool_names_a_wrong_pool_size_or_strides():
+@pytest.mark.parametrize("pool", [max_pool, average_pool], ids=["max", "average"])
+def test_pools_name_a_wrong_pool_size_or_strides(pool):
     x = tf.zeros((1, 8, 8, 1))
     message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
     with pytest.raises(ValueError, match=message.format("pool_size", r"\(3, 0\)")):
-        average_pool(x, (3, 0))
+        pool(x, (3, 0))
     with pytest.raises(ValueError, match=message.format("strides", r"\(1, 2, 3\)")):
-        average_pool(x, 2, strides=(1, 2, 3))
+        pool(x, 2, strides=(1, 2, 3))
+    with pytest.raises(ValueError, match=message.format("pool_size", r"\(-1, -1\)")):
+        pool(x, -1)
 
 
 def test_average_pool_same_excludes_padding_from_the_count():
