@@ -269,10 +269,8 @@ def _input_grad_by_phases(dz, kernel, geometry, groups):
     return dx_padded[tuple(crop)]
 
 
-def _check_channels(x, kernel, groups, rank):
+def _check_channels(x, kernel, groups):
     cin, cg, cout = x.shape[-1], kernel.shape[-2], kernel.shape[-1]
-    if kernel.shape.rank != rank + 2:
-        raise ValueError(f"Expected a kernel of rank {rank + 2}; received shape {tuple(kernel.shape)}.")
     if groups < 1 or cin % groups or cout % groups:
         raise ValueError(
             f"groups={groups} must divide the input channels ({cin}) and the filters ({cout})."
@@ -396,7 +394,7 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
     strides = geo.normalize_tuple(strides, rank, "strides")
     dilation_rate = geo.normalize_tuple(dilation_rate, rank, "dilation_rate")
     padding = geo.normalize_padding(padding, allow_causal=rank == 1)
-    _check_channels(x, kernel, groups, rank)
+    _check_channels(x, kernel, groups)
     geometry = [
         geo.axis_geometry(n, k, s, d, padding)
         for n, k, s, d in zip(sizes, kernel.shape[:rank], strides, dilation_rate)

@@ -387,6 +387,27 @@ def test_conv_transpose_names_a_wrong_argument():
     with pytest.raises(ValueError, match=unreachable + r"padding 'valid'\.$"):
         conv_transpose(x, w, (5, 5))
 
+
+def test_conv_defaults_are_stride_1_valid_undilated():
+    """5 cells through a 2-tap kernel give 4: output cell i reads cells i and i + 1."""
+    rng = np.random.default_rng(11)
+    x, w = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 3, 4))  # w: (k, Cin=3, Cout=4)
+    expected = np.stack([x[:, i] @ w[0] + x[:, i + 1] @ w[1] for i in range(4)], axis=1)
+    np.testing.assert_allclose(conv(tf.constant(x), tf.constant(w)).numpy(), expected, rtol=1e-12)
+
+
+def test_conv_names_a_wrong_argument():
+    x, w = tf.zeros((1, 6, 6, 4)), tf.zeros((3, 3, 4, 2))
+    message = r"^`{0}` must be a positive int or a tuple of 2 positive ints\. Received: {0}={1}$"
+    with pytest.raises(ValueError, match=message.format("strides", r"\(1, 0\)")):
+        conv(x, w, strides=(1, 0))
+    with pytest.raises(ValueError, match=message.format("dilation_rate", r"\(0, 1\)")):
+        conv(x, w, dilation_rate=(0, 1))
+    channels = r"^Kernel expects 3 input channels per group \(x2 groups = 6\); the input has 4 channels\.$"
+    with pytest.raises(ValueError, match=channels):
+        conv(x, tf.zeros((3, 3, 3, 2)), groups=2)
+
+
 def oracle_lrn(x, radius, bias, alpha, beta):
     """y = x / (bias + alpha * sum of x^2 over channels c-r..c+r)^beta, cell by cell."""
     y = np.empty_like(x)
