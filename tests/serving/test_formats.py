@@ -166,8 +166,9 @@ def test_quantized_litert_keeps_digits_accuracy(cases, exported, quantize):
     assert np.abs(got - expected).max() < (0.1 if quantize == "int8" else 0.01)
 
 
+# (segment's float16 and dynamic: as volumes')
 @pytest.mark.parametrize("name,quantize", [("volumes", "dynamic"), ("volumes", "float16"), ("volumes", "int8"),
-                                           ("segment", "int8"), ("volumes-recipe", "int8")])  # (segment's float16 and dynamic: as volumes')
+                                           ("segment", "int8"), ("volumes-recipe", "int8")])
 def test_quantized_litert_runs_the_3d_pipelines(cases, exported, name, quantize):
     """Their 3D pooling is LiteRT's 2D pooling (serving/formats/pool3d.py): int8 converts (our
     pooling's 6-D slices did not) and each quantization runs near model.keras (untrained models:
