@@ -12,7 +12,10 @@ Targets: grid median <= 1.3 and no case above 2.0; every network <= 1.25.
 
 Flags: `--only=TEXT` keeps the rows whose label contains TEXT; `--grid` / `--networks` runs one
 table; `--module=PATH` (repeatable) imports a file that registers more layers, whose
-`bench_cases` join the grid. The header says whether TensorFlow's BFC CPU allocator is on
+`bench_cases` join the grid; `--policy=NAME` measures both sides under that Keras dtype policy
+(`mixed_bfloat16`: oneDNN sends bfloat16 matmuls and convolutions to AMX or AVX512_BF16 where
+the CPU has them; without them both sides run bfloat16 on slower paths, and the ratio says
+nothing about those CPUs). The header says whether TensorFlow's BFC CPU allocator is on
 (`layers` turns it on unless `TF_CPU_ALLOCATOR_USE_BFC` says otherwise; `layers/allocator.py`):
 it changes what fresh buffers cost, hence the ratios (docs/BENCHMARKS.md).
 
@@ -376,7 +379,7 @@ def child(argv):
 
 def run(argv):
     """Both modes (or `--modes=`), each in its own process, one section."""
-    modes = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--modes=")), MODES)
+    modes = _option(argv, "modes", ",".join(MODES)).split(",")
     unknown = set(modes) - set(MODES)
     if unknown:
         sys.exit(f"--modes takes {' or '.join(MODES)} or both, comma-separated (TF_ENABLE_ONEDNN_OPTS values); "
@@ -389,8 +392,17 @@ def run(argv):
     return "\n".join(["## layers (layers/): training-step time, ours vs keras.layers", "", _cpu(), "", *parts])
 
 
+def _option(argv, name, default):
+    return next((a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")), default)
+
+
 def measure_here(argv):
-    only = next((a.split("=", 1)[1] for a in argv if a.startswith("--only=")), "")
+    only = _option(argv, "only", "")
+    policy = _option(argv, "policy", "float32")
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+    except ValueError:
+        sys.exit(f"--policy={policy} is not a Keras dtype policy; use float32, mixed_bfloat16 or mixed_float16.")
     tables = {"--grid", "--networks"} & set(argv) or {"--grid", "--networks"}
     load = [os.getloadavg()[0]]
     started = datetime.now()
@@ -421,7 +433,7 @@ def measure_here(argv):
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
         f"(TF_ENABLE_ONEDNN_OPTS={requested}: oneDNN {_onednn()} as TensorFlow reports it"
         f"{', BFC CPU allocator' if allocator.caching_allocator_active() else ''}), Keras "
-        f"{keras.__version__}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
+        f"{keras.__version__}, dtype policy {policy}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
         f"after each table; `{' '.join([f'TF_ENABLE_ONEDNN_OPTS={requested} python -m bench layers', *argv])}`; "
         f"median of {REPEATS} "
         f"steps, ours and Keras alternating."

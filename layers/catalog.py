@@ -27,13 +27,16 @@ def _keras(name):
 
 @keras.saving.register_keras_serializable(package="cnn_suite_reference")
 class TFLocalResponseNormalization(keras.layers.Layer):
-    """Reference for our LRN: TensorFlow's own op (4D inputs only)."""
+    """Reference for our LRN: TensorFlow's own op (4D inputs only; its CPU kernel takes float32 and
+    float16, so bfloat16 runs through float32)."""
 
     def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, **kwargs):
         super().__init__(**kwargs)
         self.args = (depth_radius, bias, alpha, beta)
 
     def call(self, inputs):
+        if inputs.dtype == tf.bfloat16:
+            return tf.cast(tf.nn.local_response_normalization(tf.cast(inputs, tf.float32), *self.args), inputs.dtype)
         return tf.nn.local_response_normalization(inputs, *self.args)
 
 

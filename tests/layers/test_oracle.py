@@ -456,3 +456,15 @@ def test_local_response_normalization_defaults_are_alexnets():
 def test_local_response_normalization_refuses_a_negative_radius():
     with pytest.raises(ValueError, match=r"^depth_radius must be >= 0; received -1\.$"):
         local_response_normalization(tf.zeros((1, 2, 3), tf.float64), depth_radius=-1)
+
+
+def test_local_response_normalization_reference_takes_bfloat16():
+    """TensorFlow's LRN kernel has no bfloat16 on CPU; the catalog's reference (the bench's Keras
+    side under `--policy=mixed_bfloat16`) computes in float32 and returns bfloat16, as ours does."""
+    from layers.catalog import TFLocalResponseNormalization
+
+    x = np.random.default_rng(7).normal(scale=30.0, size=(2, 3, 4, 9))
+    y = TFLocalResponseNormalization(dtype="mixed_bfloat16")(tf.constant(x, tf.bfloat16))
+    assert y.dtype == tf.bfloat16
+    exact = oracle_lrn(tf.cast(tf.constant(x, tf.bfloat16), tf.float64).numpy(), 2, 2.0, 1e-4, 0.75)
+    np.testing.assert_allclose(tf.cast(y, tf.float64).numpy(), exact, rtol=2 ** -7)
