@@ -384,6 +384,7 @@ def run(argv):
     if unknown:
         sys.exit(f"--modes takes {' or '.join(MODES)} or both, comma-separated (TF_ENABLE_ONEDNN_OPTS values); "
                  f"got {','.join(sorted(unknown))}.")
+    _policy(argv)  # before any child starts
     rest = [a for a in argv if not a.startswith("--modes=")]
     parts = []
     for mode in modes:
@@ -396,13 +397,20 @@ def _option(argv, name, default):
     return next((a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")), default)
 
 
-def measure_here(argv):
-    only = _option(argv, "only", "")
+def _policy(argv):
+    """`--policy=NAME`, checked: a Keras dtype policy."""
     policy = _option(argv, "policy", "float32")
     try:
-        keras.mixed_precision.set_global_policy(policy)
+        keras.DTypePolicy(policy)
     except ValueError:
         sys.exit(f"--policy={policy} is not a Keras dtype policy; use float32, mixed_bfloat16 or mixed_float16.")
+    return policy
+
+
+def measure_here(argv):
+    only = _option(argv, "only", "")
+    policy = _policy(argv)
+    keras.mixed_precision.set_global_policy(policy)
     tables = {"--grid", "--networks"} & set(argv) or {"--grid", "--networks"}
     load = [os.getloadavg()[0]]
     started = datetime.now()
@@ -433,9 +441,9 @@ def measure_here(argv):
         f"{started:%Y-%m-%d %H:%M}, {platform.machine()} {os.cpu_count()} cores, TensorFlow {tf.__version__} "
         f"(TF_ENABLE_ONEDNN_OPTS={requested}: oneDNN {_onednn()} as TensorFlow reports it"
         f"{', BFC CPU allocator' if allocator.caching_allocator_active() else ''}), Keras "
-        f"{keras.__version__}, dtype policy {policy}; load average (1 min) {' / '.join(f'{v:.1f}' for v in load)} at start / "
-        f"after each table; `{' '.join([f'TF_ENABLE_ONEDNN_OPTS={requested} python -m bench layers', *argv])}`; "
-        f"median of {REPEATS} "
-        f"steps, ours and Keras alternating."
+        f"{keras.__version__}, dtype policy {policy}; load average (1 min) "
+        f"{' / '.join(f'{v:.1f}' for v in load)} at start / after each table; "
+        f"`{' '.join([f'TF_ENABLE_ONEDNN_OPTS={requested} python -m bench layers', *argv])}`; "
+        f"median of {REPEATS} steps, ours and Keras alternating."
     )
     return "\n".join([f"### oneDNN {_onednn()}", "", header, "", *lines])
