@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import layers  # noqa: E402
+from bench.arguments import option  # noqa: E402
 from layers import allocator, registry  # noqa: E402
 from layers.catalog import TFLocalResponseNormalization  # noqa: E402
 
@@ -379,7 +380,7 @@ def child(argv):
 
 def run(argv):
     """Both modes (or `--modes=`), each in its own process, one section."""
-    modes = _option(argv, "modes", ",".join(MODES)).split(",")
+    modes = option(argv, "modes", ",".join(MODES)).split(",")
     unknown = set(modes) - set(MODES)
     if unknown:
         sys.exit(f"--modes takes {' or '.join(MODES)} or both, comma-separated (TF_ENABLE_ONEDNN_OPTS values); "
@@ -393,13 +394,9 @@ def run(argv):
     return "\n".join(["## layers (layers/): training-step time, ours vs keras.layers", "", _cpu(), "", *parts])
 
 
-def _option(argv, name, default):
-    return next((a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")), default)
-
-
 def _policy(argv):
     """`--policy=NAME`, checked: a Keras dtype policy."""
-    policy = _option(argv, "policy", "float32")
+    policy = option(argv, "policy", "float32")
     try:
         keras.DTypePolicy(policy)
     except ValueError:
@@ -408,7 +405,7 @@ def _policy(argv):
 
 
 def measure_here(argv):
-    only = _option(argv, "only", "")
+    only = option(argv, "only", "")
     policy = _policy(argv)
     keras.mixed_precision.set_global_policy(policy)
     tables = {"--grid", "--networks"} & set(argv) or {"--grid", "--networks"}

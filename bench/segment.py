@@ -18,7 +18,8 @@ import resource
 import tempfile
 import time
 
-from bench.volumes import _option, machine
+from bench.arguments import option
+from bench.volumes import machine
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hippocampus"
 
@@ -53,8 +54,8 @@ def run(argv):
 
     cls = pipelines.get("segment")
     recipe = recipes.get("hippocampus", "segment")
-    epochs = 1 if "--quick" in argv else _option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
-    minutes = _option(argv, "minutes", 30.0)
+    epochs = 1 if "--quick" in argv else option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
+    minutes = option(argv, "minutes", 30.0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-segment-"))
     config = override(cls.Config(), [*recipe.settings, f"epochs={epochs}"])
     limit = time_limit(minutes)

@@ -35,6 +35,8 @@ import tempfile
 import time
 import unicodedata
 
+from bench.arguments import option
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SST2 = ROOT / ".." / "shared" / "data" / "sst2"
 # The `sst2-minilm` recipe was chosen on the dev phrases (all tries: docs/BENCHMARKS.md): tokens
@@ -306,22 +308,15 @@ def _dev_long_accuracy(model_file):
     return float(np.mean(predicted == np.asarray([int(r["label"]) for r in rows])))
 
 
-def _option(argv, name, default):
-    for a in argv:
-        if a.startswith(f"--{name}="):
-            return a.split("=", 1)[1]
-    return default
-
-
 def pretrained_row(argv):
-    vectors = _option(argv, "vectors", PRETRAINED_VECTORS)
+    vectors = option(argv, "vectors", PRETRAINED_VECTORS)
     start = time.perf_counter()
     try:
         path = vector_file(vectors)
     except RuntimeError as error:
         return f"| SST-2 test accuracy, pre-trained vectors ({vectors}) | {error} | not run | >= 85% |"
     built = time.perf_counter() - start
-    tries = {"epochs": _option(argv, "epochs", None), "pretrained_vocabulary": _option(argv, "vocabulary", None)}
+    tries = {"epochs": option(argv, "epochs", None), "pretrained_vocabulary": option(argv, "vocabulary", None)}
     extra = [f"pretrained_embeddings={path}", *(f"{key}={value}" for key, value in tries.items() if value)]
     metrics, seconds, config, history = _train("sst2-minilm", str(SST2), extra)
     coverage = metrics["pretrained_embeddings"]

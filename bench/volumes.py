@@ -23,19 +23,14 @@ import time
 
 import numpy as np
 
+from bench.arguments import option
+
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adrenalmnist3d"
 NPZ = DATA / "adrenalmnist3d_trainval.npz"
 
 
 def machine():
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
-
-
-def _option(argv, name, default):
-    for arg in argv:
-        if arg.startswith(f"--{name}="):
-            return type(default)(arg.split("=", 1)[1])
-    return default
 
 
 def _single_pass_auc(run_dir, test_npz):
@@ -65,8 +60,8 @@ def run(argv):
 
     cls = pipelines.get("volumes")
     recipe = recipes.get("adrenalmnist3d", "volumes")
-    epochs = 2 if "--quick" in argv else _option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
-    seed = _option(argv, "seed", 0)
+    epochs = 2 if "--quick" in argv else option(argv, "epochs", override(cls.Config(), recipe.settings).epochs)
+    seed = option(argv, "seed", 0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-volumes-"))
     with np.load(NPZ) as archive:
         # train on train; the official val split becomes the test split that is reported

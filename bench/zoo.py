@@ -18,14 +18,9 @@ import sys
 import tempfile
 import time
 
+from bench.arguments import option
+
 NETWORKS = {"resnet50": "ResNet50", "vgg16": "VGG16"}
-
-
-def _option(argv, name, default):
-    for arg in argv:
-        if arg.startswith(f"--{name}="):
-            return int(arg.split("=", 1)[1])
-    return default
 
 
 def _model(network, implementation, weights):
@@ -77,7 +72,7 @@ def run(argv):
 
     if "--transfer-only" in argv:
         return transfer_section()
-    batch, steps, rounds = _option(argv, "batch", 8), _option(argv, "steps", 3), _option(argv, "rounds", 2)
+    batch, steps, rounds = option(argv, "batch", 8), option(argv, "steps", 3), option(argv, "rounds", 2)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for network, application in NETWORKS.items():
