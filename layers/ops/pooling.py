@@ -139,12 +139,13 @@ def global_average_pool(x, mask=None):
     """(N, *spatial, C) -> (N, C); the gradient is spread evenly.
 
     mask (N, *spatial), optional: only its true cells count (a padded sequence's real steps).
+    Without one, a sum scaled once and a broadcast back: no weighted copy of x (measured, oneDNN
+    on, (128, 7^2, 512): the weighted sum took 2.45x Keras's step).
     """
     _check_rank(x)
     if mask is None:
-        cells = tf.ones([1, tf.reduce_prod(tf.shape(x)[1:-1]), 1], x.dtype)  # (1, S, 1)
-    else:
-        cells = tf.cast(tf.reshape(mask, [tf.shape(x)[0], -1, 1]), x.dtype)  # (N, S, 1)
+        return _global_mean(x)
+    cells = tf.cast(tf.reshape(mask, [tf.shape(x)[0], -1, 1]), x.dtype)  # (N, S, 1)
     weights = cells / tf.reduce_sum(cells, axis=1, keepdims=True)
 
     @tf.custom_gradient
@@ -157,3 +158,17 @@ def global_average_pool(x, mask=None):
         return z, backward
 
     return _global_average_pool(x)
+
+
+@tf.custom_gradient
+def _global_mean(x):
+    """(N, *spatial, C) -> (N, C): every cell weighs 1/S."""
+    flat = _flatten_spatial(x)  # (N, S, C)
+    share = 1 / tf.cast(tf.shape(flat)[1], x.dtype)
+    z = tf.reduce_sum(flat, axis=1) * share
+
+    def backward(dz):
+        return tf.broadcast_to(tf.reshape(dz * share, [tf.shape(x)[0]] + [1] * (x.shape.rank - 2) + [x.shape[-1]]),
+                               tf.shape(x))
+
+    return z, backward
