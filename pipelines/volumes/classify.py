@@ -102,7 +102,8 @@ class VolumePipeline(Pipeline):
         if self.config.normalization == "dataset" and not (
                 len(self.config.intensity) == 2 and self.config.intensity[1] > 0):
             raise ValueError(f"normalization=dataset needs intensity=MEAN,STD with STD > 0 (the training voxels': "
-                             f"`cnn fingerprint` reports them, --plan sets them), got {tuple(self.config.intensity)}")
+                             f"`cnn fingerprint` reports them as its intensity mean and std), "
+                             f"got {tuple(self.config.intensity)}")
 
     def check_file(self, path):
         nifti.read_image(path)
@@ -153,7 +154,7 @@ class VolumePipeline(Pipeline):
         schedule = keras.optimizers.schedules.CosineDecay(self.config.learning_rate, decay_steps=steps)
         return keras.optimizers.AdamW(schedule, weight_decay=self.config.weight_decay)
 
-    # ------------------------------------------------------ fingerprint and plan
+    # ------------------------------------------------------------ fingerprint
     def fingerprint_example(self, example, measurements):
         """Shape (as loaded: RAS, at target_spacing if set), intensities, and the set of values
         (binary masks and integer label maps show themselves there)."""
@@ -173,20 +174,6 @@ class VolumePipeline(Pipeline):
         measurements.category("file_spacing", tuple(f"{size:.3g}" for size in spacing))
         measurements.numbers("file_anisotropy", max(spacing) / min(spacing))
         measurements.category("file_orientation", orientation)
-
-    def plan_settings(self, fingerprint):
-        """Binary volumes (masks): every volume scaled by the training voxels' mean and std, not
-        by its own (docs/PLANNING.md, rule `binary-dataset`)."""
-        statistics = fingerprint["statistics"]
-        values, intensity = statistics.get("values", {}), statistics.get("intensity", {})
-        if not values.get("binary") or not intensity.get("std"):
-            return []
-        low, high = values["distinct"]
-        reason = (f"binary volumes (every voxel {low:g} or {high:g}): z-scoring each one by its own std turns the "
-                  f"mask's size into intensity; the training voxels' mean and std scale every volume alike, at "
-                  f"the same unit scale (AdrenalMNIST3D)")
-        return [("normalization", "dataset", reason),
-                ("intensity", f"{intensity['mean']:.6g},{intensity['std']:.6g}", reason)]
 
     # ---------------------------------------------------------- explanations
     def explain_input(self, path):

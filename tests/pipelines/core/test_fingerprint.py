@@ -158,20 +158,6 @@ def binary_npz(path, low=0, high=255, count=12):
     return path
 
 
-def test_binary_volumes_plan_the_training_voxels_mean_and_std(tmp_path):
-    source = str(binary_npz(tmp_path / "masks.npz", 0, 255))
-    pipeline, result = measured("volumes", "shape=8,8,8", source=source)
-    assert result["statistics"]["values"]["binary"]
-    voxels = np.concatenate([np.ravel(volume) for volume in training_split(pipeline, source).inputs])
-    plan = dict((key, value) for key, value, _ in pipeline.plan_settings(result))
-    assert plan["normalization"] == "dataset"
-    mean, std = map(float, plan["intensity"].split(","))
-    assert (mean, std) == pytest.approx((voxels.mean(), voxels.std()), rel=1e-5)  # the training split's, not all
-    _, other = measured("volumes", "shape=8,8,8", source=str(binary_npz(tmp_path / "ones.npz", 1, 3)))
-    mean, std = map(float, dict((k, v) for k, v, _ in pipeline.plan_settings(other))["intensity"].split(","))
-    assert 1 < mean < 3 and std == pytest.approx(np.sqrt((mean - 1) * (3 - mean)), rel=1e-5)  # two values' std
-
-
 def test_with_test_data_the_whole_source_is_the_training_split(tmp_path):
     source = str(binary_npz(tmp_path / "masks.npz"))
     volumes = pipelines.get("volumes")()
@@ -179,10 +165,25 @@ def test_with_test_data_the_whole_source_is_the_training_split(tmp_path):
     assert fingerprint.measure(volumes, source, test_data=source)["examples"] == 12
 
 
-def test_volumes_with_many_values_keep_zscore():
+def test_volumes_plan_no_change_binary_or_not(tmp_path):
+    """No volume rule measured not worse than the defaults (docs/PLANNING.md: binary-window,
+    binary-dataset, binary-mask-depth and median-spacing were each below them)."""
     pipeline, result = measured("volumes", "bundled_count=8", "shape=8,8,8")
     assert not result["statistics"]["values"]["binary"]
     assert pipeline.plan_settings(result) == []
+    _, masks = measured("volumes", "shape=8,8,8", source=str(binary_npz(tmp_path / "masks.npz")))
+    assert masks["statistics"]["values"]["binary"] and pipeline.plan_settings(masks) == []
+
+
+def long_texts_csv(path, count=16):
+    """Half the texts 10 tokens long, half 90 (median 50, p95 90), each length in both classes.
+    Passed as --test-data too, so that the whole file is the training split."""
+    rng = np.random.default_rng(0)
+    vocabulary = [f"w{i}" for i in range(50)]
+    rows = [" ".join(rng.choice(vocabulary, size=(10, 90)[i // 2 % 2])) + f",{'pos' if i % 2 else 'neg'}"
+            for i in range(count)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    return path
 
 
 def text_fingerprint(p95):
@@ -197,16 +198,21 @@ def test_sequence_length_rises_to_the_95th_percentile_and_never_falls():
     assert text.plan_settings(text_fingerprint(20.0)) == []
 
 
-def test_the_users_settings_win_over_the_plan(tmp_path):
-    source = str(binary_npz(tmp_path / "masks.npz"))
-    cls = pipelines.get("volumes")
-    chosen = cls(override(cls.Config(), ["shape=8,8,8", "intensity=0,1"]))
-    kept = planning.user_keys(["shape=8,8,8", " intensity =0,1"], epochs=None, batch_size=4, seed=None)
-    assert kept == {"shape", "intensity", "batch_size"}
-    planned = planning.apply(chosen, source, kept=kept)
-    assert planned.config.normalization == "dataset" and tuple(planned.config.intensity) == (0.0, 1.0)
-    assert [item["key"] for item in planned.plan["settings"]] == ["normalization"]
-    assert planned.plan["overridden_by_user"] == ["intensity"]
+def test_the_users_settings_win_over_the_plan(tmp_path, monkeypatch):
+    source = str(long_texts_csv(tmp_path / "long.csv"))
+    cls = pipelines.get("text")
+    kept = planning.user_keys(["filters=8", " sequence_length =40"], epochs=None, batch_size=4, seed=None)
+    assert kept == {"filters", "sequence_length", "batch_size"}
+    planned = planning.apply(cls(override(cls.Config(), ["filters=8", "sequence_length=40"])), source, kept=kept,
+                             test_data=source)
+    assert planned.config.sequence_length == 40
+    assert planned.plan["settings"] == [] and planned.plan["overridden_by_user"] == ["sequence_length"]
+    rules = [("dropout", 0.25, "a"), ("batch_size", 32, "b")]  # a rule of two settings, one the user's
+    monkeypatch.setattr(cls, "plan_settings", lambda self, fingerprint: rules)
+    planned = planning.apply(cls(override(cls.Config(), ["filters=8"])), source, kept=kept, test_data=source)
+    assert planned.config.dropout == 0.25 and planned.config.batch_size == cls.Config().batch_size
+    assert [item["key"] for item in planned.plan["settings"]] == ["dropout"]
+    assert planned.plan["overridden_by_user"] == ["batch_size"]
 
 
 # ------------------------------------------------------------------ the commands
@@ -219,7 +225,12 @@ def test_cnn_fingerprint_prints_and_writes_json(tmp_path):
     written = json.loads(out.read_text())
     trained_on = len(training_split(pipelines.get("volumes")(), source))  # 12 less the test hold-out
     assert written["examples"] == trained_on < 12 and written["statistics"]["values"]["distinct"] == [0.0, 255.0]
-    assert f"{trained_on} training examples" in result.output and "normalization=dataset" in result.output
+    assert f"{trained_on} training examples" in result.output
+    assert "plan: the fingerprint calls for no change to the defaults" in result.output
+    texts = str(long_texts_csv(tmp_path / "long.csv"))
+    long = CliRunner().invoke(cli.main, ["fingerprint", "text", "--data", texts, "--test-data", texts])
+    assert long.exit_code == 0, long.output
+    assert "sequence_length=96: 95% of the training texts have at most 90 tokens" in long.output
 
 
 def test_cnn_fingerprint_with_test_data_measures_all_of_data(tmp_path):
@@ -236,38 +247,39 @@ def test_cnn_fingerprint_bad_source_is_one_line(tmp_path):
 
 
 def test_train_with_plan_records_it_and_recipe_means_no_plan(tmp_path):
-    source = str(binary_npz(tmp_path / "masks.npz", count=16))
-    tiny = ["--set", "shape=8,8,8", "--set", "filters=4", "--epochs", "1", "--batch-size", "8"]
-    result = CliRunner().invoke(cli.main, ["train", "volumes", "--data", source, "--plan", *tiny,
+    source = str(long_texts_csv(tmp_path / "long.csv"))
+    tiny = ["--set", "filters=4", "--set", "embedding_dim=8", "--epochs", "1", "--batch-size", "8",
+            "--test-data", source]
+    result = CliRunner().invoke(cli.main, ["train", "text", "--data", source, "--plan", *tiny,
                                            "--run-dir", str(tmp_path / "run"), "--export-dir", ""])
     assert result.exit_code == 0, result.output
+    assert "sequence_length=96" in result.output
     record = json.loads((tmp_path / "run" / "config.json").read_text())
-    fingerprint = record["plan"]["fingerprint"]["statistics"]["intensity"]
-    assert record["config"]["normalization"] == "dataset"
-    assert record["config"]["intensity"] == pytest.approx([fingerprint["mean"], fingerprint["std"]], rel=1e-5)
-    assert [item["key"] for item in record["plan"]["settings"]] == ["normalization", "intensity"]
-    assert "binary volumes" in record["plan"]["settings"][0]["reason"]
-    assert record["plan"]["fingerprint"]["examples"] == record["splits"]["counts"]["train"] < 16  # no test split
-    plain = CliRunner().invoke(cli.main, ["train", "volumes", "--data", source, *tiny,
+    assert record["config"]["sequence_length"] == 96
+    assert [item["key"] for item in record["plan"]["settings"]] == ["sequence_length"]
+    assert "at most 90 tokens" in record["plan"]["settings"][0]["reason"]
+    assert record["plan"]["fingerprint"]["examples"] == record["splits"]["counts"]["train"] == 16
+    plain = CliRunner().invoke(cli.main, ["train", "text", "--data", source, *tiny,
                                           "--run-dir", str(tmp_path / "plain"), "--export-dir", ""])
     assert plain.exit_code == 0, plain.output
     record = json.loads((tmp_path / "plain" / "config.json").read_text())
-    assert "plan" not in record and record["config"]["normalization"] == "zscore"
-    recipe = CliRunner().invoke(cli.main, ["train", "volumes", "--data", source, "--plan", "--recipe", "adrenalmnist3d",
-                                           *tiny, "--set", "window=0,1", "--set", "mask_depth=0",
+    assert "plan" not in record and record["config"]["sequence_length"] == 64
+    recipe = CliRunner().invoke(cli.main, ["train", "text", "--data", source, "--plan", "--recipe", "sst2", *tiny,
+                                           "--set", "text_column=text",
                                            "--run-dir", str(tmp_path / "recipe"), "--export-dir", ""])
     assert recipe.exit_code == 0, recipe.output
     record = json.loads((tmp_path / "recipe" / "config.json").read_text())
-    assert "plan" not in record and record["config"]["window"] == [0.0, 1.0]  # the recipe's, under --set
+    assert "plan" not in record and record["config"]["sequence_length"] == 64  # long texts, but a recipe
 
 
 def test_a_resumed_run_keeps_its_plan_record(tmp_path):
     from pipelines.core import runs
     from pipelines.engine import training
 
-    source = str(binary_npz(tmp_path / "masks.npz"))
-    cls = pipelines.get("volumes")
-    planned = planning.apply(cls(override(cls.Config(), ["shape=8,8,8"])), source)
+    source = str(long_texts_csv(tmp_path / "long.csv"))
+    cls = pipelines.get("text")
+    planned = planning.apply(cls(override(cls.Config(), ["filters=4"])), source, test_data=source)
+    assert [(item["key"], item["value"]) for item in planned.plan["settings"]] == [("sequence_length", "96")]
     run_dir, record, _ = training.prepare(planned, runs.RunOptions(data=source, run_dir=str(tmp_path / "run")))
     assert record["plan"] == planned.plan
     resumed = cls(planned.config)  # `--resume` rebuilds the pipeline from the recorded config, with no plan
